@@ -1,0 +1,81 @@
+"""Where pagerbridge keeps its data, and which database a command uses.
+
+Standard library only: ``pd-send`` resolves its database through this module on every run.
+Precedence for the database: ``--db URL``, else ``$PAGERBRIDGE_DATABASE_URL``, else a SQLite file
+(``/var/lib/pagerbridge/pagerbridge.db`` for root and system services, the user's data directory
+otherwise).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+DATABASE_URL_ENV = "PAGERBRIDGE_DATABASE_URL"
+DATA_DIR_ENV = "PAGERBRIDGE_DATA_DIR"
+SYSTEM_DATA_DIR = Path("/var/lib/pagerbridge")
+DATABASE_FILENAME = "pagerbridge.db"
+
+
+def _is_root() -> bool:
+    geteuid = getattr(os, "geteuid", None)
+    return geteuid is not None and geteuid() == 0
+
+
+def data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """pagerbridge's data directory.
+
+    ``$PAGERBRIDGE_DATA_DIR``; else systemd's ``$STATE_DIRECTORY`` (a system service with
+    ``StateDirectory=pagerbridge``); else ``/var/lib/pagerbridge`` for root; else the user's
+    ``$XDG_DATA_HOME/pagerbridge`` (``~/.local/share/pagerbridge``).
+    """
+    env = os.environ if environ is None else environ
+    if env.get(DATA_DIR_ENV):
+        return Path(env[DATA_DIR_ENV])
+    if env.get("STATE_DIRECTORY"):
+        return Path(env["STATE_DIRECTORY"].split(":", 1)[0])
+    if _is_root():
+        return SYSTEM_DATA_DIR
+    xdg = env.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path(env.get("HOME", str(Path.home()))) / ".local" / "share"
+    return base / "pagerbridge"
+
+
+def default_database_path(environ: Mapping[str, str] | None = None) -> Path:
+    return data_dir(environ) / DATABASE_FILENAME
+
+
+def normalise_database_url(value: str) -> str:
+    """Accept a URL or a bare file path (taken as SQLite); return a URL."""
+    if "://" in value:
+        return value
+    return "sqlite:///" + str(Path(value).expanduser().absolute())
+
+
+def resolve_database_url(
+    cli_value: str | None = None, environ: Mapping[str, str] | None = None
+) -> str:
+    """``--db``, else ``$PAGERBRIDGE_DATABASE_URL``, else the default SQLite file."""
+    env = os.environ if environ is None else environ
+    if cli_value:
+        return normalise_database_url(cli_value)
+    if env.get(DATABASE_URL_ENV):
+        return normalise_database_url(env[DATABASE_URL_ENV])
+    return "sqlite:///" + str(default_database_path(env))
+
+
+def sqlite_path(url: str) -> Path | None:
+    """The file behind a ``sqlite:///`` URL, or None for any other database."""
+    for prefix in ("sqlite+pysqlite:///", "sqlite:///"):
+        if url.startswith(prefix):
+            rest = url[len(prefix) :].split("?", 1)[0]
+            return Path(rest) if rest and rest != ":memory:" else None
+    return None
+
+
+def ensure_private_file(path: Path) -> None:
+    """Create ``path`` (and its directory) readable by its owner only, if it does not exist."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    os.close(fd)
