@@ -1,0 +1,252 @@
+"""The ``Outbox``: validate and store events durably, and manage the queue (standard library only).
+
+Validation goes through :func:`pagerbridge.pagerduty.event_rules.normalise_event`, the one rule
+source shared with the sandbox and the agent's endpoint. The async enqueue joins a *group commit*:
+events arriving while a transaction is being written wait and are written together in the next
+one, so many concurrent HTTP requests cost one fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pagerbridge.errors import PagerbridgeError, QueueFullError
+from pagerbridge.outbox.storage import NewRow, OutboxStorage
+from pagerbridge.outbox.types import (
+    DEAD,
+    DELIVERED,
+    KIND_CHANGE_EVENT,
+    KIND_EVENT,
+    PENDING,
+    SUPPRESSED,
+    EnqueuedRow,
+    OutboxRow,
+    Stats,
+    ordering_key,
+)
+
+Clock = Callable[[], float]
+
+
+def _encode(event: Mapping[str, Any]) -> str:
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+
+
+def prepare_event(
+    event: Mapping[str, Any],
+    *,
+    change: bool = False,
+    now: float,
+    suppressed: bool = False,
+) -> NewRow:
+    """Validate and normalise one event into a row; raises EventValidationError.
+
+    A trigger without a dedup key gets one here (as PagerDuty would), so the caller can print it
+    and later resolve the alert; ``payload.timestamp`` is filled with the time of acceptance.
+    """
+    from pagerbridge.pagerduty.event_rules import normalise_event
+
+    data = dict(event)
+    if not change and data.get("event_action") == "trigger" and not data.get("dedup_key"):
+        data["dedup_key"] = uuid.uuid4().hex
+    normalised = normalise_event(data, change=change, now=datetime.fromtimestamp(now, UTC))
+    routing_key = str(normalised.get("routing_key", ""))
+    dedup_key = None if change else normalised.get("dedup_key")
+    return NewRow(
+        kind=KIND_CHANGE_EVENT if change else KIND_EVENT,
+        payload=_encode(normalised),
+        ordering_key=ordering_key(routing_key, dedup_key, change=change),
+        routing_key=routing_key,
+        dedup_key=dedup_key,
+        state=SUPPRESSED if suppressed else PENDING,
+    )
+
+
+class Outbox:
+    """The durable queue of outbound PagerDuty calls over one storage backend.
+
+    ``max_queue`` bounds pending + in-flight rows (QueueFullError beyond it); ``clock`` returns
+    Unix seconds and is the only source of time.
+    """
+
+    def __init__(
+        self, storage: OutboxStorage, *, max_queue: int | None = None, clock: Clock = time.time
+    ) -> None:
+        from pagerbridge.outbox.types import DEFAULT_MAX_QUEUE
+
+        self.storage = storage
+        self.max_queue = DEFAULT_MAX_QUEUE if max_queue is None else max_queue
+        self.clock = clock
+        self._pending: list[tuple[NewRow, asyncio.Future[EnqueuedRow]]] = []
+        self._committer: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._closing = False
+        #: Called (in the event loop) after rows were committed, to wake local workers at once.
+        self.listeners: list[Callable[[], None]] = []
+
+    # -- enqueue ---------------------------------------------------------------------------------
+
+    def enqueue_event(
+        self,
+        event: Mapping[str, Any],
+        *,
+        change: bool = False,
+        now: float | None = None,
+        suppressed: bool = False,
+    ) -> EnqueuedRow:
+        """Validate and store one event; durable on return.
+
+        Raises EventValidationError, QueueFullError or StorageError.
+        """
+        ts = self.clock() if now is None else now
+        row = prepare_event(event, change=change, now=ts, suppressed=suppressed)
+        (result,) = self._insert([row], ts)
+        if isinstance(result, PagerbridgeError):
+            raise result
+        return result
+
+    def enqueue_batch(
+        self, rows: Sequence[NewRow], *, now: float | None = None
+    ) -> list[EnqueuedRow | QueueFullError]:
+        """Store already prepared rows in one transaction (one fsync)."""
+        return self._insert(rows, self.clock() if now is None else now)
+
+    def _insert(self, rows: Sequence[NewRow], now: float) -> list[EnqueuedRow | QueueFullError]:
+        ids = self.storage.insert_batch(rows, now=now, max_pending=self.max_queue)
+        out: list[EnqueuedRow | QueueFullError] = []
+        for row, row_id in zip(rows, ids, strict=True):
+            if row_id is None:
+                out.append(
+                    QueueFullError(f"the outbox holds its maximum of {self.max_queue} rows")
+                )
+            else:
+                out.append(EnqueuedRow(row_id, row.dedup_key, row.routing_key, row.state))
+        return out
+
+    async def enqueue_event_async(
+        self, event: Mapping[str, Any], *, change: bool = False, suppressed: bool = False
+    ) -> EnqueuedRow:
+        """Validate now, then join the next group commit; durable when it returns.
+
+        For the agent's HTTP endpoint: concurrent callers share one transaction and one fsync.
+        Raises EventValidationError at once; QueueFullError or StorageError after the commit.
+        """
+        row = prepare_event(event, change=change, now=self.clock(), suppressed=suppressed)
+        return await self.enqueue_row_async(row)
+
+    async def enqueue_row_async(self, row: NewRow) -> EnqueuedRow:
+        """Join the group commit with an already prepared row."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[EnqueuedRow] = loop.create_future()
+        self._pending.append((row, future))
+        if self._wake is None:
+            self._wake = asyncio.Event()
+        self._wake.set()
+        if self._committer is None or self._committer.done():
+            self._committer = loop.create_task(self._commit_loop())
+        return await future
+
+    async def _commit_loop(self) -> None:
+        assert self._wake is not None
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wake.clear()
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=5.0)
+                except TimeoutError:
+                    if not self._pending:
+                        return
+                continue
+            batch, self._pending = self._pending, []
+            rows = [row for row, _ in batch]
+            try:
+                results = await asyncio.to_thread(self._insert, rows, self.clock())
+            except BaseException as exc:  # every waiter learns the failure
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, fut), result in zip(batch, results, strict=True):
+                if fut.done():
+                    continue
+                if isinstance(result, Exception):
+                    fut.set_exception(result)
+                else:
+                    fut.set_result(result)
+            for listener in self.listeners:
+                listener()
+
+    # -- inspection and management (pd-queue) -----------------------------------------------------
+
+    def stats(self) -> Stats:
+        return self.storage.stats()
+
+    def get(self, row_id: int) -> OutboxRow | None:
+        return self.storage.get(row_id)
+
+    def list_rows(
+        self,
+        *,
+        states: Sequence[str] = (),
+        routing_key: str | None = None,
+        dedup_key: str | None = None,
+        since: float | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[OutboxRow]:
+        return self.storage.list_rows(
+            states=states,
+            routing_key=routing_key,
+            dedup_key=dedup_key,
+            since=since,
+            after_id=after_id,
+            limit=limit,
+        )
+
+    def retry(
+        self, *, ids: Sequence[int] = (), dead: bool = False, routing_key: str | None = None
+    ) -> int:
+        """Make dead rows (by id, all, or one routing key's) pending again with a fresh deadline."""
+        return self.storage.retry(now=self.clock(), ids=ids, dead=dead, routing_key=routing_key)
+
+    def purge(self, *, dead: bool = False, delivered: bool = False) -> int:
+        """Delete dead and/or delivered rows; pending rows are never purged."""
+        states = [s for s, on in ((DEAD, dead), (DELIVERED, delivered)) if on]
+        return self.storage.purge(states=states) if states else 0
+
+    def clean_delivered(self, retention_seconds: float) -> int:
+        """Delete delivered (and suppressed) rows older than the retention period."""
+        before = self.clock() - retention_seconds
+        return self.storage.purge(states=[DELIVERED, SUPPRESSED], before=before)
+
+    def pause(self, routing_key: str) -> None:
+        """Hold delivery for a routing key (events still queue)."""
+        self.storage.pause(routing_key, now=self.clock())
+
+    def resume(self, routing_key: str) -> bool:
+        return self.storage.resume(routing_key)
+
+    def paused(self) -> list[str]:
+        return self.storage.paused()
+
+    def close(self) -> None:
+        self.storage.close()
+
+    async def aclose(self) -> None:
+        """Finish the group commit in progress, then close the storage."""
+        self._closing = True
+        if self._committer is not None and not self._committer.done():
+            assert self._wake is not None
+            self._wake.set()
+            await self._committer
+        await asyncio.to_thread(self.storage.close)

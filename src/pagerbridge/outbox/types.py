@@ -1,0 +1,144 @@
+"""The outbox's plain values: states, kinds, rows, statistics and results (standard library only).
+
+``pd-send`` imports this module on its start-up path, so it must stay free of anything heavy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+#: Row states, named exactly as ``pd-queue`` shows them.
+PENDING: Final = "pending"
+IN_FLIGHT: Final = "in_flight"
+DELIVERED: Final = "delivered"
+DEAD: Final = "dead"
+SUPPRESSED: Final = "suppressed"
+STATES: Final = (PENDING, IN_FLIGHT, DELIVERED, DEAD, SUPPRESSED)
+#: States that still hold their ordering key (a later row of the key waits for them).
+ACTIVE_STATES: Final = (PENDING, IN_FLIGHT)
+
+#: Row kinds: what the worker does with the payload.
+KIND_EVENT: Final = "event"
+KIND_CHANGE_EVENT: Final = "change_event"
+KINDS: Final = (KIND_EVENT, KIND_CHANGE_EVENT)
+
+#: Defaults, named so the agent's configuration and the docs can quote them.
+DEFAULT_MAX_QUEUE: Final = 1_000_000
+DEFAULT_LEASE_SECONDS: Final = 60.0
+DEFAULT_RETENTION_SECONDS: Final = 7 * 24 * 3600.0
+
+
+def ordering_key(routing_key: str, dedup_key: str | None, *, change: bool = False) -> str:
+    """Rows with equal ordering keys are delivered strictly in order.
+
+    Events order on (routing key, dedup key); change events have no dedup key and order on the
+    routing key alone, in a lane of their own.
+    """
+    if change:
+        return f"{routing_key}/~change"
+    return f"{routing_key}/{dedup_key or ''}"
+
+
+@dataclass(frozen=True)
+class EnqueuedRow:
+    """What ``enqueue_event`` returns: the row is durable (fsynced / committed) once you hold it."""
+
+    id: int
+    dedup_key: str | None
+    routing_key: str
+    state: str = PENDING
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    """One row of the outbox, as storage returns it (times are Unix epoch seconds)."""
+
+    id: int
+    kind: str
+    payload: str
+    ordering_key: str
+    routing_key: str
+    dedup_key: str | None
+    state: str
+    attempts: int
+    next_attempt_at: float
+    lease_expires_at: float | None
+    last_error: str | None
+    created_at: float
+    updated_at: float
+    delivered_at: float | None
+    #: The retry deadline counts from here: acceptance, or the last manual ``retry``.
+    deadline_from: float
+
+    @property
+    def change(self) -> bool:
+        return self.kind == KIND_CHANGE_EVENT
+
+    def payload_json(self) -> Any:
+        """The payload parsed; the stored text is what goes on the wire, byte for byte."""
+        return json.loads(self.payload)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``pd-queue --json``)."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "routing_key": self.routing_key,
+            "dedup_key": self.dedup_key,
+            "ordering_key": self.ordering_key,
+            "state": self.state,
+            "attempts": self.attempts,
+            "next_attempt_at": self.next_attempt_at,
+            "lease_expires_at": self.lease_expires_at,
+            "last_error": self.last_error,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "delivered_at": self.delivered_at,
+            "deadline_from": self.deadline_from,
+            "payload": self.payload_json(),
+        }
+
+
+@dataclass(frozen=True)
+class Completion:
+    """A worker's verdict on one claimed row, written back in a batch.
+
+    ``state`` is ``delivered``, ``dead`` or ``pending`` (retry at ``next_attempt_at``).
+    ``count_attempt`` is False when the row is only deferred (rate limit), not tried.
+    """
+
+    id: int
+    state: str
+    next_attempt_at: float | None = None
+    last_error: str | None = None
+    count_attempt: bool = True
+
+
+@dataclass(frozen=True)
+class Stats:
+    """Queue depth for ``pd-queue status`` and ``/metrics``."""
+
+    by_state: dict[str, int]
+    by_routing_key: dict[str, dict[str, int]]
+    oldest_pending_at: float | None
+    paused: list[str] = field(default_factory=list)
+
+    def oldest_pending_age(self, now: float) -> float | None:
+        return None if self.oldest_pending_at is None else max(0.0, now - self.oldest_pending_at)
+
+
+@dataclass(frozen=True)
+class DrainResult:
+    """What a bounded ``drain`` achieved; ``remaining`` counts rows still pending or in flight."""
+
+    delivered: int
+    dead: int
+    retried: int
+    remaining: int
+    timed_out: bool
+
+    @property
+    def complete(self) -> bool:
+        return self.remaining == 0

@@ -1,0 +1,325 @@
+"""The delivery worker: claim due rows, send them, record each outcome (at-least-once).
+
+Concurrent across ordering keys, strictly ordered within one: storage hands out only the earliest
+active row of a key, so a key's next row waits while an earlier one is in flight or retrying.
+Outcomes are written back in batches (one transaction per loop turn), the same group-commit idea
+as enqueueing. The wire layer only classifies (:mod:`pagerbridge.pagerduty.outcome`); backoff,
+deadline and dead-lettering live here and in :mod:`pagerbridge.outbox.policy`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from pagerbridge.outbox.core import Clock, Outbox
+from pagerbridge.outbox.metrics import MetricsHooks, NullMetrics
+from pagerbridge.outbox.policy import RateLimit, RetryPolicy
+from pagerbridge.outbox.types import (
+    DEAD,
+    DEFAULT_LEASE_SECONDS,
+    DEFAULT_RETENTION_SECONDS,
+    DELIVERED,
+    PENDING,
+    Completion,
+    DrainResult,
+    OutboxRow,
+)
+from pagerbridge.pagerduty.outcome import Accepted, Outcome, Rejected, Retry
+
+if TYPE_CHECKING:
+    from pagerbridge.pagerduty.events import EventsClient
+
+log = logging.getLogger(__name__)
+
+#: ``async sender(body, change) -> Outcome``; by default ``EventsClient.send_raw``.
+Sender = Callable[[bytes, bool], Awaitable[Outcome]]
+
+DEFAULT_CONCURRENCY = 64
+CLEAN_INTERVAL_SECONDS = 300.0
+
+
+def describe_rejection(outcome: Rejected) -> str:
+    """PagerDuty's words, kept on the dead row: status, message and every error."""
+    text = f"HTTP {outcome.status}: {outcome.message}"
+    if outcome.errors:
+        text += ": " + "; ".join(outcome.errors)
+    return text
+
+
+def describe_retry(outcome: Retry) -> str:
+    return f"HTTP {outcome.status}: {outcome.reason}" if outcome.status else outcome.reason
+
+
+class DeliveryWorker:
+    """Delivers the outbox's rows to the Events API (or any ``sender``).
+
+    ``events_url`` is a base URL (``https://events.pagerduty.com``) or one ending in
+    ``/v2/enqueue``; ``clock`` (default: the outbox's) schedules retries and judges the deadline,
+    so tests move time instead of waiting. Several workers, in one process or many, may share a
+    database: claims are leased, the rate limit's token buckets live in the database.
+    """
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        *,
+        events_url: str | None = None,
+        sender: Sender | None = None,
+        clock: Clock | None = None,
+        policy: RetryPolicy | None = None,
+        rate_limit: RateLimit | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        poll_interval: float = 1.0,
+        retention: float = DEFAULT_RETENTION_SECONDS,
+        metrics: MetricsHooks | None = None,
+        proxy: str | None = None,
+        timeout: float = 10.0,
+        worker_id: str | None = None,
+    ) -> None:
+        if sender is None and events_url is None:
+            raise ValueError("DeliveryWorker needs events_url or sender")
+        self.outbox = outbox
+        self.storage = outbox.storage
+        self.events_url = events_url
+        self.clock: Clock = clock or outbox.clock
+        self.policy = policy or RetryPolicy()
+        self.rate_limit = rate_limit or RateLimit()
+        self.concurrency = max(1, concurrency)
+        self.lease_seconds = lease_seconds
+        self.poll_interval = poll_interval
+        self.retention = retention
+        self.metrics: MetricsHooks = metrics or NullMetrics()
+        self.proxy = proxy
+        self.timeout = timeout
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._sender = sender
+        self._client: EventsClient | None = None
+        self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- public --------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Look for work now (new rows were committed). Safe from any thread."""
+        loop, event = self._loop, self._wake
+        if loop is None or event is None:
+            return
+        try:
+            if asyncio.get_running_loop() is loop:
+                event.set()
+                return
+        except RuntimeError:
+            pass
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(event.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set; then finish the calls in flight and return."""
+        self._bind()
+        self.outbox.listeners.append(self.wake)
+        notify_stop = threading.Event()
+        listener = None
+        if self.storage.supports_notify:
+            listener = threading.Thread(
+                target=self._listen, args=(notify_stop,), name="outbox-notify", daemon=True
+            )
+            listener.start()
+        stopper = asyncio.ensure_future(self._relay(stop))
+        try:
+            await self._loop_until(lambda: stop.is_set(), drain_end=None)
+        finally:
+            stopper.cancel()
+            notify_stop.set()
+            with contextlib.suppress(ValueError):
+                self.outbox.listeners.remove(self.wake)
+            await self._close_client()
+
+    async def drain(self, timeout: float) -> DrainResult:
+        """Deliver what is pending now, for at most ``timeout`` seconds (wall time).
+
+        Returns early when nothing is left, or when every remaining row's next try falls after
+        the timeout (e.g. PagerDuty asked us to come back later).
+        """
+        self._bind()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        try:
+            counts = await self._loop_until(lambda: loop.time() >= end, drain_end=end)
+        finally:
+            await self._close_client()
+        remaining = await asyncio.to_thread(self.storage.pending_count)
+        return DrainResult(
+            delivered=counts[DELIVERED],
+            dead=counts[DEAD],
+            retried=counts[PENDING],
+            remaining=remaining,
+            timed_out=remaining > 0 and loop.time() >= end,
+        )
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def _bind(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
+
+    async def _relay(self, stop: asyncio.Event) -> None:
+        await stop.wait()
+        self.wake()
+
+    def _listen(self, stop: threading.Event) -> None:
+        """PostgreSQL LISTEN in a thread: a notification is a hint, polling still runs."""
+        while not stop.is_set():
+            try:
+                if self.storage.wait_notify(min(self.poll_interval, 1.0)):
+                    self.wake()
+            except Exception:  # a lost listener only costs latency; polling continues
+                log.debug("outbox notification listener failed", exc_info=True)
+                stop.wait(self.poll_interval)
+
+    async def _loop_until(
+        self, should_stop: Callable[[], bool], *, drain_end: float | None
+    ) -> dict[str, int]:
+        assert self._wake is not None
+        loop = asyncio.get_running_loop()
+        tasks: set[asyncio.Task[Completion]] = set()
+        done: list[Completion] = []
+        counts = {DELIVERED: 0, DEAD: 0, PENDING: 0}
+        last_clean = loop.time()
+        try:
+            while True:
+                if done:
+                    batch, done = done, []
+                    await asyncio.to_thread(self.storage.complete, batch, now=self.clock())
+                    for c in batch:
+                        if c.count_attempt:
+                            counts[c.state] = counts.get(c.state, 0) + 1
+                if should_stop():
+                    break
+                claimed: list[OutboxRow] = []
+                free = self.concurrency - len(tasks)
+                if free > 0:
+                    claimed = await asyncio.to_thread(
+                        self.storage.claim,
+                        now=self.clock(),
+                        limit=free,
+                        lease_seconds=self.lease_seconds,
+                        worker=self.worker_id,
+                    )
+                    for row in claimed:
+                        tasks.add(loop.create_task(self._deliver(row)))
+                if drain_end is None and loop.time() - last_clean > CLEAN_INTERVAL_SECONDS:
+                    last_clean = loop.time()
+                    await asyncio.to_thread(self.outbox.clean_delivered, self.retention)
+                if claimed and len(tasks) < self.concurrency:
+                    continue  # there may be more due rows
+                wait = self.poll_interval
+                if not tasks and drain_end is not None:
+                    nxt = await asyncio.to_thread(self.storage.next_due)
+                    if nxt is None:
+                        break
+                    until_due = nxt - self.clock()
+                    if until_due > drain_end - loop.time():
+                        break
+                    wait = max(0.0, min(wait, until_due))
+                if drain_end is not None:
+                    wait = max(0.0, min(wait, drain_end - loop.time()))
+                finished = await self._wait(tasks, wait)
+                for task in finished:
+                    tasks.discard(task)
+                    done.append(task.result())
+        finally:
+            if tasks:
+                # Finish the calls in flight and record them; a row whose record is lost comes
+                # back when its lease expires (at-least-once).
+                results = await asyncio.gather(*tasks, return_exceptions=True)
+                final = done + [r for r in results if isinstance(r, Completion)]
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.storage.complete, final, now=self.clock())
+                for c in final:
+                    if c.count_attempt:
+                        counts[c.state] = counts.get(c.state, 0) + 1
+            elif done:
+                await asyncio.to_thread(self.storage.complete, done, now=self.clock())
+        return counts
+
+    async def _wait(
+        self, tasks: set[asyncio.Task[Completion]], timeout: float
+    ) -> set[asyncio.Task[Completion]]:
+        """Until a delivery finishes, someone wakes us, or ``timeout`` passes."""
+        assert self._wake is not None
+        self._wake.clear()
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait([*tasks, waker], timeout=timeout, return_when="FIRST_COMPLETED")
+        finally:
+            waker.cancel()
+        if tasks:
+            await asyncio.sleep(0)  # let siblings finishing in the same instant join the batch
+        return {t for t in tasks if t.done()}
+
+    # -- one row -------------------------------------------------------------------------------
+
+    async def _deliver(self, row: OutboxRow) -> Completion:
+        if self.rate_limit.enabled:
+            wait = await asyncio.to_thread(
+                self.storage.take_token,
+                row.routing_key,
+                rate=self.rate_limit.rate,
+                burst=self.rate_limit.capacity,
+                now=self.clock(),
+            )
+            if wait > 0:
+                self.metrics.rate_limited(row.routing_key, wait)
+                return Completion(
+                    row.id, PENDING, self.clock() + wait, row.last_error, count_attempt=False
+                )
+        try:
+            outcome = await self._send(row.payload.encode(), row.change)
+        except Exception as exc:  # a sender must not raise; if it does, retry rather than lose
+            log.warning("sender failed for outbox row %s: %r", row.id, exc)
+            outcome = Retry(reason=f"{type(exc).__name__}: {exc}")
+        return self._judge(row, outcome)
+
+    def _judge(self, row: OutboxRow, outcome: Outcome) -> Completion:
+        now = self.clock()
+        if isinstance(outcome, Accepted):
+            self.metrics.delivered(row.routing_key, max(0.0, now - row.created_at))
+            return Completion(row.id, DELIVERED)
+        if isinstance(outcome, Rejected):
+            reason = describe_rejection(outcome)
+            self.metrics.dead(row.routing_key, reason)
+            return Completion(row.id, DEAD, last_error=reason)
+        reason = describe_retry(outcome)
+        attempts = row.attempts + 1
+        at = self.policy.next_attempt(
+            attempts=attempts, now=now, window_start=row.deadline_from, retry_after=outcome.delay
+        )
+        if at is None:
+            hours = self.policy.deadline / 3600
+            final = f"deadline of {hours:g} h passed after {attempts} attempts; last: {reason}"
+            self.metrics.dead(row.routing_key, final)
+            return Completion(row.id, DEAD, last_error=final)
+        self.metrics.retried(row.routing_key, reason)
+        return Completion(row.id, PENDING, next_attempt_at=at, last_error=reason)
+
+    async def _send(self, body: bytes, change: bool) -> Outcome:
+        if self._sender is not None:
+            return await self._sender(body, change)
+        if self._client is None:
+            from pagerbridge.pagerduty.events import EventsClient
+
+            self._client = EventsClient(self.events_url, proxy=self.proxy, timeout=self.timeout)
+        return await self._client.send_raw(body, change=change)
+
+    async def _close_client(self) -> None:
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
