@@ -1,0 +1,146 @@
+"""Prometheus metrics of one agent, on a registry of its own (several agents may share a process).
+
+Queue depth is read from the outbox at scrape time (cached briefly, so a busy Prometheus cannot
+turn into a database load); counters and the latency histogram are fed by the intake and by the
+delivery worker's observer hooks. No label carries a routing key: keys are secrets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from pagerbridge.outbox.types import STATES, Stats
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+STATS_CACHE_SECONDS = 2.0
+LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 86400)
+
+
+class _QueueCollector(Collector):
+    """Gauges computed from ``Outbox.stats()`` when Prometheus scrapes."""
+
+    def __init__(self, stats: Callable[[], Stats], clock: Callable[[], float]) -> None:
+        self._stats = stats
+        self._clock = clock
+        self._cached: tuple[float, Stats] | None = None
+
+    def _current(self) -> Stats | None:
+        now = time.monotonic()
+        if self._cached is None or now - self._cached[0] > STATS_CACHE_SECONDS:
+            try:
+                self._cached = (now, self._stats())
+            except Exception:  # a scrape must not fail because the database is busy
+                return self._cached[1] if self._cached else None
+        return self._cached[1]
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._current()
+        depth = GaugeMetricFamily(
+            "pagerbridge_outbox_rows", "Rows in the outbox by state.", labels=["state"]
+        )
+        age = GaugeMetricFamily(
+            "pagerbridge_outbox_oldest_pending_age_seconds",
+            "Age of the oldest pending event (0 when none is pending).",
+        )
+        if stats is not None:
+            for state in STATES:
+                depth.add_metric([state], stats.by_state.get(state, 0))
+            age.add_metric([], stats.oldest_pending_age(self._clock()) or 0.0)
+        yield depth
+        yield age
+
+
+def reason_label(reason: str) -> str:
+    """A bounded label for a retry reason: the status code or the kind of transport failure."""
+    lowered = reason.lower()
+    for word in ("429", "timeout", "connection"):
+        if word in lowered:
+            return word
+    for token in lowered.replace(":", " ").split():
+        if len(token) == 3 and token.isdigit() and token[0] in "45":
+            return token
+    return "other"
+
+
+class AgentMetrics:
+    """Every metric the agent exports; methods are the hooks intake and worker call."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.accepted = Counter(
+            "pagerbridge_events_accepted", "Events stored durably.", ["kind"], registry=r
+        )
+        self.suppressed = Counter(
+            "pagerbridge_events_suppressed",
+            "Events stored as suppressed by a maintenance window.",
+            registry=r,
+        )
+        self.refused = Counter(
+            "pagerbridge_events_refused",
+            "Requests refused at intake.",
+            ["reason"],
+            registry=r,
+        )
+        self.deliveries = Counter(
+            "pagerbridge_deliveries", "Delivery attempts by outcome.", ["outcome"], registry=r
+        )
+        self.retries = Counter(
+            "pagerbridge_delivery_retries",
+            "Attempts that will be retried, by reason (status code, timeout, connection).",
+            ["reason"],
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "pagerbridge_dead_letters", "Rows moved to the dead letters.", registry=r
+        )
+        self.latency = Histogram(
+            "pagerbridge_delivery_latency_seconds",
+            "Time from acceptance to successful delivery.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.rate_limit_waits = Counter(
+            "pagerbridge_rate_limit_waits",
+            "Times a row waited for the client-side rate limit.",
+            registry=r,
+        )
+        self.rate_limit_wait_seconds = Counter(
+            "pagerbridge_rate_limit_wait_seconds",
+            "Total seconds rows were deferred by the client-side rate limit.",
+            registry=r,
+        )
+        self._collector: _QueueCollector | None = None
+
+    def watch_queue(self, stats: Callable[[], Stats], clock: Callable[[], float]) -> None:
+        """Export queue depth read through ``stats`` (the outbox's ``stats`` method)."""
+        if self._collector is None:
+            self._collector = _QueueCollector(stats, clock)
+            self.registry.register(self._collector)
+
+    # The outbox worker's MetricsHooks (pagerbridge.outbox.metrics) ---------------------------
+
+    def delivered(self, routing_key: str, latency: float) -> None:
+        self.deliveries.labels("delivered").inc()
+        if latency >= 0:
+            self.latency.observe(latency)
+
+    def retried(self, routing_key: str, reason: str) -> None:
+        self.deliveries.labels("retry").inc()
+        self.retries.labels(reason_label(reason)).inc()
+
+    def dead(self, routing_key: str, reason: str) -> None:
+        self.deliveries.labels("dead").inc()
+        self.dead_letters.inc()
+
+    def rate_limited(self, routing_key: str, wait: float) -> None:
+        self.rate_limit_waits.inc()
+        self.rate_limit_wait_seconds.inc(max(0.0, wait))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
