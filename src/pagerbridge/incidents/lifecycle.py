@@ -99,7 +99,9 @@ def parse_status(value: str) -> str:
 
 def parse_origin(value: str) -> str:
     if value not in ORIGINS:
-        raise InvalidInputError(f"origin {value!r} is invalid (must be one of {', '.join(ORIGINS)})")
+        raise InvalidInputError(
+            f"origin {value!r} is invalid (must be one of {', '.join(ORIGINS)})"
+        )
     return value
 
 

@@ -1,0 +1,335 @@
+"""State changes of incidents: declare, acknowledge, resolve, close, reopen, note, assign, list.
+
+Every function takes the session as the keyword ``session``, records the change on the timeline
+with its ``actor`` and ``origin`` (local / api / pagerduty), flushes, and leaves the commit to the
+caller, so a connector can enqueue outbox rows in the same transaction.
+
+Lost updates are impossible: a change first locks the incident row (``SELECT ... FOR UPDATE`` on
+PostgreSQL; on SQLite the transaction already holds the write lock from ``BEGIN IMMEDIATE``), and
+the ``version`` column is checked by every UPDATE as a second line of defence.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from pagerbridge.errors import ConflictError, IllegalTransitionError, IncidentNotFoundError
+from pagerbridge.incidents import timeline
+from pagerbridge.incidents.catalog import ensure_services
+from pagerbridge.incidents.errors import InvalidInputError
+from pagerbridge.incidents.lifecycle import (
+    format_ref,
+    parse_ref,
+    parse_severity,
+    parse_status,
+    refusal,
+    target_status,
+)
+from pagerbridge.incidents.models import Counter, Incident, IncidentService, Service, TimelineEntry
+
+TITLE_MAX: Final = 1024
+ASSIGNEE_MAX: Final = 255
+PAGE_MAX: Final = 500
+PAGE_DEFAULT: Final = 25
+
+
+@dataclass
+class Declared:
+    incident: Incident
+    created_services: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Page:
+    items: list[Incident]
+    limit: int
+    offset: int
+    more: bool
+
+
+def _now(now: datetime | None) -> datetime:
+    return now or datetime.now(UTC)
+
+
+def next_number(*, session: Session, name: str = "incident") -> int:
+    """The next value of a per-database counter: one atomic upsert, safe under concurrency."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt: Any = pg_insert(Counter).values(name=name, value=1)
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(Counter).values(name=name, value=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[Counter.name], set_={"value": Counter.value + 1}
+    ).returning(Counter.value)
+    return int(session.execute(stmt).scalar_one())
+
+
+def _check_title(title: str) -> str:
+    title = title.strip()
+    if not title:
+        raise InvalidInputError("title must not be empty")
+    if len(title) > TITLE_MAX:
+        raise InvalidInputError(f"title is {len(title)} characters long (at most {TITLE_MAX})")
+    return title
+
+
+def _check_assignee(assignee: str | None) -> str | None:
+    if assignee is None or not assignee.strip():
+        return None
+    if len(assignee) > ASSIGNEE_MAX:
+        raise InvalidInputError(f"assignee is longer than {ASSIGNEE_MAX} characters")
+    return assignee.strip()
+
+
+def declare(
+    *,
+    session: Session,
+    title: str,
+    severity: str,
+    services: Sequence[str] = (),
+    description: str = "",
+    assignee: str | None = None,
+    custom_fields: Mapping[str, Any] | None = None,
+    actor: str,
+    origin: str = "local",
+    now: datetime | None = None,
+) -> Declared:
+    """Open a new incident ``INC-<n>``; services named that do not exist yet are created."""
+    when = _now(now)
+    title = _check_title(title)
+    sev = parse_severity(severity)
+    assignee = _check_assignee(assignee)
+    svc, created = ensure_services(session=session, names=list(services), now=when)
+    number = next_number(session=session)
+    incident = Incident(
+        id=number,
+        title=title,
+        description=description,
+        severity=sev,
+        status="open",
+        assignee=assignee,
+        correlation_id=str(uuid.uuid4()) if len(svc) > 1 else None,
+        custom_fields=dict(custom_fields or {}),
+        origin=origin,
+        created_by=actor,
+        created_at=when,
+        updated_at=when,
+        sla_started_at=when,
+    )
+    incident.services = svc
+    session.add(incident)
+    session.flush()
+    names = ", ".join(s.name for s in svc)
+    timeline.append(
+        session=session,
+        incident_id=number,
+        kind="declared",
+        actor=actor,
+        origin=origin,
+        at=when,
+        body=f"{sev} declared: {title}" + (f" (services: {names})" if names else ""),
+        data={
+            "severity": sev,
+            "services": [s.name for s in svc],
+            "assignee": assignee,
+            "created_services": created,
+        },
+    )
+    session.flush()
+    return Declared(incident, created)
+
+
+def get_incident(*, session: Session, ref: str | int, for_update: bool = False) -> Incident:
+    """The incident named ``INC-<n>`` (or ``n``); IncidentNotFoundError if there is none."""
+    number = parse_ref(ref)
+    stmt = select(Incident).where(Incident.id == number)
+    if for_update:
+        stmt = stmt.with_for_update()
+    incident = session.scalars(stmt).first()
+    if incident is None:
+        raise IncidentNotFoundError(f"no incident {format_ref(number)}")
+    return incident
+
+
+def _locked(session: Session, ref: str | int, expected_version: int | None) -> Incident:
+    incident = get_incident(session=session, ref=ref, for_update=True)
+    if expected_version is not None and incident.version != expected_version:
+        raise ConflictError(
+            f"{format_ref(incident.id)} changed since you read it (version {expected_version}, "
+            f"now {incident.version}); reload and retry"
+        )
+    return incident
+
+
+def _flush(session: Session, incident: Incident) -> None:
+    try:
+        session.flush()
+    except StaleDataError as exc:
+        raise ConflictError(
+            f"{format_ref(incident.id)} was changed by someone else at the same time; retry"
+        ) from exc
+
+
+def transition(
+    *,
+    session: Session,
+    ref: str | int,
+    action: str,
+    actor: str,
+    origin: str = "local",
+    note: str | None = None,
+    now: datetime | None = None,
+    expected_version: int | None = None,
+) -> Incident:
+    """Apply ``ack``/``resolve``/``close``/``reopen``; IllegalTransitionError says why not."""
+    when = _now(now)
+    incident = _locked(session, ref, expected_version)
+    before = incident.status
+    after = target_status(action, before)
+    if after is None:
+        raise IllegalTransitionError(refusal(action, format_ref(incident.id), before))
+    incident.status = after
+    incident.updated_at = when
+    if action == "ack":
+        incident.mitigated_at = when
+    elif action == "resolve":
+        incident.resolved_at = when
+    elif action == "close":
+        incident.closed_at = when
+    else:  # reopen: the SLA clocks start again
+        incident.reopened_at = when
+        incident.mitigated_at = incident.resolved_at = incident.closed_at = None
+        incident.sla_started_at = when
+        incident.ack_breached_at = incident.resolve_breached_at = None
+    timeline.append(
+        session=session,
+        incident_id=incident.id,
+        kind="status",
+        actor=actor,
+        origin=origin,
+        at=when,
+        body=f"{before} → {after}" + (f": {note}" if note else ""),
+        data={"action": action, "from": before, "to": after, "note": note},
+    )
+    _flush(session, incident)
+    return incident
+
+
+def ack(**kwargs: Any) -> Incident:
+    return transition(action="ack", **kwargs)
+
+
+def resolve(**kwargs: Any) -> Incident:
+    return transition(action="resolve", **kwargs)
+
+
+def close(**kwargs: Any) -> Incident:
+    return transition(action="close", **kwargs)
+
+
+def reopen(**kwargs: Any) -> Incident:
+    return transition(action="reopen", **kwargs)
+
+
+def add_note(
+    *,
+    session: Session,
+    ref: str | int,
+    body: str,
+    actor: str,
+    origin: str = "local",
+    now: datetime | None = None,
+) -> TimelineEntry:
+    """A note is a timeline entry; it also bumps the incident's version and ``updated_at``."""
+    when = _now(now)
+    if not body.strip():
+        raise InvalidInputError("a note must not be empty")
+    incident = _locked(session, ref, None)
+    incident.updated_at = when
+    entry = timeline.append(
+        session=session,
+        incident_id=incident.id,
+        kind="note",
+        actor=actor,
+        origin=origin,
+        at=when,
+        body=body,
+    )
+    _flush(session, incident)
+    return entry
+
+
+def assign(
+    *,
+    session: Session,
+    ref: str | int,
+    assignee: str | None,
+    actor: str,
+    origin: str = "local",
+    note: str | None = None,
+    now: datetime | None = None,
+    expected_version: int | None = None,
+) -> Incident:
+    """Set (or clear, with None/"") who is responsible."""
+    when = _now(now)
+    new = _check_assignee(assignee)
+    incident = _locked(session, ref, expected_version)
+    old = incident.assignee
+    incident.assignee = new
+    incident.updated_at = when
+    text = f"assigned to {new}" if new else "unassigned"
+    timeline.append(
+        session=session,
+        incident_id=incident.id,
+        kind="assigned",
+        actor=actor,
+        origin=origin,
+        at=when,
+        body=text + (f": {note}" if note else ""),
+        data={"from": old, "to": new, "note": note},
+    )
+    _flush(session, incident)
+    return incident
+
+
+def list_incidents(
+    *,
+    session: Session,
+    status: str | None = None,
+    service: str | None = None,
+    severity: str | None = None,
+    limit: int = PAGE_DEFAULT,
+    offset: int = 0,
+) -> Page:
+    """Newest first, filtered; ``more`` says whether another page follows (PagerDuty style)."""
+    if not 1 <= limit <= PAGE_MAX:
+        raise InvalidInputError(f"limit must be between 1 and {PAGE_MAX}")
+    if offset < 0:
+        raise InvalidInputError("offset must not be negative")
+    stmt: Select[Any] = select(Incident)
+    if status:
+        stmt = stmt.where(Incident.status == parse_status(status))
+    if severity:
+        stmt = stmt.where(Incident.severity == parse_severity(severity))
+    if service:
+        stmt = stmt.where(
+            Incident.id.in_(
+                select(IncidentService.incident_id)
+                .join(Service, Service.id == IncidentService.service_id)
+                .where(Service.name == service)
+            )
+        )
+    stmt = stmt.order_by(Incident.id.desc()).limit(limit + 1).offset(offset)
+    rows = list(session.scalars(stmt).all())
+    return Page(rows[:limit], limit, offset, len(rows) > limit)
