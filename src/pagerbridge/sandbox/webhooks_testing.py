@@ -1,0 +1,106 @@
+"""A webhook receiver for tests: a real loopback HTTP server with scripted answers.
+
+Tests of the sandbox's outgoing webhooks (ours, and those of anyone who builds on the sandbox)
+need a destination that fails on purpose: ``WebhookReceiver`` answers each request with the next
+entry of its script (an HTTP status, ``"hang"`` to time the sender out, or ``"close"`` to drop the
+connection), then 200 once the script is spent, and records every request it saw.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+Answer = int | str
+
+
+@dataclass(frozen=True)
+class ReceivedWebhook:
+    """One request as it arrived: raw body, headers, and what the receiver answered."""
+
+    body: bytes
+    headers: dict[str, str]
+    answer: Answer
+    path: str
+
+    @property
+    def event(self) -> dict[str, Any]:
+        payload: dict[str, Any] = json.loads(self.body)
+        event: dict[str, Any] = payload["event"]
+        return event
+
+
+class WebhookReceiver:
+    """``async with WebhookReceiver() as rx: rx.url ...`` (listens on a free loopback port)."""
+
+    def __init__(self, script: Iterable[Answer] = (), *, hang_for: float = 30.0) -> None:
+        self._script: deque[Answer] = deque(script)
+        self.hang_for = hang_for
+        self.received: list[ReceivedWebhook] = []
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+        self._arrived = asyncio.Condition()
+
+    def script(self, answers: Iterable[Answer]) -> None:
+        """Append answers for the next requests."""
+        self._script.extend(answers)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        answer: Answer = self._script.popleft() if self._script else 200
+        self.received.append(ReceivedWebhook(body, dict(request.headers), answer, request.path))
+        async with self._arrived:
+            self._arrived.notify_all()
+        if answer == "hang":
+            await asyncio.sleep(self.hang_for)
+            return web.Response(status=200)
+        if answer == "close":
+            transport = request.transport
+            if transport is not None:
+                transport.abort()
+            return web.Response(status=200)
+        if isinstance(answer, str):
+            raise ValueError(f"unknown scripted answer {answer!r}")
+        headers = {"Retry-After": "0"} if answer == 429 else {}
+        return web.Response(status=answer, text="{}", headers=headers)
+
+    async def wait_for(self, count: int, within: float = 10.0) -> list[ReceivedWebhook]:
+        """Wait until at least ``count`` requests arrived; returns them all."""
+        async with asyncio.timeout(within), self._arrived:
+            await self._arrived.wait_for(lambda: len(self.received) >= count)
+        return list(self.received)
+
+    async def start(self) -> str:
+        app = web.Application()
+        app.router.add_route("POST", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = self._runner.addresses[0][:2]
+        self.url = f"http://{host}:{port}/webhooks"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> WebhookReceiver:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
