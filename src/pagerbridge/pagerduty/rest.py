@@ -206,7 +206,13 @@ class RestClient(IncidentCalls, ResourceCalls):
         headers = await self._headers(method, from_email)
         try:
             async with self._get_session().request(
-                method, url, params=query, data=body, headers=headers, proxy=self.proxy
+                method,
+                url,
+                params=query,
+                data=body,
+                headers=headers,
+                proxy=self.proxy,
+                timeout=aiohttp.ClientTimeout(total=self.timeout),
             ) as resp:
                 payload = await resp.read()
                 return resp.status, payload, dict(resp.headers)
