@@ -1,0 +1,277 @@
+"""The PostgreSQL outbox backend, on psycopg 3: many workers, processes and hosts on one table.
+
+Claims use ``FOR UPDATE SKIP LOCKED``; inserts take a transaction-scoped advisory lock per
+ordering key, so ids within a key follow commit order (a later row can never be claimed while an
+earlier one is still uncommitted); ``NOTIFY pagerbridge_outbox`` wakes listening workers (a hint:
+they poll as well). One connection per thread. psycopg errors become StorageError here.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+
+from pagerbridge.errors import StorageError
+from pagerbridge.outbox.queries import BLOCKED, queries, schema_sql
+from pagerbridge.outbox.sqlite_backend import row_from_mapping, stats_from_groups, token_bucket
+from pagerbridge.outbox.storage import NewRow
+from pagerbridge.outbox.types import PENDING, Completion, OutboxRow, Stats
+
+_Q = queries("postgresql")
+CHANNEL = "pagerbridge_outbox"
+#: Serialises concurrent first-time schema creation across processes.
+SCHEMA_LOCK_ID = 0x0B0C5
+
+
+def _conninfo(url: str) -> str:
+    for prefix in ("postgresql+psycopg://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql://" + url[len(prefix) :]
+    return url
+
+
+def _redacted(url: str) -> str:
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
+
+
+class PostgresStorage:
+    """An :class:`~pagerbridge.outbox.storage.OutboxStorage` in a PostgreSQL database."""
+
+    supports_notify = True
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
+        self.url = _conninfo(url)
+        self._where = _redacted(self.url)
+        self._local = threading.local()
+        self._all: list[psycopg.Connection[Any]] = []
+        self._lock = threading.Lock()
+        self._listener: psycopg.Connection[Any] | None = None
+        if create:
+            with self._tx() as conn:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_ID,))
+                conn.execute(schema_sql("postgresql"))  # type: ignore[arg-type]
+
+    def _connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
+        try:
+            return psycopg.connect(self.url, row_factory=dict_row, connect_timeout=10, **kwargs)
+        except psycopg.Error as exc:
+            raise StorageError(f"cannot open the outbox database {self._where}: {exc}") from exc
+
+    def _conn(self) -> psycopg.Connection[Any]:
+        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Connection[Any]]:
+        conn = self._conn()
+        try:
+            with conn.transaction():
+                yield conn
+        except psycopg.Error as exc:
+            if conn.broken:
+                self._local.conn = None
+            raise StorageError(f"outbox database {self._where}: {exc}") from exc
+
+    def _read(self, name: str, params: Any = None) -> list[dict[str, Any]]:
+        with self._tx() as conn:
+            return conn.execute(_Q[name], params).fetchall()  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+            listener, self._listener = self._listener, None
+        for conn in [*conns, *([listener] if listener else [])]:
+            try:
+                conn.close()
+            except psycopg.Error:
+                pass
+        self._local = threading.local()
+
+    # -- the contract --------------------------------------------------------------------------
+
+    def insert_batch(
+        self, rows: Sequence[NewRow], *, now: float, max_pending: int | None
+    ) -> list[int | None]:
+        if not rows:
+            return []
+        out: list[int | None] = []
+        with self._tx() as conn:
+            keys = sorted({r.ordering_key for r in rows})
+            conn.execute(_Q["lock_keys"], {"keys": keys})  # type: ignore[arg-type]
+            room = len(rows)
+            if max_pending is not None:
+                active = conn.execute(_Q["count_active"]).fetchone()  # type: ignore[arg-type]
+                room = max(0, max_pending - int(next(iter(active.values()))))  # type: ignore[union-attr]
+            for row in rows:
+                if row.state == PENDING:
+                    if room <= 0:
+                        out.append(None)
+                        continue
+                    room -= 1
+                params = {
+                    "kind": row.kind,
+                    "payload": row.payload,
+                    "ordering_key": row.ordering_key,
+                    "routing_key": row.routing_key,
+                    "dedup_key": row.dedup_key,
+                    "state": row.state,
+                    "now": now,
+                    "blocked": BLOCKED,
+                }
+                found = conn.execute(_Q["insert"], params).fetchone()  # type: ignore[arg-type]
+                assert found is not None
+                out.append(int(found["id"]))
+            if any(i is not None for i in out):
+                conn.execute(_Q["notify"])  # type: ignore[arg-type]
+        return out
+
+    def claim(
+        self, *, now: float, limit: int, lease_seconds: float, worker: str
+    ) -> list[OutboxRow]:
+        params = {"now": now, "lease": now + lease_seconds, "worker": worker, "limit": limit}
+        with self._tx() as conn:
+            rows = conn.execute(_Q["claim"], params).fetchall()  # type: ignore[arg-type]
+        return sorted((row_from_mapping(r) for r in rows), key=lambda r: r.id)
+
+    def complete(self, completions: Sequence[Completion], *, now: float) -> None:
+        if not completions:
+            return
+        with self._tx() as conn:
+            for c in sorted(completions, key=lambda c: c.id):
+                found = conn.execute(
+                    _Q["complete"],  # type: ignore[arg-type]
+                    {
+                        "id": c.id,
+                        "state": c.state,
+                        "attempt": 1 if c.count_attempt else 0,
+                        "next_attempt_at": c.next_attempt_at,
+                        "last_error": c.last_error,
+                        "now": now,
+                    },
+                ).fetchone()
+                if found is not None and c.state != PENDING:
+                    conn.execute(
+                        _Q["promote"],  # type: ignore[arg-type]
+                        {"ordering_key": found["ordering_key"], "now": now, "blocked": BLOCKED},
+                    )
+
+    def get(self, row_id: int) -> OutboxRow | None:
+        rows = self._read("get", {"id": row_id})
+        return row_from_mapping(rows[0]) if rows else None
+
+    def list_rows(
+        self,
+        *,
+        states: Sequence[str] = (),
+        routing_key: str | None = None,
+        dedup_key: str | None = None,
+        since: float | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[OutboxRow]:
+        params = {
+            "after_id": after_id,
+            "routing_key": routing_key,
+            "dedup_key": dedup_key,
+            "since": since,
+            "any_state": not states,
+            "states": list(states),
+            "limit": limit,
+        }
+        return [row_from_mapping(r) for r in self._read("list", params)]
+
+    def stats(self) -> Stats:
+        groups = [tuple(r.values()) for r in self._read("stats")]
+        return stats_from_groups(groups, self.paused())  # type: ignore[arg-type]
+
+    def next_due(self) -> float | None:
+        rows = self._read("next_due", {"blocked": BLOCKED})
+        value = next(iter(rows[0].values())) if rows else None
+        return None if value is None else float(value)
+
+    def pending_count(self) -> int:
+        return int(next(iter(self._read("count_active")[0].values())))
+
+    def retry(
+        self,
+        *,
+        now: float,
+        ids: Sequence[int] = (),
+        dead: bool = False,
+        routing_key: str | None = None,
+    ) -> int:
+        changed = 0
+        with self._tx() as conn:
+            if ids:
+                cur = conn.execute(_Q["retry_ids"], {"ids": list(ids), "now": now})  # type: ignore[arg-type]
+                changed += cur.rowcount
+            if dead or routing_key is not None:
+                cur = conn.execute(_Q["retry_dead"], {"routing_key": routing_key, "now": now})  # type: ignore[arg-type]
+                changed += cur.rowcount
+            if changed:
+                conn.execute(_Q["notify"])  # type: ignore[arg-type]
+        return changed
+
+    def purge(self, *, states: Sequence[str], before: float | None = None) -> int:
+        if not states:
+            return 0
+        with self._tx() as conn:
+            cur = conn.execute(_Q["purge"], {"states": list(states), "before": before})  # type: ignore[arg-type]
+            return cur.rowcount
+
+    def pause(self, routing_key: str, *, now: float) -> None:
+        with self._tx() as conn:
+            conn.execute(_Q["pause"], {"routing_key": routing_key, "now": now})  # type: ignore[arg-type]
+
+    def resume(self, routing_key: str) -> bool:
+        with self._tx() as conn:
+            resumed = conn.execute(_Q["resume"], {"routing_key": routing_key}).rowcount > 0  # type: ignore[arg-type]
+            if resumed:
+                conn.execute(_Q["notify"])  # type: ignore[arg-type]
+            return resumed
+
+    def paused(self) -> list[str]:
+        return [r["routing_key"] for r in self._read("paused")]
+
+    def take_token(self, routing_key: str, *, rate: float, burst: float, now: float) -> float:
+        params = {"routing_key": routing_key, "burst": burst, "now": now}
+        with self._tx() as conn:
+            conn.execute(_Q["rate_init"], params)  # type: ignore[arg-type]
+            found = conn.execute(_Q["rate_get"], params).fetchone()  # type: ignore[arg-type]
+            assert found is not None
+            tokens, wait = token_bucket(
+                (found["tokens"], found["updated_at"]), rate=rate, burst=burst, now=now
+            )
+            conn.execute(_Q["rate_put"], {**params, "tokens": tokens})  # type: ignore[arg-type]
+        return wait
+
+    def wait_notify(self, timeout: float) -> bool:
+        """LISTEN on a dedicated autocommit connection; True when a notification arrived."""
+        if self._listener is None or self._listener.closed:
+            conn = self._connect(autocommit=True)
+            conn.execute(f"LISTEN {CHANNEL}")
+            with self._lock:
+                self._listener = conn
+        listener = self._listener
+        try:
+            for _ in listener.notifies(timeout=timeout, stop_after=1):
+                return True
+        except psycopg.Error as exc:
+            self._listener = None
+            raise StorageError(f"outbox notifications from {self._where}: {exc}") from exc
+        return False

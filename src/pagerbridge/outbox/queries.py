@@ -1,0 +1,30 @@
+"""Named SQL queries loaded from the ``.sql`` files beside this module (procrastinate style).
+
+A file holds sections that start with ``-- name: NAME``; the text up to the next such line is
+that query. Standard library only (``pd-send`` loads the SQLite files).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+
+SQL_DIR = Path(__file__).parent / "sql"
+_NAME = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
+
+#: ``next_attempt_at`` of a row waiting behind an earlier active row of its ordering key.
+BLOCKED = 1e15
+
+
+def schema_sql(dialect: str) -> str:
+    """The idempotent CREATE ... IF NOT EXISTS script (``sqlite`` or ``postgresql``)."""
+    return (SQL_DIR / f"schema_{dialect}.sql").read_text(encoding="utf-8")
+
+
+@cache
+def queries(dialect: str) -> dict[str, str]:
+    """Every named query of ``queries_<dialect>.sql``."""
+    text = (SQL_DIR / f"queries_{dialect}.sql").read_text(encoding="utf-8")
+    parts = _NAME.split(text)
+    return {name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2])}

@@ -1,0 +1,123 @@
+-- Named queries of the PostgreSQL outbox backend (loaded by pagerbridge.outbox.queries).
+-- Claims use FOR UPDATE SKIP LOCKED so any number of workers, processes and hosts can share the
+-- table; NOTIFY pagerbridge_outbox is a wake-up hint only (workers poll as well).
+
+-- name: lock_keys
+SELECT pg_advisory_xact_lock(h)
+FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(%(keys)s::text[]) AS k ORDER BY 1) AS s;
+
+-- name: count_active
+SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight');
+
+-- name: insert
+INSERT INTO outbox (kind, payload, ordering_key, routing_key, dedup_key, state, attempts,
+                    next_attempt_at, created_at, updated_at, deadline_from)
+SELECT %(kind)s, %(payload)s, %(ordering_key)s, %(routing_key)s, %(dedup_key)s, %(state)s, 0,
+       CASE WHEN %(state)s = 'pending' AND EXISTS (
+                SELECT 1 FROM outbox AS e
+                WHERE e.ordering_key = %(ordering_key)s AND e.state IN ('pending', 'in_flight'))
+            THEN %(blocked)s ELSE %(now)s END,
+       %(now)s, %(now)s, %(now)s
+RETURNING id;
+
+-- name: notify
+SELECT pg_notify('pagerbridge_outbox', '');
+
+-- name: claim
+WITH candidates AS (
+    SELECT o.id FROM outbox AS o
+    WHERE o.state IN ('pending', 'in_flight') AND o.next_attempt_at <= %(now)s
+      AND NOT EXISTS (
+          SELECT 1 FROM outbox AS e
+          WHERE e.ordering_key = o.ordering_key AND e.state IN ('pending', 'in_flight')
+            AND e.id < o.id)
+      AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
+    ORDER BY o.next_attempt_at, o.id
+    LIMIT %(limit)s
+    FOR UPDATE OF o SKIP LOCKED
+)
+UPDATE outbox
+SET state = 'in_flight', next_attempt_at = %(lease)s, lease_expires_at = %(lease)s,
+    claimed_by = %(worker)s, updated_at = %(now)s
+FROM candidates
+WHERE outbox.id = candidates.id
+RETURNING outbox.*;
+
+-- name: complete
+UPDATE outbox
+SET state = %(state)s,
+    attempts = attempts + %(attempt)s,
+    next_attempt_at = COALESCE(%(next_attempt_at)s::double precision, next_attempt_at),
+    lease_expires_at = NULL,
+    claimed_by = NULL,
+    last_error = COALESCE(%(last_error)s::text, last_error),
+    updated_at = %(now)s,
+    delivered_at = CASE WHEN %(state)s = 'delivered' THEN %(now)s ELSE delivered_at END
+WHERE id = %(id)s AND state = 'in_flight'
+RETURNING ordering_key;
+
+-- name: promote
+UPDATE outbox SET next_attempt_at = %(now)s
+WHERE id = (SELECT MIN(id) FROM outbox
+            WHERE ordering_key = %(ordering_key)s AND state IN ('pending', 'in_flight'))
+  AND next_attempt_at >= %(blocked)s;
+
+-- name: get
+SELECT * FROM outbox WHERE id = %(id)s;
+
+-- name: list
+SELECT * FROM outbox
+WHERE id > %(after_id)s
+  AND (%(routing_key)s::text IS NULL OR routing_key = %(routing_key)s::text)
+  AND (%(dedup_key)s::text IS NULL OR dedup_key = %(dedup_key)s::text)
+  AND (%(since)s::double precision IS NULL OR created_at >= %(since)s::double precision)
+  AND (%(any_state)s OR state = ANY(%(states)s::text[]))
+ORDER BY id
+LIMIT %(limit)s;
+
+-- name: stats
+SELECT routing_key, state, COUNT(*), MIN(CASE WHEN state = 'pending' THEN created_at END)
+FROM outbox GROUP BY routing_key, state;
+
+-- name: next_due
+SELECT MIN(o.next_attempt_at) FROM outbox AS o
+WHERE o.state IN ('pending', 'in_flight') AND o.next_attempt_at < %(blocked)s
+  AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key);
+
+-- name: retry_ids
+UPDATE outbox
+SET state = 'pending', next_attempt_at = %(now)s, lease_expires_at = NULL, claimed_by = NULL,
+    attempts = 0, deadline_from = %(now)s, updated_at = %(now)s
+WHERE id = ANY(%(ids)s::bigint[]) AND state IN ('dead', 'pending', 'suppressed');
+
+-- name: retry_dead
+UPDATE outbox
+SET state = 'pending', next_attempt_at = %(now)s, lease_expires_at = NULL, claimed_by = NULL,
+    attempts = 0, deadline_from = %(now)s, updated_at = %(now)s
+WHERE state = 'dead' AND (%(routing_key)s::text IS NULL OR routing_key = %(routing_key)s::text);
+
+-- name: purge
+DELETE FROM outbox
+WHERE state = ANY(%(states)s::text[])
+  AND (%(before)s::double precision IS NULL OR updated_at < %(before)s::double precision);
+
+-- name: pause
+INSERT INTO outbox_paused (routing_key, paused_at) VALUES (%(routing_key)s, %(now)s)
+ON CONFLICT (routing_key) DO NOTHING;
+
+-- name: resume
+DELETE FROM outbox_paused WHERE routing_key = %(routing_key)s;
+
+-- name: paused
+SELECT routing_key FROM outbox_paused ORDER BY routing_key;
+
+-- name: rate_init
+INSERT INTO outbox_rate (routing_key, tokens, updated_at) VALUES (%(routing_key)s, %(burst)s, %(now)s)
+ON CONFLICT (routing_key) DO NOTHING;
+
+-- name: rate_get
+SELECT tokens, updated_at FROM outbox_rate WHERE routing_key = %(routing_key)s FOR UPDATE;
+
+-- name: rate_put
+UPDATE outbox_rate SET tokens = %(tokens)s, updated_at = %(now)s
+WHERE routing_key = %(routing_key)s;

@@ -1,0 +1,107 @@
+-- Named queries of the SQLite outbox backend (loaded by pagerbridge.outbox.queries).
+-- ":blocked" is the sentinel next_attempt_at of a row waiting for an earlier row of its key.
+
+-- name: count_active
+SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight');
+
+-- name: insert
+INSERT INTO outbox (kind, payload, ordering_key, routing_key, dedup_key, state, attempts,
+                    next_attempt_at, created_at, updated_at, deadline_from)
+SELECT :kind, :payload, :ordering_key, :routing_key, :dedup_key, :state, 0,
+       CASE WHEN :state = 'pending' AND EXISTS (
+                SELECT 1 FROM outbox AS e
+                WHERE e.ordering_key = :ordering_key AND e.state IN ('pending', 'in_flight'))
+            THEN :blocked ELSE :now END,
+       :now, :now, :now
+RETURNING id;
+
+-- name: claim
+UPDATE outbox
+SET state = 'in_flight', next_attempt_at = :lease, lease_expires_at = :lease,
+    claimed_by = :worker, updated_at = :now
+WHERE id IN (
+    SELECT o.id FROM outbox AS o
+    WHERE o.state IN ('pending', 'in_flight') AND o.next_attempt_at <= :now
+      AND NOT EXISTS (
+          SELECT 1 FROM outbox AS e
+          WHERE e.ordering_key = o.ordering_key AND e.state IN ('pending', 'in_flight')
+            AND e.id < o.id)
+      AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
+    ORDER BY o.next_attempt_at, o.id
+    LIMIT :limit)
+RETURNING *;
+
+-- name: complete
+UPDATE outbox
+SET state = :state,
+    attempts = attempts + :attempt,
+    next_attempt_at = COALESCE(:next_attempt_at, next_attempt_at),
+    lease_expires_at = NULL,
+    claimed_by = NULL,
+    last_error = COALESCE(:last_error, last_error),
+    updated_at = :now,
+    delivered_at = CASE WHEN :state = 'delivered' THEN :now ELSE delivered_at END
+WHERE id = :id AND state = 'in_flight'
+RETURNING ordering_key;
+
+-- name: promote
+UPDATE outbox SET next_attempt_at = :now
+WHERE id = (SELECT MIN(id) FROM outbox
+            WHERE ordering_key = :ordering_key AND state IN ('pending', 'in_flight'))
+  AND next_attempt_at >= :blocked;
+
+-- name: get
+SELECT * FROM outbox WHERE id = :id;
+
+-- name: list
+SELECT * FROM outbox
+WHERE id > :after_id
+  AND (:routing_key IS NULL OR routing_key = :routing_key)
+  AND (:dedup_key IS NULL OR dedup_key = :dedup_key)
+  AND (:since IS NULL OR created_at >= :since)
+  AND (:any_state OR state IN (SELECT value FROM json_each(:states)))
+ORDER BY id
+LIMIT :limit;
+
+-- name: stats
+SELECT routing_key, state, COUNT(*), MIN(CASE WHEN state = 'pending' THEN created_at END)
+FROM outbox GROUP BY routing_key, state;
+
+-- name: next_due
+SELECT MIN(o.next_attempt_at) FROM outbox AS o
+WHERE o.state IN ('pending', 'in_flight') AND o.next_attempt_at < :blocked
+  AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key);
+
+-- name: retry_ids
+UPDATE outbox
+SET state = 'pending', next_attempt_at = :now, lease_expires_at = NULL, claimed_by = NULL,
+    attempts = 0, deadline_from = :now, updated_at = :now
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('dead', 'pending', 'suppressed');
+
+-- name: retry_dead
+UPDATE outbox
+SET state = 'pending', next_attempt_at = :now, lease_expires_at = NULL, claimed_by = NULL,
+    attempts = 0, deadline_from = :now, updated_at = :now
+WHERE state = 'dead' AND (:routing_key IS NULL OR routing_key = :routing_key);
+
+-- name: purge
+DELETE FROM outbox
+WHERE state IN (SELECT value FROM json_each(:states))
+  AND (:before IS NULL OR updated_at < :before);
+
+-- name: pause
+INSERT INTO outbox_paused (routing_key, paused_at) VALUES (:routing_key, :now)
+ON CONFLICT (routing_key) DO NOTHING;
+
+-- name: resume
+DELETE FROM outbox_paused WHERE routing_key = :routing_key;
+
+-- name: paused
+SELECT routing_key FROM outbox_paused ORDER BY routing_key;
+
+-- name: rate_get
+SELECT tokens, updated_at FROM outbox_rate WHERE routing_key = :routing_key;
+
+-- name: rate_put
+INSERT INTO outbox_rate (routing_key, tokens, updated_at) VALUES (:routing_key, :tokens, :now)
+ON CONFLICT (routing_key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at;

@@ -1,0 +1,35 @@
+-- The outbox schema for PostgreSQL (see schema_sqlite.sql for the meaning of the columns).
+-- Run on first use and by migration 0002_outbox; every statement is idempotent.
+CREATE TABLE IF NOT EXISTS outbox (
+    id BIGSERIAL NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    ordering_key TEXT NOT NULL,
+    routing_key TEXT NOT NULL,
+    dedup_key TEXT,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at DOUBLE PRECISION NOT NULL,
+    lease_expires_at DOUBLE PRECISION,
+    claimed_by TEXT,
+    last_error TEXT,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    delivered_at DOUBLE PRECISION,
+    deadline_from DOUBLE PRECISION NOT NULL,
+    CONSTRAINT pk_outbox PRIMARY KEY (id)
+);
+CREATE INDEX IF NOT EXISTS ix_outbox_state_due ON outbox (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS ix_outbox_ordering ON outbox (ordering_key, state, id);
+CREATE INDEX IF NOT EXISTS ix_outbox_routing_key ON outbox (routing_key, id);
+CREATE TABLE IF NOT EXISTS outbox_paused (
+    routing_key TEXT NOT NULL,
+    paused_at DOUBLE PRECISION NOT NULL,
+    CONSTRAINT pk_outbox_paused PRIMARY KEY (routing_key)
+);
+CREATE TABLE IF NOT EXISTS outbox_rate (
+    routing_key TEXT NOT NULL,
+    tokens DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    CONSTRAINT pk_outbox_rate PRIMARY KEY (routing_key)
+);

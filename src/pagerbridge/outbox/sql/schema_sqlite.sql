@@ -1,0 +1,35 @@
+-- The outbox schema for SQLite. Run by pd-send on first use and by migration 0002_outbox;
+-- every statement is idempotent. Times are Unix epoch seconds.
+-- next_attempt_at: when the row may be claimed. For in_flight rows it equals the lease expiry (a
+-- dead worker's rows come back then); for rows queued behind an earlier active row of the same
+-- ordering key it is the BLOCKED sentinel (1e15) until that row finishes.
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    ordering_key TEXT NOT NULL,
+    routing_key TEXT NOT NULL,
+    dedup_key TEXT,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at DOUBLE NOT NULL,
+    lease_expires_at DOUBLE,
+    claimed_by TEXT,
+    last_error TEXT,
+    created_at DOUBLE NOT NULL,
+    updated_at DOUBLE NOT NULL,
+    delivered_at DOUBLE,
+    deadline_from DOUBLE NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ix_outbox_state_due ON outbox (state, next_attempt_at);
+CREATE INDEX IF NOT EXISTS ix_outbox_ordering ON outbox (ordering_key, state, id);
+CREATE INDEX IF NOT EXISTS ix_outbox_routing_key ON outbox (routing_key, id);
+CREATE TABLE IF NOT EXISTS outbox_paused (
+    routing_key TEXT NOT NULL PRIMARY KEY,
+    paused_at DOUBLE NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outbox_rate (
+    routing_key TEXT NOT NULL PRIMARY KEY,
+    tokens DOUBLE NOT NULL,
+    updated_at DOUBLE NOT NULL
+);

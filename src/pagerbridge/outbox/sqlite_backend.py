@@ -1,0 +1,325 @@
+"""The SQLite outbox backend, on the standard library's ``sqlite3`` (``pd-send`` uses it directly).
+
+WAL journal, ``synchronous=FULL`` (a commit is on disk when it returns), a busy timeout so
+processes wait for each other instead of failing, ``BEGIN IMMEDIATE`` so two writers never
+deadlock. One connection per thread. Every ``sqlite3`` error becomes a StorageError here.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pagerbridge.errors import StorageError
+from pagerbridge.outbox.queries import BLOCKED, queries, schema_sql
+from pagerbridge.outbox.storage import NewRow
+from pagerbridge.outbox.types import DELIVERED, PENDING, Completion, OutboxRow, Stats
+
+BUSY_TIMEOUT_MS = 30_000
+_Q = queries("sqlite")
+
+
+def row_from_mapping(r: Any) -> OutboxRow:
+    """An OutboxRow from a row with named columns (sqlite3.Row or a dict)."""
+    return OutboxRow(
+        id=int(r["id"]),
+        kind=r["kind"],
+        payload=r["payload"],
+        ordering_key=r["ordering_key"],
+        routing_key=r["routing_key"],
+        dedup_key=r["dedup_key"],
+        state=r["state"],
+        attempts=int(r["attempts"]),
+        next_attempt_at=float(r["next_attempt_at"]),
+        lease_expires_at=r["lease_expires_at"],
+        last_error=r["last_error"],
+        created_at=float(r["created_at"]),
+        updated_at=float(r["updated_at"]),
+        delivered_at=r["delivered_at"],
+        deadline_from=float(r["deadline_from"]),
+    )
+
+
+def stats_from_groups(groups: Sequence[tuple[str, str, int, float | None]], paused: list[str]) -> Stats:
+    by_state: dict[str, int] = {}
+    by_key: dict[str, dict[str, int]] = {}
+    oldest: float | None = None
+    for routing_key, state, count, oldest_pending in groups:
+        by_state[state] = by_state.get(state, 0) + int(count)
+        by_key.setdefault(routing_key, {})[state] = int(count)
+        if oldest_pending is not None and (oldest is None or oldest_pending < oldest):
+            oldest = float(oldest_pending)
+    return Stats(by_state=by_state, by_routing_key=by_key, oldest_pending_at=oldest, paused=paused)
+
+
+def _storage_error(exc: sqlite3.Error, path: Path) -> StorageError:
+    name = getattr(exc, "sqlite_errorname", "")
+    if name == "SQLITE_FULL":
+        why = "the disk is full"
+    elif name.startswith("SQLITE_READONLY") or name in ("SQLITE_PERM", "SQLITE_AUTH"):
+        why = "the database is read-only for this user"
+    elif name.startswith("SQLITE_CANTOPEN"):
+        why = "the database file cannot be opened (permissions?)"
+    elif name.startswith("SQLITE_IOERR"):
+        why = "an I/O error (disk full or file size limit?)"
+    else:
+        why = str(exc)
+    return StorageError(f"cannot write the outbox at {path}: {why} ({exc})")
+
+
+class SqliteStorage:
+    """An :class:`~pagerbridge.outbox.storage.OutboxStorage` in one SQLite file."""
+
+    supports_notify = False
+
+    def __init__(self, path: Path | str, *, create: bool = True) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        if create:
+            self._create()
+
+    # -- connections ---------------------------------------------------------------------------
+
+    def _create(self) -> None:
+        """Create the file (0600) and the tables unless they exist; cheap when they do."""
+        import os
+
+        try:
+            if not self.path.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+        except OSError as exc:
+            raise StorageError(
+                f"cannot create the outbox database {self.path}: {exc.strerror}"
+            ) from exc
+        conn = self._conn()
+        try:
+            found = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox_rate'"
+            ).fetchone()
+            if found is None:
+                conn.executescript("BEGIN IMMEDIATE;\n" + schema_sql("sqlite") + "\nCOMMIT;")
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, self.path) from exc
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path, isolation_level=None, check_same_thread=False, timeout=30
+                )
+                conn.row_factory = sqlite3.Row
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
+            except sqlite3.Error as exc:
+                raise _storage_error(exc, self.path) from exc
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT); any sqlite3 error -> StorageError."""
+        conn = self._conn()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            raise _storage_error(exc, self.path) from exc
+
+    def _read(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        try:
+            return self._conn().execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot read the outbox at {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._lock:
+            conns, self._all = self._all, []
+        for conn in conns:
+            try:
+                conn.close()
+            except sqlite3.Error:
+                pass
+        self._local = threading.local()
+
+    # -- the contract --------------------------------------------------------------------------
+
+    def insert_batch(
+        self, rows: Sequence[NewRow], *, now: float, max_pending: int | None
+    ) -> list[int | None]:
+        if not rows:
+            return []
+        out: list[int | None] = []
+        with self._tx() as conn:
+            room = len(rows)
+            if max_pending is not None:
+                active = conn.execute(_Q["count_active"]).fetchone()[0]
+                room = max(0, max_pending - active)
+            for row in rows:
+                if row.state == PENDING:
+                    if room <= 0:
+                        out.append(None)
+                        continue
+                    room -= 1
+                params = {
+                    "kind": row.kind,
+                    "payload": row.payload,
+                    "ordering_key": row.ordering_key,
+                    "routing_key": row.routing_key,
+                    "dedup_key": row.dedup_key,
+                    "state": row.state,
+                    "now": now,
+                    "blocked": BLOCKED,
+                }
+                out.append(int(conn.execute(_Q["insert"], params).fetchone()[0]))
+        return out
+
+    def claim(
+        self, *, now: float, limit: int, lease_seconds: float, worker: str
+    ) -> list[OutboxRow]:
+        params = {"now": now, "lease": now + lease_seconds, "worker": worker, "limit": limit}
+        with self._tx() as conn:
+            rows = conn.execute(_Q["claim"], params).fetchall()
+        return sorted((row_from_mapping(r) for r in rows), key=lambda r: r.id)
+
+    def complete(self, completions: Sequence[Completion], *, now: float) -> None:
+        if not completions:
+            return
+        with self._tx() as conn:
+            for c in completions:
+                found = conn.execute(
+                    _Q["complete"],
+                    {
+                        "id": c.id,
+                        "state": c.state,
+                        "attempt": 1 if c.count_attempt else 0,
+                        "next_attempt_at": c.next_attempt_at,
+                        "last_error": c.last_error,
+                        "now": now,
+                    },
+                ).fetchone()
+                if found is not None and c.state != PENDING:
+                    conn.execute(
+                        _Q["promote"],
+                        {"ordering_key": found[0], "now": now, "blocked": BLOCKED},
+                    )
+
+    def get(self, row_id: int) -> OutboxRow | None:
+        rows = self._read(_Q["get"], {"id": row_id})
+        return row_from_mapping(rows[0]) if rows else None
+
+    def list_rows(
+        self,
+        *,
+        states: Sequence[str] = (),
+        routing_key: str | None = None,
+        dedup_key: str | None = None,
+        since: float | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[OutboxRow]:
+        params = {
+            "after_id": after_id,
+            "routing_key": routing_key,
+            "dedup_key": dedup_key,
+            "since": since,
+            "any_state": not states,
+            "states": json.dumps(list(states)),
+            "limit": limit,
+        }
+        return [row_from_mapping(r) for r in self._read(_Q["list"], params)]
+
+    def stats(self) -> Stats:
+        groups = [tuple(r) for r in self._read(_Q["stats"])]
+        return stats_from_groups(groups, self.paused())  # type: ignore[arg-type]
+
+    def next_due(self) -> float | None:
+        rows = self._read(_Q["next_due"], {"blocked": BLOCKED})
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
+
+    def pending_count(self) -> int:
+        return int(self._read(_Q["count_active"])[0][0])
+
+    def retry(
+        self,
+        *,
+        now: float,
+        ids: Sequence[int] = (),
+        dead: bool = False,
+        routing_key: str | None = None,
+    ) -> int:
+        with self._tx() as conn:
+            changed = 0
+            if ids:
+                cur = conn.execute(_Q["retry_ids"], {"ids": json.dumps(list(ids)), "now": now})
+                changed += cur.rowcount
+            if dead or routing_key is not None:
+                cur = conn.execute(_Q["retry_dead"], {"routing_key": routing_key, "now": now})
+                changed += cur.rowcount
+        return changed
+
+    def purge(self, *, states: Sequence[str], before: float | None = None) -> int:
+        if not states:
+            return 0
+        with self._tx() as conn:
+            cur = conn.execute(_Q["purge"], {"states": json.dumps(list(states)), "before": before})
+            return cur.rowcount
+
+    def pause(self, routing_key: str, *, now: float) -> None:
+        with self._tx() as conn:
+            conn.execute(_Q["pause"], {"routing_key": routing_key, "now": now})
+
+    def resume(self, routing_key: str) -> bool:
+        with self._tx() as conn:
+            return conn.execute(_Q["resume"], {"routing_key": routing_key}).rowcount > 0
+
+    def paused(self) -> list[str]:
+        return [r[0] for r in self._read(_Q["paused"])]
+
+    def take_token(self, routing_key: str, *, rate: float, burst: float, now: float) -> float:
+        with self._tx() as conn:
+            found = conn.execute(_Q["rate_get"], {"routing_key": routing_key}).fetchone()
+            tokens, wait = token_bucket(found, rate=rate, burst=burst, now=now)
+            conn.execute(_Q["rate_put"], {"routing_key": routing_key, "tokens": tokens, "now": now})
+        return wait
+
+    def wait_notify(self, timeout: float) -> bool:
+        return False
+
+
+def token_bucket(
+    found: Any, *, rate: float, burst: float, now: float
+) -> tuple[float, float]:
+    """Refill a bucket stored as (tokens, updated_at); return (new tokens, seconds to wait)."""
+    if found is None:
+        tokens = burst
+    else:
+        elapsed = max(0.0, now - float(found[1]))
+        tokens = min(burst, float(found[0]) + elapsed * rate)
+    if tokens >= 1.0:
+        return tokens - 1.0, 0.0
+    return tokens, (1.0 - tokens) / rate if rate > 0 else 60.0
+
+
+__all__ = ["DELIVERED", "SqliteStorage", "row_from_mapping", "stats_from_groups", "token_bucket"]
