@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -19,6 +19,8 @@ from typing import Any
 from aiohttp import web
 
 Answer = int | str
+#: Chooses the answer from the raw body and headers instead of the script, when given.
+Decider = Callable[[bytes, Mapping[str, str]], Answer]
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,18 @@ class ReceivedWebhook:
 class WebhookReceiver:
     """``async with WebhookReceiver() as rx: rx.url ...`` (listens on a free loopback port)."""
 
-    def __init__(self, script: Iterable[Answer] = (), *, hang_for: float = 30.0) -> None:
+    def __init__(
+        self,
+        script: Iterable[Answer] = (),
+        *,
+        decide: Decider | None = None,
+        hang_for: float = 30.0,
+        retry_after: str | None = "0",
+    ) -> None:
         self._script: deque[Answer] = deque(script)
+        self.decide = decide
         self.hang_for = hang_for
+        self.retry_after = retry_after
         self.received: list[ReceivedWebhook] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -54,7 +65,10 @@ class WebhookReceiver:
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        answer: Answer = self._script.popleft() if self._script else 200
+        if self.decide is not None:
+            answer = self.decide(body, request.headers)
+        else:
+            answer = self._script.popleft() if self._script else 200
         self.received.append(ReceivedWebhook(body, dict(request.headers), answer, request.path))
         async with self._arrived:
             self._arrived.notify_all()
@@ -68,7 +82,7 @@ class WebhookReceiver:
             return web.Response(status=200)
         if isinstance(answer, str):
             raise ValueError(f"unknown scripted answer {answer!r}")
-        headers = {"Retry-After": "0"} if answer == 429 else {}
+        headers = {"Retry-After": self.retry_after} if answer == 429 and self.retry_after else {}
         return web.Response(status=answer, text="{}", headers=headers)
 
     async def wait_for(self, count: int, within: float = 10.0) -> list[ReceivedWebhook]:
@@ -104,3 +118,49 @@ class WebhookReceiver:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+
+def sample_incident(
+    incident_id: str = "Q1ABCDE",
+    *,
+    number: int = 1,
+    status: str = "triggered",
+    service_id: str = "PDEMO01",
+    team_ids: Iterable[str] = ("PDEMOT1",),
+    base_url: str = "http://127.0.0.1:8090",
+) -> dict[str, Any]:
+    """An incident in the sandbox's REST shape (as ``GET /incidents/{id}`` returns it), for tests
+    that publish webhooks without running the whole sandbox."""
+
+    def ref(kind: str, path: str, rid: str, summary: str) -> dict[str, Any]:
+        return {
+            "id": rid,
+            "type": f"{kind}_reference",
+            "summary": summary,
+            "self": f"{base_url}/{path}/{rid}",
+            "html_url": f"{base_url}/#/{path}/{rid}",
+        }
+
+    user = ref("user", "users", "PDEMOU1", "On-call Person")
+    return {
+        "id": incident_id,
+        "type": "incident",
+        "summary": f"[#{number}] Disk full on db1",
+        "self": f"{base_url}/incidents/{incident_id}",
+        "html_url": f"{base_url}/#/incidents/{incident_id}",
+        "incident_number": number,
+        "title": "Disk full on db1",
+        "description": "Disk full on db1",
+        "created_at": "2026-01-02T03:04:05Z",
+        "updated_at": "2026-01-02T03:04:05Z",
+        "status": status,
+        "incident_key": f"key-{incident_id}",
+        "service": ref("service", "services", service_id, "Demo Service"),
+        "assignments": [{"at": "2026-01-02T03:04:05Z", "assignee": user}],
+        "escalation_policy": ref("escalation_policy", "escalation_policies", "PDEMOEP", "Demo"),
+        "teams": [ref("team", "teams", t, "Demo Team") for t in team_ids],
+        "priority": None,
+        "urgency": "high",
+        "resolve_reason": None,
+        "alert_counts": {"all": 1, "triggered": 1, "resolved": 0},
+    }
