@@ -5,24 +5,39 @@ Signatures follow developer-docs ``webhooks/04-Signatures.md``: lowercase hex HM
 secret rotation the header carries several comma-separated values and any one may match.
 Comparison is constant-time and every candidate is compared (no early exit on a match).
 
-Typed envelope models (pydantic) are in ``webhook_types``; ``parse_webhook`` builds them.
+Typed envelope models (pydantic) are in ``webhook_types``; ``parse_webhook`` builds them, after
+``verify`` has checked the raw bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from pagerbridge.errors import ConfigError, SignatureError
 from pagerbridge.pagerduty.limits import SIGNATURE_HEADER, SIGNATURE_VERSION
+from pagerbridge.pagerduty.webhook_types import (
+    EVENT_TYPES,
+    WebhookEnvelope,
+    WebhookEvent,
+    WebhookPayloadError,
+)
 
 __all__ = [
+    "EVENT_TYPES",
     "SIGNATURE_HEADER",
+    "WebhookEnvelope",
+    "WebhookEvent",
+    "WebhookPayloadError",
     "build_envelope",
+    "parse_webhook",
     "sign",
     "signature_for",
     "verify",
@@ -113,3 +128,28 @@ def build_envelope(
             "data": dict(data),
         }
     }
+
+
+def parse_webhook(body: bytes | str | Mapping[str, Any]) -> WebhookEnvelope:
+    """Parse a (verified) v3 webhook body; unknown event types parse into ``GenericData``.
+
+    Raises ``WebhookPayloadError`` naming the first problems when the body is not JSON or not a
+    v3 envelope (e.g. ``event.occurred_at: Input should be a valid datetime``).
+    """
+    if isinstance(body, bytes | str):
+        try:
+            body = json.loads(body)
+        except ValueError as exc:
+            raise WebhookPayloadError(f"the webhook body is not valid JSON: {exc}") from exc
+    if not isinstance(body, Mapping) or not isinstance(body.get("event"), Mapping):
+        raise WebhookPayloadError('the webhook body is not a v3 envelope ({"event": {...}})')
+    try:
+        return WebhookEnvelope.model_validate(body)
+    except ValidationError as exc:
+        problems = [
+            ".".join(str(part) for part in error["loc"]) + ": " + error["msg"]
+            for error in exc.errors()[:5]
+        ]
+        raise WebhookPayloadError(
+            "the webhook body is not a valid v3 event: " + "; ".join(problems)
+        ) from exc
