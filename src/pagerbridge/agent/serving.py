@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import socket
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Coroutine, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import uvicorn
 
 from pagerbridge.errors import PagerbridgeError
+
+log = logging.getLogger("pagerbridge")
 
 #: Seconds an HTTP server waits for in-flight requests on shutdown before cancelling them.
 GRACEFUL_HTTP_SECONDS = 10.0
@@ -146,3 +149,58 @@ def stop_on_signals(
     finally:
         for sig in installed:
             loop.remove_signal_handler(sig)
+
+
+Background = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+async def run_services(
+    stop_event: asyncio.Event,
+    *,
+    front: Sequence[Served],
+    background: Sequence[Background] = (),
+    back: Sequence[Served] = (),
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve until ``stop_event`` (or a server dies), then shut down in dependency order.
+
+    ``back`` servers (the sandbox) start first and stop last, so the worker's in-flight calls to
+    them can finish; ``front`` servers (agent, hub) stop accepting first and finish their
+    requests; then ``background`` tasks (the delivery worker) are told to stop and awaited.
+    """
+    tasks: dict[asyncio.Task[None], Served] = {}
+    bg_stop = asyncio.Event()
+    bg_tasks: list[asyncio.Task[None]] = []
+
+    def force() -> None:
+        for served in (*front, *back):
+            served.server.force_exit = True
+
+    with stop_on_signals(stop_event, force):
+        try:
+            for served in back:
+                tasks[await start(served)] = served
+            bg_tasks = [asyncio.create_task(job(bg_stop)) for job in background]
+            for served in front:
+                tasks[await start(served)] = served
+            if on_ready is not None:
+                on_ready()
+            waiter = asyncio.create_task(stop_event.wait())
+            done, _ = await asyncio.wait(
+                [waiter, *tasks, *bg_tasks], return_when=asyncio.FIRST_COMPLETED
+            )
+            waiter.cancel()
+            for task in done:
+                if task is not waiter and task.exception() is not None:
+                    raise PagerbridgeError(
+                        f"{task.get_name()} stopped unexpectedly: {task.exception()}"
+                    ) from task.exception()
+        finally:
+            front_tasks = [(t, s) for t, s in tasks.items() if s in front]
+            await asyncio.gather(*(stop(s, t) for t, s in front_tasks))
+            bg_stop.set()
+            for result in await asyncio.gather(*bg_tasks, return_exceptions=True):
+                if isinstance(result, Exception):
+                    log.error("background task failed while stopping: %r", result)
+            back_tasks = [(t, s) for t, s in tasks.items() if s in back]
+            await asyncio.gather(*(stop(s, t) for t, s in back_tasks))

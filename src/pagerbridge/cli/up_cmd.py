@@ -1,19 +1,258 @@
-"""``pagerbridge up`` and ``pagerbridge agent``: start the hub and the local agent."""
+"""``pagerbridge up`` and ``pagerbridge agent``: start the hub, the local agent and the sandbox.
+
+``agent`` runs the agent alone (production daemon on a monitored host). ``up`` runs everything
+for one machine in ONE process and ONE event loop: the agent on :8081, the hub on :8080 when it
+is installed, and, when the configuration names no PagerDuty region or URL, the sandbox on :8090
+with the agent pointed at it (sandbox mode, announced loudly). Heavy imports happen inside the
+commands so ``pagerbridge --help`` stays fast.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import typer
 
-from pagerbridge.cli._common import not_available
+from pagerbridge.cli._common import run_guarded
+
+if TYPE_CHECKING:
+    from pagerbridge.agent.config import AgentConfig
+    from pagerbridge.agent.serving import Served
+
+SANDBOX_BANNER = "SANDBOX MODE: nothing reaches PagerDuty"
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="Agent configuration file (YAML).")
+DbOpt = typer.Option(
+    None,
+    "--db",
+    help="Database URL or SQLite file (else $PAGERBRIDGE_DATABASE_URL, config, default).",
+)
+EventsUrlOpt = typer.Option(
+    None,
+    "--events-url",
+    help="Events API base URL (https://events.pagerduty.com); /v2/enqueue is accepted too.",
+)
+LogLevelOpt = typer.Option("info", "--log-level", help="debug, info, warning or error.")
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _database_url(cli_db: str | None, config: AgentConfig) -> str:
+    """``--db``, else ``$PAGERBRIDGE_DATABASE_URL``, else config ``database``, else default."""
+    from pagerbridge.paths import DATABASE_URL_ENV, normalise_database_url, resolve_database_url
+
+    if cli_db:
+        return normalise_database_url(cli_db)
+    if not os.environ.get(DATABASE_URL_ENV) and config.database:
+        return normalise_database_url(config.database)
+    return resolve_database_url(None)
+
+
+def _load(config_path: Path | None, *, listen: str | None, events_url: str | None) -> AgentConfig:
+    from pagerbridge.agent.config import apply_overrides, check_security, load_agent_config
+
+    config = apply_overrides(load_agent_config(config_path), listen=listen, events_url=events_url)
+    check_security(config)
+    return config
+
+
+def _run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] installs it
+        asyncio.run(main())
+        return
+    uvloop.run(main())
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _describe_target(kind: str, url: str) -> str:
+    from pagerbridge.store.engine import redact_url
+
+    return {"forward": "the hub agent at ", "sandbox": "the SANDBOX at "}.get(
+        kind, ""
+    ) + redact_url(url)
+
+
+def run_agent(
+    config_path: Path | None, listen: str | None, db: str | None, events_url: str | None
+) -> None:
+    from pagerbridge.agent.runtime import Agent, resolve_target
+    from pagerbridge.agent.serving import run_services, serve_app
+    from pagerbridge.store.engine import redact_url
+
+    config = _load(config_path, listen=listen, events_url=events_url)
+    database_url = _database_url(db, config)
+    target = resolve_target(config)
+
+    async def main() -> None:
+        agent = Agent(config, database_url=database_url, target=target)
+        try:
+            served = serve_app("agent", agent.app, config.listen_host, config.listen_port)
+            stop = asyncio.Event()
+
+            def ready() -> None:
+                _say(f"pagerbridge agent listening on {served.url}")
+                _say(f"  delivering to {_describe_target(target.kind, target.url)}")
+                _say(f"  database {redact_url(database_url)}")
+
+            await run_services(
+                stop, front=[served], background=[agent.run_background], on_ready=ready
+            )
+        finally:
+            await agent.aclose()
+        _say("pagerbridge agent stopped")
+
+    _run_loop(main)
+
+
+def run_up(
+    config_path: Path | None,
+    listen: str | None,
+    hub_listen: str,
+    sandbox_listen: str,
+    db: str | None,
+    events_url: str | None,
+    with_hub: bool,
+) -> None:
+    from pagerbridge.agent.config import split_host_port
+    from pagerbridge.agent.runtime import Agent, resolve_target
+    from pagerbridge.agent.serving import bind, run_services, serve_app
+    from pagerbridge.errors import ConfigError
+    from pagerbridge.store.engine import redact_url
+
+    config = _load(config_path, listen=listen, events_url=events_url)
+    database_url = _database_url(db, config)
+    sandbox_mode = not config.names_pagerduty
+    try:
+        hub_host, hub_port = split_host_port(hub_listen)
+        sb_host, sb_port = split_host_port(sandbox_listen)
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="--hub-listen/--sandbox-listen") from None
+
+    async def main() -> None:
+        back: list[Served] = []
+        front: list[Served] = []
+        notes: list[str] = []
+        sandbox_url: str | None = None
+        if sandbox_mode:
+            from pagerbridge.sandbox.app import create_app as create_sandbox
+            from pagerbridge.sandbox.options import SandboxOptions
+
+            sock = bind(sb_host, sb_port)
+            actual_port = int(sock.getsockname()[1])
+            sandbox_app = create_sandbox(SandboxOptions(host=sb_host, port=actual_port))
+            from pagerbridge.agent.serving import Served as _Served
+
+            sandbox = _Served("sandbox", sandbox_app, sock)
+            back.append(sandbox)
+            sandbox_url = sandbox.url
+        target = resolve_target(config, sandbox_url=sandbox_url)
+        agent = Agent(config, database_url=database_url, target=target)
+        try:
+            front.append(serve_app("agent", agent.app, config.listen_host, config.listen_port))
+            if with_hub:
+                hub_app = _hub_app(database_url, notes)
+                if hub_app is not None:
+                    front.append(serve_app("hub", hub_app, hub_host, hub_port))
+
+            def ready() -> None:
+                if sandbox_mode:
+                    line = "=" * (len(SANDBOX_BANNER) + 8)
+                    _say(line)
+                    _say(f"    {SANDBOX_BANNER}")
+                    _say(line)
+                _say("pagerbridge is up:")
+                for served in front + back:
+                    _say(f"  {served.name:<8} {served.url}")
+                _say(f"  events go to {_describe_target(target.kind, target.url)}")
+                _say(f"  database {redact_url(database_url)}")
+                for note in notes:
+                    _say(f"  note: {note}")
+                if sandbox_mode:
+                    from pagerbridge.sandbox.options import DEMO_ROUTING_KEY
+
+                    agent_url = front[0].url
+                    _say(f"  demo routing key: {DEMO_ROUTING_KEY}")
+                    _say("  try:")
+                    _say(
+                        f"    curl -sS -X POST {agent_url}/v2/enqueue -H 'Content-Type: "
+                        f'application/json\' -d \'{{"routing_key":"{DEMO_ROUTING_KEY}",'
+                        '"event_action":"trigger","payload":{"summary":"hello from '
+                        'pagerbridge","source":"laptop","severity":"info"}}\''
+                    )
+                _say("Press Ctrl-C to stop.")
+
+            stop = asyncio.Event()
+            await run_services(
+                stop, front=front, background=[agent.run_background], back=back, on_ready=ready
+            )
+        finally:
+            await agent.aclose()
+        _say("pagerbridge stopped")
+
+    _run_loop(main)
+
+
+def _hub_app(database_url: str, notes: list[str]) -> Any:
+    """The hub's ASGI app, or None (with a note) when this installation has no hub yet."""
+    try:
+        from pagerbridge.server.app import create_app  # type: ignore[import-untyped,unused-ignore]
+    except ImportError:
+        notes.append("the hub (incident API, UI) is not part of this version; not started")
+        return None
+    return create_app(database_url=database_url)
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def up() -> None:
+    def up(
+        config: Path | None = ConfigOpt,
+        db: str | None = DbOpt,
+        listen: str | None = typer.Option(
+            None, "--listen", help="Agent address HOST:PORT (default 127.0.0.1:8081)."
+        ),
+        hub_listen: str = typer.Option("127.0.0.1:8080", "--hub-listen", help="Hub address."),
+        sandbox_listen: str = typer.Option(
+            "127.0.0.1:8090", "--sandbox-listen", help="Sandbox address (sandbox mode only)."
+        ),
+        events_url: str | None = EventsUrlOpt,
+        no_hub: bool = typer.Option(False, "--no-hub", help="Do not start the hub."),
+        log_level: str = LogLevelOpt,
+    ) -> None:
         """Run everything for one machine: hub, agent and (in sandbox mode) the sandbox."""
-        not_available("pagerbridge up", "the agent, issue #4, has not landed")
+        _setup_logging(log_level)
+        run_guarded(
+            lambda: run_up(
+                config, listen, hub_listen, sandbox_listen, db, events_url, with_hub=not no_hub
+            )
+        )
 
     @app.command()
-    def agent() -> None:
+    def agent(
+        config: Path | None = ConfigOpt,
+        listen: str | None = typer.Option(
+            None, "--listen", help="Address HOST:PORT (default 127.0.0.1:8081)."
+        ),
+        db: str | None = DbOpt,
+        events_url: str | None = EventsUrlOpt,
+        log_level: str = LogLevelOpt,
+    ) -> None:
         """Run the local agent only: the durable Events API endpoint and delivery worker."""
-        not_available("pagerbridge agent", "the agent, issue #4, has not landed")
+        _setup_logging(log_level)
+        run_guarded(lambda: run_agent(config, listen, db, events_url))

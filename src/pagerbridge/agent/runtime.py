@@ -1,0 +1,152 @@
+"""One agent, assembled from its configuration: outbox, HTTP app, delivery worker, self-monitor.
+
+The CLI (``pagerbridge agent``) and ``pagerbridge up`` build an :class:`Agent` and hand its app
+and background tasks to :mod:`pagerbridge.agent.serving`. Nothing here reads files or the
+environment: the configuration arrives as an object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+
+from pagerbridge.agent.app import create_agent_app
+from pagerbridge.agent.auth import TokenPolicy
+from pagerbridge.agent.config import AgentConfig
+from pagerbridge.agent.forward import ForwardSender
+from pagerbridge.agent.intake import Intake
+from pagerbridge.agent.maintenance import MaintenanceSchedule
+from pagerbridge.agent.metrics import AgentMetrics
+from pagerbridge.agent.selfmonitor import SelfMonitor
+from pagerbridge.outbox import DeliveryWorker, Outbox, RateLimit, RetryPolicy, open_outbox
+from pagerbridge.outbox.worker import Sender
+from pagerbridge.pagerduty.limits import EVENTS_REGIONS
+
+log = logging.getLogger("pagerbridge.agent")
+
+#: Seconds before a crashed delivery worker is started again.
+WORKER_RESTART_DELAY = 5.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the worker delivers: PagerDuty (a region or URL), another agent, or the sandbox."""
+
+    kind: str  # "pagerduty", "forward" or "sandbox"
+    url: str
+
+
+def resolve_target(config: AgentConfig, *, sandbox_url: str | None = None) -> Target:
+    """Forward URL, else ``pagerduty.events_url``, else the region (US by default)."""
+    if config.forward is not None:
+        return Target("forward", config.forward.url)
+    if config.pagerduty.events_url:
+        return Target("pagerduty", config.pagerduty.events_url)
+    if config.pagerduty.region is None and sandbox_url is not None:
+        return Target("sandbox", sandbox_url)
+    return Target("pagerduty", EVENTS_REGIONS[config.pagerduty.region or "us"])
+
+
+class Agent:
+    """The agent's parts over one database; ``run_background`` delivers until told to stop."""
+
+    def __init__(
+        self,
+        config: AgentConfig,
+        *,
+        database_url: str,
+        target: Target,
+        clock: Callable[[], float] = time.time,
+        sender: Sender | None = None,
+    ) -> None:
+        self.config = config
+        self.target = target
+        self.clock = clock
+        self.outbox: Outbox = open_outbox(
+            database_url, max_queue=config.delivery.max_queue_size, clock=clock
+        )
+        self.metrics = AgentMetrics()
+        self.metrics.watch_queue(self.outbox.stats, clock)
+        self.intake = Intake(
+            self.outbox.enqueue_row_async,
+            schedule=MaintenanceSchedule(config.maintenance),
+            metrics=self.metrics,
+            clock=clock,
+        )
+        self._forwarder: ForwardSender | None = None
+        if sender is None and target.kind == "forward":
+            assert config.forward is not None
+            self._forwarder = ForwardSender(
+                target.url,
+                config.forward.token,
+                proxy=config.pagerduty.proxy,
+                timeout=config.pagerduty.timeout,
+            )
+            sender = self._forwarder
+        delivery = config.delivery
+        self.worker = DeliveryWorker(
+            self.outbox,
+            events_url=None if sender is not None else target.url,
+            sender=sender,
+            clock=clock,
+            policy=RetryPolicy(deadline=delivery.deadline.total_seconds()),
+            rate_limit=RateLimit(per_minute=delivery.rate_limit_per_minute or None),
+            concurrency=delivery.workers,
+            retention=delivery.retention.total_seconds(),
+            metrics=self.metrics,
+            proxy=config.pagerduty.proxy,
+            timeout=config.pagerduty.timeout,
+        )
+        self.monitor: SelfMonitor | None = None
+        if config.self_monitoring is not None:
+            self.monitor = SelfMonitor(
+                config.self_monitoring,
+                stats=self.outbox.stats,
+                enqueue=self.outbox.enqueue_event_async,
+                clock=clock,
+            )
+        self.worker_state = "starting"
+        self.app: Starlette = create_agent_app(
+            self.intake,
+            metrics=self.metrics,
+            policy=TokenPolicy(config.token, loopback_exempt=config.loopback_exempt),
+            health=self.health,
+        )
+
+    def health(self) -> dict[str, Any]:
+        """``GET /health``: cheap (no query), so a load balancer may call it often."""
+        ok = self.worker_state in ("starting", "running", "stopping")
+        return {"ok": ok, "status": "ok" if ok else "degraded", "worker": self.worker_state}
+
+    async def run_background(self, stop: asyncio.Event) -> None:
+        """Deliver (and self-monitor) until ``stop``; a crashed worker is restarted, not fatal."""
+        monitor = asyncio.create_task(self.monitor.run(stop)) if self.monitor else None
+        try:
+            while not stop.is_set():
+                self.worker_state = "running"
+                try:
+                    await self.worker.run(stop)
+                except Exception:
+                    self.worker_state = "failed"
+                    log.exception(
+                        "the delivery worker failed; restarting in %ss", WORKER_RESTART_DELAY
+                    )
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=WORKER_RESTART_DELAY)
+            self.worker_state = "stopped"
+        finally:
+            if monitor is not None:
+                await monitor
+            if self._forwarder is not None:
+                await self._forwarder.aclose()
+
+    async def aclose(self) -> None:
+        """Finish the group commit in progress and close the database."""
+        await self.outbox.aclose()
