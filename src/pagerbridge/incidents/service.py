@@ -96,7 +96,7 @@ def declare(
     *,
     session: Session,
     title: str,
-    severity: str,
+    severity: str | None,
     services: Sequence[str] = (),
     description: str = "",
     assignee: str | None = None,
@@ -105,12 +105,23 @@ def declare(
     origin: str = "local",
     now: datetime | None = None,
 ) -> Declared:
-    """Open a new incident ``INC-<n>``; services named that do not exist yet are created."""
+    """Open a new incident ``INC-<n>``; services named that do not exist yet are created.
+
+    Without a severity, the most severe default severity of the named (existing) services is used.
+    """
     when = _now(now)
     title = _check_title(title)
-    sev = parse_severity(severity)
+    sev = parse_severity(severity) if severity else None
     assignee = _check_assignee(assignee)
     svc, created = ensure_services(session=session, names=list(services), now=when)
+    if sev is None:
+        defaults = [s.default_severity for s in svc if s.name not in created]
+        if not defaults:
+            raise InvalidInputError(
+                "a severity is required (SEV-1..SEV-4): none was given and no existing service "
+                "named has a default severity"
+            )
+        sev = min(defaults)
     number = next_number(session=session)
     incident = Incident(
         id=number,
@@ -127,7 +138,7 @@ def declare(
         updated_at=when,
         sla_started_at=when,
     )
-    incident.services = svc
+    incident.services = sorted(svc, key=lambda x: x.name)
     session.add(incident)
     session.flush()
     names = ", ".join(s.name for s in svc)

@@ -1,0 +1,223 @@
+"""One transaction per user-level command, returning the JSON shapes of ``serialize``.
+
+The CLI's local mode and the REST API both call these, so they behave identically: same
+validation, same messages, same output. Database failures are converted here, at one boundary:
+a lost uniqueness race becomes ConflictError, anything operational a StorageError.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from pagerbridge.errors import ConflictError, StorageError
+from pagerbridge.incidents import catalog, serialize, service, sla, timeline, tokens
+from pagerbridge.incidents.lifecycle import parse_origin, parse_severity
+from pagerbridge.store.engine import redact_url
+
+
+class Commands:
+    """The incident operations for one actor and origin, over a session factory."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        *,
+        actor: str,
+        origin: str,
+        now: datetime | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.actor = actor
+        self.origin = parse_origin(origin)
+        self.now = now
+
+    @contextmanager
+    def _tx(self) -> Iterator[Session]:
+        try:
+            with self.sessions.begin() as session:
+                yield session
+        except IntegrityError as exc:
+            raise ConflictError("a concurrent change created the same thing first; retry") from exc
+        except DBAPIError as exc:
+            url = redact_url(str(self.sessions.kw["bind"].url))
+            raise StorageError(f"database {url}: {exc.orig}") from exc
+
+    def _who(self) -> dict[str, Any]:
+        return {"actor": self.actor, "origin": self.origin, "now": self.now}
+
+    # incidents -------------------------------------------------------------------------------
+
+    def declare(
+        self,
+        *,
+        title: str,
+        severity: str | None,
+        services: Sequence[str] = (),
+        description: str = "",
+        assignee: str | None = None,
+        custom_fields: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        with self._tx() as s:
+            d = service.declare(
+                session=s,
+                title=title,
+                severity=severity,
+                services=services,
+                description=description,
+                assignee=assignee,
+                custom_fields=custom_fields,
+                **self._who(),
+            )
+            return {
+                "incident": serialize.incident(d.incident),
+                "created_services": d.created_services,
+            }
+
+    def transition(
+        self, ref: str, action: str, *, note: str | None = None, expected_version: int | None = None
+    ) -> dict[str, Any]:
+        with self._tx() as s:
+            inc = service.transition(
+                session=s,
+                ref=ref,
+                action=action,
+                note=note,
+                expected_version=expected_version,
+                **self._who(),
+            )
+            return serialize.incident(inc)
+
+    def note(self, ref: str, body: str) -> dict[str, Any]:
+        with self._tx() as s:
+            return serialize.entry(service.add_note(session=s, ref=ref, body=body, **self._who()))
+
+    def assign(
+        self,
+        ref: str,
+        assignee: str | None,
+        *,
+        note: str | None = None,
+        expected_version: int | None = None,
+    ) -> dict[str, Any]:
+        with self._tx() as s:
+            inc = service.assign(
+                session=s,
+                ref=ref,
+                assignee=assignee,
+                note=note,
+                expected_version=expected_version,
+                **self._who(),
+            )
+            return serialize.incident(inc)
+
+    def list_incidents(
+        self,
+        *,
+        status: str | None = None,
+        service_name: str | None = None,
+        severity: str | None = None,
+        limit: int = service.PAGE_DEFAULT,
+        offset: int = 0,
+    ) -> dict[str, Any]:
+        with self._tx() as s:
+            page = service.list_incidents(
+                session=s,
+                status=status,
+                service=service_name,
+                severity=severity,
+                limit=limit,
+                offset=offset,
+            )
+            return {
+                "incidents": [serialize.incident(i) for i in page.items],
+                "limit": page.limit,
+                "offset": page.offset,
+                "more": page.more,
+            }
+
+    def show(self, ref: str) -> dict[str, Any]:
+        with self._tx() as s:
+            inc = service.get_incident(session=s, ref=ref)
+            target = sla.policies(session=s)[inc.severity]
+            return serialize.incident(inc, sla=target)
+
+    def timeline(self, ref: str) -> list[dict[str, Any]]:
+        with self._tx() as s:
+            inc = service.get_incident(session=s, ref=ref)
+            return [serialize.entry(e) for e in timeline.entries(session=s, incident_id=inc.id)]
+
+    # services --------------------------------------------------------------------------------
+
+    def service_add(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        owner_team: str | None = None,
+        default_severity: str = "SEV-3",
+    ) -> dict[str, Any]:
+        with self._tx() as s:
+            svc = catalog.create_service(
+                session=s,
+                name=name,
+                description=description,
+                owner_team=owner_team,
+                default_severity=default_severity,
+                now=self.now,
+            )
+            return serialize.service(svc, incidents=0)
+
+    def service_list(self) -> list[dict[str, Any]]:
+        with self._tx() as s:
+            return [
+                serialize.service(x, incidents=catalog.incident_count(session=s, service=x))
+                for x in catalog.list_services(session=s)
+            ]
+
+    def service_show(self, name: str) -> dict[str, Any]:
+        with self._tx() as s:
+            svc = catalog.get_service(session=s, name=name)
+            return serialize.service(svc, incidents=catalog.incident_count(session=s, service=svc))
+
+    def service_remove(self, name: str) -> None:
+        with self._tx() as s:
+            catalog.remove_service(session=s, name=name)
+
+    # SLA -------------------------------------------------------------------------------------
+
+    def sla_show(self) -> list[dict[str, Any]]:
+        with self._tx() as s:
+            return [serialize.sla_target(t) for t in sla.policies(session=s).values()]
+
+    def sla_set(
+        self, severity: str, *, ack: str | None = None, resolve: str | None = None
+    ) -> dict[str, Any]:
+        sev = parse_severity(severity)
+        ack_s = sla.parse_duration(ack) if ack else None
+        res_s = sla.parse_duration(resolve) if resolve else None
+        with self._tx() as s:
+            target = sla.set_policy(
+                session=s, severity=sev, ack_seconds=ack_s, resolve_seconds=res_s, now=self.now
+            )
+            return serialize.sla_target(target)
+
+    # API tokens ------------------------------------------------------------------------------
+
+    def token_create(self, name: str) -> dict[str, Any]:
+        with self._tx() as s:
+            row, secret = tokens.create_token(session=s, name=name, now=self.now)
+            return {**serialize.token(row), "token": secret}
+
+    def token_list(self) -> list[dict[str, Any]]:
+        with self._tx() as s:
+            return [serialize.token(t) for t in tokens.list_tokens(session=s)]
+
+    def token_revoke(self, name: str) -> None:
+        with self._tx() as s:
+            tokens.revoke_token(session=s, name=name, now=self.now)

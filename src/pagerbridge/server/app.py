@@ -1,0 +1,118 @@
+"""The hub: one FastAPI app composing the domain routers; `pagerbridge up` and `im serve` run it.
+
+:func:`create_app` takes everything it needs as arguments (no global configuration). On start-up
+it migrates the database (or only checks it, with ``migrate=False``) and starts the periodic SLA
+check; ``/health`` answers without a token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any, Final
+
+from fastapi import Depends, FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from sqlalchemy.orm import sessionmaker
+
+from pagerbridge import __version__
+from pagerbridge.incidents.views import build_router
+from pagerbridge.server import errors
+from pagerbridge.server.auth import TokenAuth, authenticate
+from pagerbridge.store.engine import is_postgresql, make_engine
+
+log = logging.getLogger("pagerbridge.server")
+
+SLA_INTERVAL: Final = 30.0
+API_PREFIX: Final = "/api/v1"
+
+
+def _check_sla(sessions: sessionmaker[Any], clock: Callable[[], datetime] | None) -> int:
+    from pagerbridge.incidents.sla import check_sla
+
+    with sessions.begin() as session:
+        return len(check_sla(session=session, now=clock() if clock else None))
+
+
+async def _sla_loop(
+    sessions: sessionmaker[Any], interval: float, clock: Callable[[], datetime] | None
+) -> None:
+    while True:
+        try:
+            found = await asyncio.to_thread(_check_sla, sessions, clock)
+            if found:
+                log.info("SLA check: %d breach(es) recorded", found)
+        except Exception as exc:  # keep checking; the next round may succeed
+            log.error("SLA check failed: %s", exc)
+        await asyncio.sleep(interval)
+
+
+def create_app(
+    *,
+    database_url: str,
+    migrate: bool = True,
+    require_auth: bool = True,
+    sla_interval: float | None = SLA_INTERVAL,
+    clock: Callable[[], datetime] | None = None,
+    engine_options: dict[str, Any] | None = None,
+) -> FastAPI:
+    """The hub application for ``database_url``.
+
+    ``require_auth=False`` lets requests without a token act as ``anonymous`` (a token that is
+    sent must still be valid). ``sla_interval=None`` disables the periodic SLA check; ``clock``
+    supplies "now" to it (tests).
+    """
+    options = dict(engine_options or {})
+    if is_postgresql(database_url):
+        options.setdefault("pool_size", 10)
+        options.setdefault("max_overflow", 40)
+    engine = make_engine(database_url, **options)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from pagerbridge.store import migrate as store_migrate
+
+        if migrate:
+            await asyncio.to_thread(store_migrate.upgrade, engine)
+        else:
+            await asyncio.to_thread(store_migrate.check_current, engine)
+        task = None
+        if sla_interval:
+            task = asyncio.create_task(_sla_loop(sessions, sla_interval, clock))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            engine.dispose()
+
+    app = FastAPI(
+        title="pagerbridge hub",
+        version=__version__,
+        description="Incidents, services, timeline and SLA of pagerbridge's incident platform.",
+        lifespan=lifespan,
+    )
+    app.state.engine = engine
+    app.state.sessions = sessions
+    app.state.auth = TokenAuth(sessions, required=require_auth)
+    errors.install(app)
+
+    @app.get("/health", tags=["health"], summary="Liveness and database check (no token needed)")
+    def health() -> JSONResponse:
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            log.error("health check: database unavailable: %s", exc)
+            return JSONResponse({"status": "unavailable", "database": "error"}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
+
+    app.include_router(build_router(), prefix=API_PREFIX, dependencies=[Depends(authenticate)])
+    return app
