@@ -44,7 +44,7 @@ from pagerbridge.outbox.types import (
 if TYPE_CHECKING:
     from pagerbridge.outbox.metrics import MetricsHooks, NullMetrics, PrometheusMetrics
     from pagerbridge.outbox.policy import RateLimit, RetryPolicy
-    from pagerbridge.outbox.table import enqueue_in_transaction, outbox_table
+    from pagerbridge.outbox.tables import enqueue_in_transaction, outbox_table
     from pagerbridge.outbox.worker import DeliveryWorker
 
 __all__ = [
@@ -90,8 +90,8 @@ _LAZY = {
     "MetricsHooks": "pagerbridge.outbox.metrics",
     "NullMetrics": "pagerbridge.outbox.metrics",
     "PrometheusMetrics": "pagerbridge.outbox.metrics",
-    "outbox_table": "pagerbridge.outbox.table",
-    "enqueue_in_transaction": "pagerbridge.outbox.table",
+    "outbox_table": "pagerbridge.outbox.tables",
+    "enqueue_in_transaction": "pagerbridge.outbox.tables",
 }
 
 

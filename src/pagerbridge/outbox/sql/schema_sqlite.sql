@@ -1,10 +1,10 @@
 -- The outbox schema for SQLite. Run by pd-send on first use and by migration 0002_outbox;
 -- every statement is idempotent. Times are Unix epoch seconds.
 -- next_attempt_at: when the row may be claimed. For in_flight rows it equals the lease expiry (a
--- dead worker's rows come back then); for rows queued behind an earlier active row of the same
+-- dead worker's rows come back then), and for rows queued behind an earlier active row of the same
 -- ordering key it is the BLOCKED sentinel (1e15) until that row finishes.
 CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER NOT NULL PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,
     payload TEXT NOT NULL,
     ordering_key TEXT NOT NULL,
