@@ -121,7 +121,6 @@ STDLIB_ONLY = [
     "pagerbridge.pagerduty.limits",
     "pagerbridge.pagerduty.event_rules",
     "pagerbridge.pagerduty.outcome",
-    "pagerbridge.pagerduty.webhooks",
 ]
 
 
