@@ -17,6 +17,8 @@ from pagerbridge.pagerduty.rest_models import Incident, IncidentNote, LogEntry
 
 INCIDENT_STATUSES = frozenset({"triggered", "acknowledged", "resolved"})
 URGENCIES = frozenset({"high", "low"})
+#: GET /incidents accepts at most two ``sort_by`` fields (e.g. ``created_at:desc``).
+MAX_SORT_FIELDS = 2
 #: ``include[]`` values PagerDuty documents for GET /incidents.
 INCIDENT_INCLUDES = frozenset(
     {
@@ -113,6 +115,8 @@ class IncidentCalls(RestCalls):
         """
         if date_range is not None and date_range != "all":
             raise ValueError("date_range: only 'all' is allowed")
+        if sort_by is not None and len(as_list(sort_by) or []) > MAX_SORT_FIELDS:
+            raise ValueError(f"sort_by: PagerDuty sorts by at most {MAX_SORT_FIELDS} fields")
         params: dict[str, Any] = {
             "statuses[]": choices("statuses", as_list(statuses), INCIDENT_STATUSES),
             "service_ids[]": as_list(service_ids),

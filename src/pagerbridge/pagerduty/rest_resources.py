@@ -25,6 +25,7 @@ from pagerbridge.pagerduty.rest_models import (
 )
 
 WEBHOOK_FILTER_TYPES = frozenset({"account_reference", "service_reference", "team_reference"})
+WEBHOOK_LIST_FILTER_TYPES = frozenset({"account", "service", "team"})
 MAINTENANCE_WINDOW_FILTERS = frozenset({"past", "future", "ongoing", "open", "all"})
 
 
@@ -189,7 +190,11 @@ class ResourceCalls(RestCalls):
     async def list_webhook_subscriptions(
         self, *, filter_type: str | None = None, filter_id: str | None = None
     ) -> AsyncIterator[WebhookSubscription]:
-        params = {"filter_type": filter_type, "filter_id": filter_id}
+        # listing filters by "service"/"team"/"account", creating takes "service_reference"...
+        kind = None if filter_type is None else filter_type.removesuffix("_reference")
+        if kind is not None:
+            choice("filter_type", kind, WEBHOOK_LIST_FILTER_TYPES)
+        params = {"filter_type": kind, "filter_id": filter_id}
         async for item in self.iter_all("/webhook_subscriptions", params):
             yield WebhookSubscription.model_validate(item)
 
@@ -304,18 +309,7 @@ class ResourceCalls(RestCalls):
         from_email: str | None = None,
     ) -> MaintenanceWindow:
         sender = self.require_from(from_email, "creating a maintenance window")
-        if not service_ids:
-            raise ValueError("a maintenance window needs at least one service id")
-        if end_time <= start_time:
-            raise ValueError("end_time must be after start_time")
-        body: dict[str, Any] = {
-            "type": "maintenance_window",
-            "start_time": start_time.isoformat(),
-            "end_time": end_time.isoformat(),
-            "services": [ref(s, "service_reference") for s in service_ids],
-        }
-        if description is not None:
-            body["description"] = description
+        body = _window_body(start_time, end_time, service_ids, description)
         data = await self.entity(
             "POST", "/maintenance_windows", "maintenance_window", body=body, from_email=sender
         )
@@ -325,19 +319,13 @@ class ResourceCalls(RestCalls):
         self,
         window_id: str,
         *,
-        start_time: datetime | None = None,
-        end_time: datetime | None = None,
+        start_time: datetime,
+        end_time: datetime,
+        service_ids: Sequence[str],
         description: str | None = None,
     ) -> MaintenanceWindow:
-        body: dict[str, Any] = {"type": "maintenance_window"}
-        if start_time is not None:
-            body["start_time"] = start_time.isoformat()
-        if end_time is not None:
-            body["end_time"] = end_time.isoformat()
-        if description is not None:
-            body["description"] = description
-        if len(body) == 1:
-            raise ValueError("nothing to update")
+        """PUT /maintenance_windows/{id}: the whole window (the schema requires every field)."""
+        body = _window_body(start_time, end_time, service_ids, description)
         data = await self.entity(
             "PUT", f"/maintenance_windows/{seg(window_id)}", "maintenance_window", body=body
         )
@@ -368,3 +356,21 @@ class ResourceCalls(RestCalls):
         }
         async for item in self.iter_all("/audit/records", params, cursor=True):
             yield AuditRecord.model_validate(item)
+
+
+def _window_body(
+    start_time: datetime, end_time: datetime, service_ids: Sequence[str], description: str | None
+) -> dict[str, Any]:
+    if not service_ids:
+        raise ValueError("a maintenance window needs at least one service id")
+    if end_time <= start_time:
+        raise ValueError("end_time must be after start_time")
+    body: dict[str, Any] = {
+        "type": "maintenance_window",
+        "start_time": start_time.isoformat(),
+        "end_time": end_time.isoformat(),
+        "services": [ref(s, "service_reference") for s in service_ids],
+    }
+    if description is not None:
+        body["description"] = description
+    return body
