@@ -21,11 +21,11 @@ import pytest
 from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
-from servers.rest_recorder import Recorded, RestRecorder
 
 from pagerbridge.pagerduty.rest import ACCEPT, RestClient
 from pagerbridge.pagerduty.rest_incidents import IncidentCalls, IncidentUpdate
 from pagerbridge.pagerduty.rest_resources import ResourceCalls
+from servers.rest_recorder import Recorded, RestRecorder
 
 SPEC_ID = "urn:pagerduty:rest-api-v2"
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -116,7 +116,8 @@ def check_request(spec: dict[str, Any], rec: Recorded, operation_id: str) -> Non
             pointer = body_ref["$ref"].removeprefix("#") + "/content/application~1json/schema"
         else:
             escaped = template.replace("~", "~0").replace("/", "~1")
-            pointer = f"/paths/{escaped}/{rec.method.lower()}/requestBody/content/application~1json/schema"
+            method = rec.method.lower()
+            pointer = f"/paths/{escaped}/{method}/requestBody/content/application~1json/schema"
         _validator(spec, pointer).validate(rec.json)
     else:
         assert not rec.body, f"{operation_id}: a body was sent to an operation without one"
