@@ -1,0 +1,92 @@
+"""docker: for each running container, the digest its image was pulled with (``RepoDigests``)
+against the digest the registry serves now (``docker buildx imagetools inspect``, read-only: no
+pull). Locally built images and bare image ids have nothing to compare and are skipped."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from pagerbridge.updates.checkers.base import Checker, CheckerOptions
+from pagerbridge.updates.commands import CheckerError, require
+from pagerbridge.updates.models import Update
+
+_HEX_ID = re.compile(r"^(sha256:)?[0-9a-f]{12,64}$")
+
+
+class DockerOptions(CheckerOptions):
+    containers: str = "all"
+    exclude: list[str] = []
+
+
+def parse_ps(text: str) -> list[tuple[str, str]]:
+    """``docker ps --format '{{.Names}}\\t{{.Image}}'`` as (container, image)."""
+    rows = []
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2 and parts[0]:
+            rows.append((parts[0].strip(), parts[1].strip()))
+    return rows
+
+
+def parse_repo_digests(text: str) -> list[str]:
+    """``docker image inspect --format '{{json .RepoDigests}}'`` -> the ``sha256:`` digests."""
+    try:
+        values = json.loads(text.strip() or "[]")
+    except json.JSONDecodeError as exc:
+        raise CheckerError(
+            f"docker image inspect printed something that is not JSON: {exc}"
+        ) from exc
+    return [str(v).split("@", 1)[1] for v in values or [] if "@" in str(v)]
+
+
+def parse_imagetools_digest(text: str) -> str:
+    """The top-level ``Digest:`` of ``docker buildx imagetools inspect`` (index or manifest)."""
+    for line in text.splitlines():
+        if line.startswith("Digest:"):
+            return line.split(":", 1)[1].strip()
+    raise CheckerError("docker buildx imagetools inspect printed no Digest line")
+
+
+def short(digest: str) -> str:
+    return digest.split(":", 1)[-1][:12]
+
+
+class DockerChecker(Checker):
+    name = "docker"
+    options_model = DockerOptions
+    options: DockerOptions
+
+    def wanted(self, name: str) -> bool:
+        allowed = {c.strip() for c in self.options.containers.split(",")}
+        return ("all" in allowed or name in allowed) and name not in self.options.exclude
+
+    def find_updates(self) -> list[Update]:
+        ps = require(self.runner.run(["docker", "ps", "--format", "{{.Names}}\t{{.Image}}"]))
+        updates = []
+        for container, image in parse_ps(ps.stdout):
+            if not self.wanted(container) or _HEX_ID.match(image):
+                continue
+            inspect = self.runner.run(
+                ["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", image]
+            )
+            local = parse_repo_digests(require(inspect).stdout)
+            if not local:
+                continue  # built locally: no registry digest to compare with
+            remote = parse_imagetools_digest(
+                require(
+                    self.runner.run(["docker", "buildx", "imagetools", "inspect", image])
+                ).stdout
+            )
+            if remote not in local:
+                updates.append(
+                    Update(
+                        checker="docker",
+                        package=container,
+                        current_version=short(local[0]),
+                        available_version=short(remote),
+                        kind="image",
+                        source=image,
+                    )
+                )
+        return updates

@@ -1,0 +1,242 @@
+"""update-watcher's configuration: Update-Watcher's YAML format, loaded so existing files work.
+
+Compatibility notes (Update-Watcher is the Go tool whose format this reads):
+
+- ``${VAR}`` and ``${VAR:-default}`` expand everywhere. As in Update-Watcher an unset variable
+  becomes ``""``, so a *disabled* notifier may reference a secret this host does not have; an
+  *enabled* entry that uses an unset variable is an error naming the variable, file and line.
+- The documented PagerDuty shorthand (``routing_key``/``severity`` straight under
+  ``- type: pagerduty``) is accepted for every notifier: keys beside ``type`` that are not
+  ``enabled``, ``options``, ``send_policy`` or ``min_priority`` are options.
+- ``enabled`` defaults to true: an entry that is listed is meant to run.
+- Watcher types this tool does not implement (``macos``, ``webproject``, ...) are an error only
+  when enabled.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from pagerbridge.config import SourceMap, load_yaml, validate
+from pagerbridge.errors import ConfigError
+from pagerbridge.updates.checkers import CHECKERS
+from pagerbridge.updates.models import PRIORITIES
+
+M = TypeVar("M", bound=BaseModel)
+
+CONFIG_ENV = "UPDATE_WATCHER_CONFIG"
+SYSTEM_CONFIG = Path("/etc/update-watcher/config.yaml")
+SendPolicy = Literal["only-on-updates", "always"]
+Priority = Literal["low", "normal", "high", "critical"]
+_ENTRY_KEYS = {"type", "enabled", "options", "send_policy", "min_priority"}
+_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?-)?")
+
+
+class CronJob(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["check", "self-update"] = "check"
+    schedule: str
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    send_policy: SendPolicy = "only-on-updates"
+    min_priority: Priority = "low"
+    log_file: str | None = None
+    schedule: str | None = None
+    cron_jobs: list[CronJob] = []
+    quiet: bool = False
+    # pagerbridge additions
+    database: str | None = None
+    state_file: str | None = None
+    delivery_timeout: float = Field(30.0, ge=0)
+    command_timeout: float = Field(300.0, gt=0)
+
+
+class Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: str
+    enabled: bool = True
+    options: dict[str, Any] = {}
+    send_policy: SendPolicy | None = None
+    min_priority: Priority | None = None
+
+
+class Document(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    hostname: str | None = ""
+    watchers: list[Entry] = []
+    notifiers: list[Entry] = []
+    settings: Settings = Settings()
+
+
+@dataclass
+class WatcherConfig:
+    """The validated configuration, as the runner and CLI use it."""
+
+    path: Path
+    hostname: str
+    watchers: list[Entry]
+    notifiers: list[Entry]
+    settings: Settings
+    source: SourceMap = field(repr=False, default_factory=lambda: SourceMap("<config>"))
+
+    def enabled_watchers(self, only: str | None = None) -> list[Entry]:
+        return [w for w in self.watchers if w.enabled and (only is None or w.type == only)]
+
+    def enabled_notifiers(self) -> list[Entry]:
+        return [n for n in self.notifiers if n.enabled]
+
+
+class _LenientEnv(Mapping[str, str]):
+    """The environment, where an unset variable reads as ``""`` (Update-Watcher's rule)."""
+
+    def __init__(self, base: Mapping[str, str]) -> None:
+        self.base = base
+
+    def __getitem__(self, key: str) -> str:
+        return self.base[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.base)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.base.get(key, "")
+
+
+def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$UPDATE_WATCHER_CONFIG``, else ``/etc/update-watcher/config.yaml`` when it exists (or for
+    root), else ``~/.config/update-watcher/config.yaml`` (Update-Watcher's search order)."""
+    env = os.environ if environ is None else environ
+    if env.get(CONFIG_ENV):
+        return Path(env[CONFIG_ENV])
+    if SYSTEM_CONFIG.exists() or os.geteuid() == 0:
+        return SYSTEM_CONFIG
+    return Path(env.get("HOME", str(Path.home()))) / ".config" / "update-watcher" / "config.yaml"
+
+
+def validate_at(model: type[M], data: Any, smap: SourceMap, prefix: tuple[str | int, ...]) -> M:
+    """Validate ``data`` (found at ``prefix`` in the document); errors name file, line and key."""
+    try:
+        return model.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = prefix + tuple(p for p in err["loc"] if isinstance(p, str | int))
+        key = ".".join(str(p) for p in loc)
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise ConfigError(
+            err["msg"] + more, file=smap.file, line=smap.line_of(loc), key=key
+        ) from None
+
+
+def _hoist_shorthand(data: Any, smap: SourceMap) -> None:
+    """Move ``routing_key: ...`` beside ``type:`` into ``options`` (keeping its line number)."""
+    if not isinstance(data, dict):
+        return
+    for section in ("watchers", "notifiers"):
+        entries = data.get(section)
+        if not isinstance(entries, list):
+            continue
+        for i, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                continue
+            extra = [k for k in entry if k not in _ENTRY_KEYS]
+            if not extra:
+                continue
+            options = entry.get("options")
+            if options is None:
+                options = entry["options"] = {}
+            if not isinstance(options, dict):
+                continue
+            for key in extra:
+                options.setdefault(key, entry.pop(key))
+                line = smap.lines.get((section, i, key))
+                if line is not None:
+                    smap.lines[(section, i, "options", key)] = line
+
+
+def _check_unset(
+    text: str, smap: SourceMap, prefix: tuple[str | int, ...], env: Mapping[str, str]
+) -> None:
+    """An enabled entry must not depend on an unset variable (without a default)."""
+    lines = text.splitlines()
+    for path, line in sorted(smap.lines.items(), key=lambda item: item[1]):
+        if path[: len(prefix)] != prefix or not 0 < line <= len(lines):
+            continue
+        for match in _REF.finditer(lines[line - 1]):
+            if match.group(2) is None and match.group(1) not in env:
+                raise ConfigError(
+                    f"environment variable {match.group(1)} is not set",
+                    file=smap.file,
+                    line=line,
+                    key=".".join(str(p) for p in path),
+                )
+
+
+def load_watcher_config(
+    path: str | Path, environ: Mapping[str, str] | None = None
+) -> WatcherConfig:
+    """Read, expand and validate an Update-Watcher config file; ConfigError says where."""
+    env = os.environ if environ is None else environ
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("configuration file not found", file=str(p)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read configuration file: {exc}", file=str(p)) from None
+    data, smap = load_yaml(text, file=str(p), environ=_LenientEnv(env))
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError("the document must be a mapping (hostname, watchers, ...)", file=str(p))
+    _hoist_shorthand(data, smap)
+    doc = validate(Document, data, smap)
+    _check_unset(text, smap, ("hostname",), env)
+    _check_unset(text, smap, ("settings",), env)
+
+    from pagerbridge.updates.notifiers import validate_notifier
+
+    for i, watcher in enumerate(doc.watchers):
+        if not watcher.enabled:
+            continue
+        where = ("watchers", i)
+        checker = CHECKERS.get(watcher.type)
+        if checker is None:
+            raise ConfigError(
+                f"unknown watcher type {watcher.type!r} (supported: {', '.join(sorted(CHECKERS))})",
+                file=smap.file,
+                line=smap.line_of((*where, "type")),
+                key=f"watchers.{i}.type",
+            )
+        _check_unset(text, smap, where, env)
+        validate_at(checker.options_model, watcher.options, smap, (*where, "options"))
+    for i, notifier in enumerate(doc.notifiers):
+        if notifier.enabled:
+            _check_unset(text, smap, ("notifiers", i), env)
+            validate_notifier(notifier, smap, ("notifiers", i))
+    hostname = (doc.hostname or "").strip() or socket.gethostname()
+    return WatcherConfig(p, hostname, doc.watchers, doc.notifiers, doc.settings, smap)
+
+
+__all__ = [
+    "PRIORITIES",
+    "Entry",
+    "Settings",
+    "WatcherConfig",
+    "default_config_path",
+    "load_watcher_config",
+    "validate_at",
+]

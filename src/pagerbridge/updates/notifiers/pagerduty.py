@@ -1,0 +1,250 @@
+"""PagerDuty: one alert per host, kept current while updates are pending, resolved when clean.
+
+The notifier only *decides* (trigger, resolve or nothing) and *builds* the event; the outbox owns
+durability, retries and backoff. ``run`` enqueues, then drains what it queued for a bounded time
+so a host without a running agent still delivers; anything left stays in the outbox for the next
+run or the agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from pagerbridge.pagerduty.limits import EVENTS_REGIONS, ROUTING_KEY_LENGTH, SEVERITIES
+from pagerbridge.updates.models import RunReport, Update
+from pagerbridge.updates.notifiers.policy import Policy, summary_line
+from pagerbridge.updates.state import StateFile
+
+log = logging.getLogger(__name__)
+
+Severity = Literal["info", "warning", "error", "critical"]
+Action = Literal["trigger", "resolve"]
+
+#: Updates listed per checker in custom_details; the rest are counted, not listed.
+MAX_LISTED_PER_CHECKER = 300
+COMPONENT = "Update Watcher"
+CLIENT = "pagerbridge update-watcher"
+
+
+class PagerDutyOptions(BaseModel):
+    """``options:`` of ``- type: pagerduty`` (or the same keys straight under it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    routing_key: str
+    severity: Severity = "warning"
+    security_severity: Severity | None = "error"
+    region: Literal["us", "eu"] = "us"
+    events_url: str | None = None
+    dedup_key: str | None = None
+    component: str = COMPONENT
+    delivery_timeout: float | None = Field(None, ge=0)
+
+    @field_validator("routing_key")
+    @classmethod
+    def _routing_key(cls, value: str) -> str:
+        value = value.strip()
+        if not value:
+            raise ValueError("routing_key is empty")
+        if len(value) != ROUTING_KEY_LENGTH:
+            raise ValueError(
+                f"routing_key must be {ROUTING_KEY_LENGTH} characters (an Events API v2 "
+                f"integration key), got {len(value)}"
+            )
+        return value
+
+    def base_url(self) -> str:
+        return self.events_url or EVENTS_REGIONS[self.region]
+
+
+def dedup_key_for(hostname: str, options: PagerDutyOptions) -> str:
+    """Stable across runs: one alert per host (and per routing key)."""
+    return options.dedup_key or f"update-watcher/{hostname}"
+
+
+def decide(report: RunReport, policy: Policy, *, alert_open: bool) -> Action | None:
+    """trigger while relevant updates are pending; resolve a clean host's open alert whatever
+    the send_policy; ``always`` also triggers for a clean host; nothing when the checkers that
+    failed leave the answer unknown."""
+    if report.filtered(policy.min_priority):
+        return "trigger"
+    if report.failures:
+        return None
+    if alert_open:
+        return "resolve"
+    return "trigger" if policy.send_policy == "always" else None
+
+
+def severity_for(updates: list[Update], options: PagerDutyOptions) -> str:
+    if not updates:
+        return "info"
+    severity = options.severity
+    if options.security_severity and any(u.security for u in updates):
+        raised = options.security_severity
+        if SEVERITIES.index(raised) < SEVERITIES.index(severity):  # SEVERITIES: highest first
+            severity = raised
+    return severity
+
+
+def custom_details(report: RunReport, updates: list[Update]) -> dict[str, Any]:
+    by_checker: dict[str, dict[str, Any]] = {}
+    for update in updates:
+        entry = by_checker.setdefault(update.checker, {"count": 0, "security": 0, "updates": []})
+        entry["count"] += 1
+        entry["security"] += int(update.security)
+        if len(entry["updates"]) < MAX_LISTED_PER_CHECKER:
+            item = {
+                "package": update.package,
+                "current_version": update.current_version,
+                "available_version": update.available_version,
+                "security": update.security,
+            }
+            if update.kind != "package":
+                item["kind"] = update.kind
+            if update.detail:
+                item["detail"] = update.detail
+            entry["updates"].append(item)
+    for entry in by_checker.values():
+        if entry["count"] > len(entry["updates"]):
+            entry["not_listed"] = entry["count"] - len(entry["updates"])
+    details: dict[str, Any] = {
+        "hostname": report.hostname,
+        "total_updates": len(updates),
+        "security_updates": sum(1 for u in updates if u.security),
+        "checkers": by_checker,
+    }
+    if report.failures:
+        details["failed_checkers"] = {r.checker: r.error for r in report.failures}
+    return details
+
+
+def build_event(
+    action: Action,
+    report: RunReport,
+    policy: Policy,
+    options: PagerDutyOptions,
+    *,
+    now: datetime,
+) -> dict[str, Any]:
+    dedup_key = dedup_key_for(report.hostname, options)
+    if action == "resolve":
+        return {
+            "routing_key": options.routing_key,
+            "event_action": "resolve",
+            "dedup_key": dedup_key,
+        }
+    updates = report.filtered(policy.min_priority)
+    return {
+        "routing_key": options.routing_key,
+        "event_action": "trigger",
+        "dedup_key": dedup_key,
+        "client": CLIENT,
+        "payload": {
+            "summary": summary_line(report.hostname, updates, len(report.failures)),
+            "source": report.hostname,
+            "severity": severity_for(updates, options),
+            "component": options.component,
+            "group": "updates",
+            "class": "pending updates",
+            "timestamp": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "custom_details": custom_details(report, updates),
+        },
+    }
+
+
+@dataclass
+class Delivery:
+    """What happened to the event this run: queued always; delivered if the drain got to it."""
+
+    action: str
+    dedup_key: str
+    queued: bool
+    delivered: int = 0
+    remaining: int = 0
+    note: str = ""
+
+
+async def drain(database_url: str, events_url: str, limit: float) -> tuple[int, int, str]:
+    """Deliver what is pending in the outbox, for at most ``limit`` seconds."""
+    from pagerbridge.outbox import open_outbox
+
+    outbox = open_outbox(database_url)
+    try:
+        try:
+            from pagerbridge.outbox import DeliveryWorker
+        except (ImportError, AttributeError):
+            return 0, -1, "no delivery worker in this installation: the event waits for the agent"
+        worker = DeliveryWorker(outbox, events_url=events_url)
+        result = await worker.drain(limit)
+        close = getattr(worker, "aclose", None)
+        if close is not None:
+            await close()
+        return result.delivered, result.remaining, ""
+    finally:
+        outbox.close()
+
+
+class PagerDutyNotifier:
+    """Decide, enqueue (durable), remember the alert state, and deliver for a bounded time."""
+
+    def __init__(
+        self,
+        options: PagerDutyOptions,
+        policy: Policy,
+        *,
+        database_url: str,
+        state: StateFile,
+        delivery_timeout: float,
+    ) -> None:
+        self.options = options
+        self.policy = policy
+        self.database_url = database_url
+        self.state = state
+        self.delivery_timeout = (
+            options.delivery_timeout if options.delivery_timeout is not None else delivery_timeout
+        )
+
+    def notify(self, report: RunReport, *, now: datetime | None = None) -> Delivery | None:
+        from pagerbridge.outbox import open_outbox
+
+        moment = now or datetime.now(UTC)
+        dedup_key = dedup_key_for(report.hostname, self.options)
+        alert_open = self.state.get(self.options.routing_key, dedup_key) is not None
+        action = decide(report, self.policy, alert_open=alert_open)
+        if action is None:
+            return None
+        event = build_event(action, report, self.policy, self.options, now=moment)
+        outbox = open_outbox(self.database_url)
+        try:
+            outbox.enqueue_event(event)
+        finally:
+            outbox.close()
+        if action == "trigger":
+            summary = event["payload"]["summary"]
+            self.state.set_open(
+                self.options.routing_key,
+                dedup_key,
+                now=moment.isoformat(),
+                action=action,
+                summary=summary,
+            )
+        else:
+            self.state.set_closed(self.options.routing_key, dedup_key)
+        delivery = Delivery(action, dedup_key, queued=True)
+        if self.delivery_timeout > 0:
+            delivered, remaining, note = asyncio.run(
+                drain(self.database_url, self.options.base_url(), self.delivery_timeout)
+            )
+            delivery.delivered, delivery.remaining, delivery.note = delivered, remaining, note
+        return delivery
+
+
+def options_from(entry_options: Mapping[str, Any]) -> PagerDutyOptions:
+    return PagerDutyOptions.model_validate(dict(entry_options))
