@@ -38,8 +38,14 @@ class _QueueCollector(Collector):
                 return self._cached[1] if self._cached else None
         return self._cached[1]
 
+    def describe(self) -> Iterator[Metric]:
+        # Registration asks for the names; answering without a query keeps start-up cheap.
+        return self._families(None)
+
     def collect(self) -> Iterator[Metric]:
-        stats = self._current()
+        return self._families(self._current())
+
+    def _families(self, stats: Stats | None) -> Iterator[Metric]:
         depth = GaugeMetricFamily(
             "pagerbridge_outbox_rows", "Rows in the outbox by state.", labels=["state"]
         )
