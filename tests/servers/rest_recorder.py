@@ -78,6 +78,7 @@ class Recorded:
     query: list[tuple[str, str]]
     headers: dict[str, str]
     body: bytes
+    raw_path: str = ""
 
     @property
     def json(self) -> Any:
@@ -158,6 +159,7 @@ class RestRecorder:
             query=list(request.query.items()),
             headers=dict(request.headers),
             body=body,
+            raw_path=request.raw_path.split("?", 1)[0],
         )
         self.requests.append(rec)
         if self._script:

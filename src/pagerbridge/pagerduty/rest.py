@@ -18,7 +18,13 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 import aiohttp
 
-from pagerbridge.errors import AuthenticationError, ConfigError, RateLimitedError, TransportError
+from pagerbridge.errors import (
+    AuthenticationError,
+    ConfigError,
+    PagerDutyError,
+    RateLimitedError,
+    TransportError,
+)
 from pagerbridge.pagerduty.limits import REST_REGIONS
 from pagerbridge.pagerduty.rest_errors import RateLimitInfo, error_from_response, parse_rate_limit
 from pagerbridge.pagerduty.rest_incidents import IncidentCalls
@@ -296,7 +302,7 @@ class RestClient(IncidentCalls, ResourceCalls):
             method, path, params=params, json=wrapped, from_email=from_email
         )
         if not isinstance(answer, dict) or key not in answer:
-            raise TransportError(f"{method} {path}: the answer has no {key!r} entity")
+            raise PagerDutyError(f"{method} {path}: the answer has no {key!r} entity")
         return answer[key]
 
     async def get_page(

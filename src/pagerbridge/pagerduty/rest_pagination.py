@@ -92,7 +92,12 @@ async def iter_classic(
     query = dict(params)
     offset = int(query.pop("offset", 0))
     limit = int(query.pop("limit", limit))
-    check_classic(offset, limit)
+    if offset >= CLASSIC_MAX_RECORDS:
+        raise PaginationLimitError(
+            f"offset {offset} is at or past PagerDuty's cap of {CLASSIC_MAX_RECORDS:,} records "
+            "for classic pagination: narrow the query with filters (e.g. since/until)"
+        )
+    check_classic(offset, min(limit, CLASSIC_MAX_RECORDS - offset))  # limit range, offset sign
     while True:
         page_limit = min(limit, CLASSIC_MAX_RECORDS - offset)
         check_classic(offset, page_limit)
