@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import random
 import time
 import uuid
@@ -40,6 +41,8 @@ from pagerbridge.sandbox.webhooks_policy import (
     classify_status,
     retry_after_seconds,
 )
+
+log = logging.getLogger("pagerbridge.sandbox.webhooks")
 
 Resource = dict[str, Any]
 SubscriptionSource = Callable[[], Iterable[Resource]]
@@ -392,6 +395,14 @@ class WebhookDispatcher:
         delivery.status = status
         delivery.reason = reason
         delivery.next_attempt_in = None
+        if status == "dropped":
+            log.info(
+                "webhook %s (%s) to subscription %s dropped: %s",
+                delivery.webhook_id,
+                delivery.event_type,
+                delivery.subscription_id,
+                reason,
+            )
         if not count:
             return
         sub_id = delivery.subscription_id
@@ -402,6 +413,12 @@ class WebhookDispatcher:
     def _disable(self, sub_id: str) -> None:
         """Disable for ``policy.disabled_for`` and drop everything queued for it."""
         self._disabled_until[sub_id] = self.clock() + self.policy.disabled_for
+        log.warning(
+            "webhook subscription %s disabled for %gs after %d consecutive drops",
+            sub_id,
+            self.policy.disabled_for,
+            self._drops.get(sub_id, 0),
+        )
         sub = self._find(sub_id)
         if sub is not None:
             sub["active"] = False
