@@ -211,11 +211,11 @@ async def test_three_drops_disable_the_subscription_and_drop_its_queue() -> None
             await run(dispatcher)
             assert sub["active"] is False
             assert sub["delivery_method"]["temporarily_disabled"] is True
-            assert dispatcher.publish("incident.resolved", incident, agent=None, **SERVICE) == []
+            assert dispatcher.submit("incident.resolved", incident, agent=None, **SERVICE) == []
             record = dispatcher.record()
             dispatcher.enable("PSUB001")
             assert sub["active"] is True
-            again = dispatcher.publish("incident.resolved", incident, agent=None, **SERVICE)
+            again = dispatcher.submit("incident.resolved", incident, agent=None, **SERVICE)
             assert len(again) == 1
             await run(dispatcher)
         finally:
@@ -270,11 +270,10 @@ async def test_unmatched_events_are_not_sent_and_published_before_start_are_kept
         )
         other = subscription(rx.url, id="POTHER1", filter={"type": "service_reference", "id": "PX"})
         dispatcher = WebhookDispatcher(lambda: [team_sub, other], policy=FAST)
-        queued = dispatcher.publish("incident.triggered", sample_incident(), agent=None, **SERVICE)
+        queued = dispatcher.submit("incident.triggered", sample_incident(), agent=None, **SERVICE)
         assert [d.subscription_id for d in queued] == ["PTEAM01"]
-        assert (
-            dispatcher.publish("incident.delegated", sample_incident(), agent=None, **SERVICE) == []
-        )
+        unwanted = dispatcher.submit("incident.delegated", sample_incident(), agent=None, **SERVICE)
+        assert unwanted == []
         await dispatcher.start()
         try:
             await run(dispatcher)

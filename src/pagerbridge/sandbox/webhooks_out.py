@@ -196,8 +196,20 @@ class WebhookDispatcher:
         service_id: str,
         team_ids: list[str],
         agent: Mapping[str, Any] | None = None,
+    ) -> None:
+        """The sandbox's publisher hook: queue one webhook per matching subscription."""
+        self.submit(event_type, resource, service_id=service_id, team_ids=team_ids, agent=agent)
+
+    def submit(
+        self,
+        event_type: str,
+        resource: Mapping[str, Any],
+        *,
+        service_id: str,
+        team_ids: list[str],
+        agent: Mapping[str, Any] | None = None,
     ) -> list[Delivery]:
-        """Queue one webhook per matching subscription; returns them (may be none).
+        """Like :meth:`publish`, returning the queued webhooks (none if nothing matched).
 
         Synchronous, so the sandbox's state code can call it; safe from the event loop's thread
         (the usual case) and from another thread. The data is snapshotted now.
