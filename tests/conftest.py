@@ -94,3 +94,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'pagerbridge.db'}"
     else:
         yield request.getfixturevalue("postgres_url")
+
+
+# -- sandbox fixtures (helper C, issue 3) --------------------------------------------------------
+
+
+@pytest.fixture
+def sandbox() -> Iterator[object]:
+    """A fresh local PagerDuty on a free loopback port (``pagerbridge.sandbox.testing``).
+
+    Yields a ``SandboxHandle``: ``url``, ``events_url``, ``api_url``, ``token``, ``routing_key``,
+    ``arrivals()``, ``set_faults(...)``, ``reset()``; ``handle.runtime`` is the live state.
+    """
+    from pagerbridge.sandbox.testing import running_sandbox
+
+    with running_sandbox() as handle:
+        yield handle

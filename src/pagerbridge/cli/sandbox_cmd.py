@@ -1,14 +1,148 @@
-"""``pagerbridge sandbox``: run the local PagerDuty."""
+"""``pagerbridge sandbox``: run the local PagerDuty (docs/sandbox.md).
+
+Heavy imports (uvicorn, the app, trustme) happen only when the command runs, so ``--help`` stays
+fast; the command itself is ready in well under a second.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from pagerbridge.cli._common import not_available
+from pagerbridge.cli._common import EXIT_USAGE, fail, run_guarded
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def sandbox() -> None:
-        """Run a local PagerDuty (Events API, REST API, webhooks) for tests and demos."""
-        not_available("pagerbridge sandbox", "the sandbox, issue #3, has not landed")
+    def sandbox(
+        host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+        port: int = typer.Option(8090, "--port", help="Port to listen on."),
+        tls: bool = typer.Option(False, "--tls", help="Serve HTTPS with a generated certificate."),
+        ca_out: Path | None = typer.Option(
+            None, "--ca-out", help="Where to write the CA certificate (with --tls).", dir_okay=False
+        ),
+        seed: Path | None = typer.Option(
+            None, "--seed", help="Seed YAML (default: the built-in demo account).", dir_okay=False
+        ),
+        state: Path | None = typer.Option(
+            None,
+            "--state",
+            help="JSON state file: loaded at start if present, saved at shutdown.",
+            dir_okay=False,
+        ),
+        sink: bool = typer.Option(
+            False, "--sink", help="Receive only: validate and count events (benchmarks)."
+        ),
+        any_routing_key: bool = typer.Option(
+            False, "--any-routing-key", help="Accept unknown routing keys (one service each)."
+        ),
+        no_rate_limits: bool = typer.Option(
+            False, "--no-rate-limits", help="Switch PagerDuty's rate limits off."
+        ),
+        events_per_minute: int = typer.Option(
+            120, "--events-per-minute", help="Events API limit per routing key."
+        ),
+        rest_per_minute: int = typer.Option(
+            960, "--rest-per-minute", help="REST API limit per token."
+        ),
+        fault_error_rate: float = typer.Option(
+            0.0, "--fault-error-rate", help="Fraction of requests answered with an error."
+        ),
+        fault_error_status: int = typer.Option(
+            500, "--fault-error-status", help="Status of injected errors."
+        ),
+        fault_429_burst: int = typer.Option(
+            0, "--fault-429-burst", help="Answer the next N requests with 429."
+        ),
+        fault_latency: float = typer.Option(
+            0.0, "--fault-latency", help="Seconds added to every answer."
+        ),
+        fault_drop_rate: float = typer.Option(
+            0.0, "--fault-drop-rate", help="Fraction of connections closed without an answer."
+        ),
+        fault_outage: float = typer.Option(
+            0.0, "--fault-outage", help="Answer 503 to everything for this many seconds."
+        ),
+        fault_route: list[str] = typer.Option(
+            [], "--fault-route", help="Apply faults only to paths with this prefix (repeatable)."
+        ),
+        public_url: str | None = typer.Option(
+            None, "--public-url", help="Base URL written into self/html_url links."
+        ),
+    ) -> None:
+        """Run a local PagerDuty (Events API, REST API, webhooks, OAuth) for tests and demos."""
+        from pagerbridge.sandbox.limits_faults import check_spec
+        from pagerbridge.sandbox.options import FaultSpec, SandboxOptions
+
+        faults = FaultSpec(
+            error_rate=fault_error_rate,
+            error_status=fault_error_status,
+            burst_429=fault_429_burst,
+            latency=fault_latency,
+            drop_rate=fault_drop_rate,
+            outage_seconds=fault_outage,
+            routes=tuple(fault_route),
+        )
+        try:
+            check_spec(faults)
+        except ValueError as exc:
+            fail(f"fault settings: {exc}", EXIT_USAGE)
+        if not 0 < port < 65536:
+            fail(f"--port must be between 1 and 65535, got {port}", EXIT_USAGE)
+        if events_per_minute < 1 or rest_per_minute < 1:
+            fail("--events-per-minute and --rest-per-minute must be positive", EXIT_USAGE)
+        options = SandboxOptions(
+            host=host,
+            port=port,
+            tls=tls,
+            ca_out=ca_out,
+            seed=seed,
+            state_file=state,
+            sink=sink,
+            any_routing_key=any_routing_key,
+            rate_limits=not no_rate_limits,
+            events_per_minute=events_per_minute,
+            rest_per_minute=rest_per_minute,
+            faults=faults,
+            public_url=public_url,
+        )
+        run_guarded(lambda: serve(options))
+
+
+def serve(options: object) -> None:
+    """Build the app and serve it until interrupted."""
+    import uvicorn
+
+    from pagerbridge.sandbox.app import create_app
+    from pagerbridge.sandbox.options import DEMO_ROUTING_KEY, DEMO_TOKEN, SandboxOptions
+    from pagerbridge.sandbox.tls import make_tls
+
+    assert isinstance(options, SandboxOptions)
+    app = create_app(options)
+    tls = None
+    if options.tls:
+        try:
+            tls = make_tls(options.ca_out)
+        except OSError as exc:
+            fail(f"cannot write the CA certificate: {exc}")
+    mode = " (sink mode: events are validated and counted only)" if options.sink else ""
+    print(f"pagerbridge sandbox: a local PagerDuty{mode}; nothing reaches PagerDuty.", flush=True)
+    print(f"  REST API:    {options.url}   (Authorization: Token token={DEMO_TOKEN})")
+    print(f"  Events API:  {options.url}/v2/enqueue   (routing key {DEMO_ROUTING_KEY})")
+    if tls is not None:
+        print(f"  CA certificate: {tls.ca}")
+    if options.state_file:
+        print(f"  state file:  {options.state_file}")
+    print(f"  status page: {options.url}/", flush=True)
+    try:
+        uvicorn.run(
+            app,
+            host=options.host,
+            port=options.port,
+            log_level="warning",
+            ssl_certfile=str(tls.cert) if tls else None,
+            ssl_keyfile=str(tls.key) if tls else None,
+        )
+    except OSError as exc:
+        fail(f"cannot listen on {options.host}:{options.port}: {exc.strerror or exc}")

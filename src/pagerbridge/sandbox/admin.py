@@ -1,0 +1,97 @@
+"""Admin endpoints under ``/_sandbox/``: what arrived, faults, reset, state (docs/sandbox.md).
+
+Not part of PagerDuty's API; no token needed, never rate limited or faulted, so a test can always
+inspect and steer the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from pagerbridge.sandbox.runtime import Runtime
+
+
+def _runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+def _bad(message: str) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "code": 2001}}, status_code=400)
+
+
+async def events(request: Request) -> Response:
+    """Accepted events in arrival order; ``?routing_key=`` and ``?after=SEQ`` narrow it."""
+    state = _runtime(request).state
+    routing_key = request.query_params.get("routing_key")
+    after_text = request.query_params.get("after", "0")
+    if not after_text.isdigit():
+        return _bad("'after' must be a non-negative integer (an arrival's seq)")
+    after = int(after_text)
+    rows = [
+        a.as_dict()
+        for a in state.arrivals[after:]
+        if routing_key is None or a.routing_key == routing_key
+    ]
+    return JSONResponse({"events": rows, "total": len(rows), "sink_count": state.sink_count})
+
+
+async def faults(request: Request) -> Response:
+    """GET: current faults. POST: replace them (omitted settings go back to off)."""
+    runtime = _runtime(request)
+    if request.method == "POST":
+        try:
+            body: Any = json.loads(await request.body() or b"{}")
+        except ValueError:
+            return _bad("the body must be a JSON object of fault settings")
+        if not isinstance(body, dict):
+            return _bad("the body must be a JSON object of fault settings")
+        try:
+            runtime.faults.replace_all(body)
+        except ValueError as exc:
+            return _bad(str(exc))
+    return JSONResponse({"faults": runtime.faults.as_dict()})
+
+
+async def reset(request: Request) -> Response:
+    runtime = _runtime(request)
+    runtime.reset()
+    hook = getattr(request.app.state, "on_reset", None)
+    if hook is not None:
+        hook()
+    return JSONResponse({"status": "reset"})
+
+
+async def state(request: Request) -> Response:
+    runtime = _runtime(request)
+    snapshot = runtime.state.snapshot()
+    snapshot["tokens"] = [
+        {"token": "***", "user_id": t["user_id"]} for t in runtime.state.tokens.values()
+    ]
+    snapshot["oauth_clients"] = [
+        {"client_id": c["client_id"], "client_secret": "***"}
+        for c in runtime.state.oauth_clients.values()
+    ]
+    return JSONResponse(snapshot)
+
+
+async def webhooks(request: Request) -> Response:
+    """Outgoing webhook deliveries (attempts and outcomes) when the dispatcher is wired in."""
+    dispatcher = getattr(request.app.state, "webhooks", None)
+    records = dispatcher.record() if dispatcher is not None else []
+    return JSONResponse({"deliveries": records})
+
+
+def admin_routes() -> list[Route]:
+    return [
+        Route("/_sandbox/events", events, methods=["GET"]),
+        Route("/_sandbox/faults", faults, methods=["GET", "POST"]),
+        Route("/_sandbox/reset", reset, methods=["POST"]),
+        Route("/_sandbox/state", state, methods=["GET"]),
+        Route("/_sandbox/webhooks", webhooks, methods=["GET"]),
+    ]

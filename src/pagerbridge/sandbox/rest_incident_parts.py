@@ -1,0 +1,141 @@
+"""REST API v2: an incident's notes and alerts, and log entries (per incident and account-wide)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from pagerbridge.sandbox import incident_ops as ops
+from pagerbridge.sandbox.rest_common import (
+    RestError,
+    includes,
+    invalid_input,
+    multi,
+    page,
+    read_body,
+    requester,
+    state_of,
+    time_range,
+    wrapped,
+)
+from pagerbridge.sandbox.rest_incidents import find_incident
+from pagerbridge.sandbox.state import Resource, SandboxState, parse_time
+
+NOTE_MAX = 65_535
+ALERT_STATUSES = ("triggered", "resolved")
+
+
+async def list_notes(request: Request) -> Response:
+    state = state_of(request)
+    incident = find_incident(state, request.path_params["id"])
+    return JSONResponse({"notes": state.notes.get(incident["id"], [])})
+
+
+async def create_note(request: Request) -> Response:
+    state = state_of(request)
+    user_id = requester(request)
+    incident = find_incident(state, request.path_params["id"])
+    body = await read_body(request, "note")
+    content = body.get("content")
+    if not isinstance(content, str) or not content.strip():
+        raise invalid_input("'note.content' is required")
+    if len(content) > NOTE_MAX:
+        raise invalid_input(f"'note.content' is longer than {NOTE_MAX} characters")
+    note = ops.add_note(state, incident, content, user_id=user_id)
+    return wrapped("note", note, 201)
+
+
+def _entries(request: Request, state: SandboxState, incident_id: str | None) -> list[Resource]:
+    since, until = time_range(request, default_days=None if incident_id else 30)
+    out: list[Resource] = []
+    for entry in state.log_entries.values():
+        if incident_id is not None and entry["incident"]["id"] != incident_id:
+            continue
+        if since is not None or until is not None:
+            created = parse_time(entry["created_at"])
+            if (since and created < since) or (until and created >= until):
+                continue
+        out.append(entry)
+    wanted = includes(request)
+    if "incidents" in wanted or "services" in wanted:
+        out = [_expand_entry(state, e, wanted) for e in out]
+    if request.query_params.get("is_overview", "false") == "true":
+        out = [e for e in out if e["type"] in OVERVIEW_TYPES]
+    return out
+
+
+OVERVIEW_TYPES = {
+    "trigger_log_entry",
+    "acknowledge_log_entry",
+    "resolve_log_entry",
+    "assign_log_entry",
+    "escalate_log_entry",
+}
+
+
+def _expand_entry(state: SandboxState, entry: Resource, wanted: set[str]) -> Resource:
+    out = dict(entry)
+    if "incidents" in wanted and entry["incident"]["id"] in state.incidents:
+        out["incident"] = state.incidents[entry["incident"]["id"]]
+    if "services" in wanted and entry["service"]["id"] in state.services:
+        out["service"] = state.services[entry["service"]["id"]]
+    return out
+
+
+async def incident_log_entries(request: Request) -> Response:
+    state = state_of(request)
+    incident = find_incident(state, request.path_params["id"])
+    return page(request, "log_entries", _entries(request, state, incident["id"]))
+
+
+async def list_log_entries(request: Request) -> Response:
+    state = state_of(request)
+    return page(request, "log_entries", _entries(request, state, None))
+
+
+async def get_log_entry(request: Request) -> Response:
+    state = state_of(request)
+    entry = state.log_entries.get(request.path_params["id"])
+    if entry is None:
+        raise RestError(404, "Log Entry Not Found", 5001, [])
+    return wrapped("log_entry", _expand_entry(state, entry, includes(request)))
+
+
+async def list_alerts(request: Request) -> Response:
+    state = state_of(request)
+    incident = find_incident(state, request.path_params["id"])
+    statuses = multi(request, "statuses")
+    for status in statuses:
+        if status not in ALERT_STATUSES:
+            raise invalid_input(f"'statuses[]' has an invalid value {status!r}")
+    key = request.query_params.get("alert_key")
+    alerts = [
+        a
+        for a in state.alerts.values()
+        if a["incident"]["id"] == incident["id"]
+        and (not statuses or a["status"] in statuses)
+        and (key is None or a["alert_key"] == key)
+    ]
+    return page(request, "alerts", alerts)
+
+
+async def get_alert(request: Request) -> Response:
+    state = state_of(request)
+    incident = find_incident(state, request.path_params["id"])
+    alert = state.alerts.get(request.path_params["alert_id"])
+    if alert is None or alert["incident"]["id"] != incident["id"]:
+        raise RestError(404, "Not Found", 2100, ["alert not found"])
+    return wrapped("alert", alert)
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/incidents/{id}/notes", list_notes, methods=["GET"]),
+        Route("/incidents/{id}/notes", create_note, methods=["POST"]),
+        Route("/incidents/{id}/log_entries", incident_log_entries, methods=["GET"]),
+        Route("/incidents/{id}/alerts", list_alerts, methods=["GET"]),
+        Route("/incidents/{id}/alerts/{alert_id}", get_alert, methods=["GET"]),
+        Route("/log_entries", list_log_entries, methods=["GET"]),
+        Route("/log_entries/{id}", get_log_entry, methods=["GET"]),
+    ]

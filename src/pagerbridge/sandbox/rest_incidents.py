@@ -1,0 +1,321 @@
+"""REST API v2 incidents: list with filters, get, create, update, bulk update.
+
+Updates go through ``incident_ops`` (the same code the Events API uses), so a status set over REST
+writes the same log entries and webhooks as one set by an event.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from pagerbridge.sandbox import incident_ops as ops
+from pagerbridge.sandbox.rest_common import (
+    RestError,
+    includes,
+    invalid_input,
+    multi,
+    page,
+    read_body,
+    reference_ids,
+    requester,
+    sort_items,
+    state_of,
+    time_range,
+    wrapped,
+)
+from pagerbridge.sandbox.state import Resource, SandboxState, parse_time
+
+BULK_MAX = 250
+WEB_CHANNEL = {"type": "web_api", "summary": "The PagerDuty REST API"}
+URGENCY_ORDER = {"low": 0, "high": 1}
+SORTS = {
+    "incident_number": lambda i: i["incident_number"],
+    "created_at": lambda i: i["created_at"],
+    "resolved_at": lambda i: i.get("resolved_at") or "",
+    "urgency": lambda i: URGENCY_ORDER.get(i["urgency"], 0),
+}
+
+
+def find_incident(state: SandboxState, incident_id: str) -> Resource:
+    """By id, or by incident number (PagerDuty accepts both)."""
+    incident = state.incidents.get(incident_id)
+    if incident is None and incident_id.isdigit():
+        number = int(incident_id)
+        incident = next(
+            (i for i in state.incidents.values() if i["incident_number"] == number), None
+        )
+    if incident is None:
+        raise RestError(404, "Not Found", 2100, [f"incident {incident_id} not found"])
+    return incident
+
+
+def expand(state: SandboxState, incident: Resource, wanted: set[str]) -> Resource:
+    """``include[]``: replace references with full objects, as PagerDuty does."""
+    if not wanted:
+        return incident
+    out = copy.deepcopy(incident)
+    if "services" in wanted and out["service"]["id"] in state.services:
+        out["service"] = state.services[out["service"]["id"]]
+    if "escalation_policies" in wanted:
+        out["escalation_policy"] = state.escalation_policies.get(
+            out["escalation_policy"]["id"], out["escalation_policy"]
+        )
+    if "teams" in wanted:
+        out["teams"] = [state.teams.get(t["id"], t) for t in out["teams"]]
+    if "assignees" in wanted or "users" in wanted:
+        for a in out["assignments"]:
+            a["assignee"] = state.users.get(a["assignee"]["id"], a["assignee"])
+    if "acknowledgers" in wanted or "users" in wanted:
+        for a in out["acknowledgements"]:
+            a["acknowledger"] = state.users.get(a["acknowledger"]["id"], a["acknowledger"])
+    if "first_trigger_log_entries" in wanted and out.get("first_trigger_log_entry"):
+        entry = state.log_entries.get(out["first_trigger_log_entry"]["id"])
+        if entry is not None:
+            out["first_trigger_log_entry"] = entry
+    return out
+
+
+def filtered(request: Request, state: SandboxState) -> list[Resource]:
+    statuses = multi(request, "statuses")
+    for status in statuses:
+        if status not in ops.STATUSES:
+            raise invalid_input(f"'statuses[]' has an invalid value {status!r}")
+    urgencies = multi(request, "urgencies")
+    for urgency in urgencies:
+        if urgency not in ops.URGENCIES:
+            raise invalid_input(f"'urgencies[]' has an invalid value {urgency!r}")
+    service_ids = set(multi(request, "service_ids"))
+    team_ids = set(multi(request, "team_ids"))
+    user_ids = set(multi(request, "user_ids"))
+    key = request.query_params.get("incident_key")
+    since, until = time_range(request)
+    out: list[Resource] = []
+    for incident in state.incidents.values():
+        if statuses and incident["status"] not in statuses:
+            continue
+        if urgencies and incident["urgency"] not in urgencies:
+            continue
+        if service_ids and incident["service"]["id"] not in service_ids:
+            continue
+        if team_ids and not team_ids & {t["id"] for t in incident["teams"]}:
+            continue
+        if user_ids and not user_ids & {a["assignee"]["id"] for a in incident["assignments"]}:
+            continue
+        if key is not None and incident.get("incident_key") != key:
+            continue
+        if since is not None or until is not None:
+            created = parse_time(incident["created_at"])
+            if (since and created < since) or (until and created >= until):
+                continue
+        out.append(incident)
+    out.sort(key=lambda i: i["incident_number"])
+    return sort_items(out, request.query_params.get("sort_by"), SORTS)
+
+
+async def list_incidents(request: Request) -> Response:
+    state = state_of(request)
+    wanted = includes(request)
+    items = [expand(state, i, wanted) for i in filtered(request, state)]
+    return page(request, "incidents", items)
+
+
+async def get_incident(request: Request) -> Response:
+    state = state_of(request)
+    incident = find_incident(state, request.path_params["id"])
+    return wrapped("incident", expand(state, incident, includes(request)))
+
+
+def _check_ref(state: SandboxState, collection: dict[str, Resource], value: Any, field: str) -> str:
+    if not isinstance(value, dict) or not value.get("id"):
+        raise invalid_input(f"'{field}' must be a reference object with an 'id'")
+    rid = str(value["id"])
+    if rid not in collection:
+        what = field.replace("_", " ")
+        code = {"service": 5002, "escalation_policy": 1014, "priority": 1020}.get(field, 2001)
+        raise RestError(
+            404 if code == 5002 else 400,
+            f"{what.title()} Not Found",
+            code,
+            [f"{what} {rid} not found"],
+        )
+    return rid
+
+
+async def create_incident(request: Request) -> Response:
+    state = state_of(request)
+    user_id = requester(request)
+    body = await read_body(request, "incident")
+    if body.get("type") not in ("incident", None):
+        raise invalid_input("'incident.type' must be 'incident'")
+    title = body.get("title")
+    if not isinstance(title, str) or not title.strip():
+        raise invalid_input("'incident.title' is required")
+    service_id = _check_ref(state, state.services, body.get("service"), "service")
+    key = body.get("incident_key")
+    if key is not None and not isinstance(key, str):
+        raise invalid_input("'incident.incident_key' must be a string")
+    if key:
+        for other in state.incidents.values():
+            if (
+                other["service"]["id"] == service_id
+                and other.get("incident_key") == key
+                and other["status"] != "resolved"
+            ):
+                raise invalid_input(
+                    "Open incident with matching dedup key already exists on this service"
+                )
+    urgency = body.get("urgency")
+    if urgency is not None and urgency not in ops.URGENCIES:
+        raise invalid_input("'incident.urgency' must be high or low")
+    if body.get("escalation_policy") and body.get("assignments"):
+        raise invalid_input("give either 'assignments' or 'escalation_policy', not both")
+    policy_id = (
+        _check_ref(state, state.escalation_policies, body["escalation_policy"], "escalation_policy")
+        if body.get("escalation_policy")
+        else None
+    )
+    assignees = _assignees(state, body["assignments"]) if body.get("assignments") else None
+    priority_id = (
+        _check_ref(state, state.priorities, body["priority"], "priority")
+        if body.get("priority")
+        else None
+    )
+    details = (
+        (body.get("body") or {}).get("details") if isinstance(body.get("body"), dict) else None
+    )
+    incident = ops.open_incident(
+        state,
+        service_id=service_id,
+        title=title.strip(),
+        incident_key=key or state.unique_id({}, "K") + state.unique_id({}, ""),
+        agent=state.ref("user", user_id) if user_id else None,
+        channel=WEB_CHANNEL,
+        urgency=urgency,
+        details=details if isinstance(details, str) else None,
+        escalation_policy_id=policy_id,
+        assignee_ids=assignees,
+        priority_id=priority_id,
+    )
+    return wrapped("incident", incident, 201)
+
+
+def _assignees(state: SandboxState, value: Any) -> list[str]:
+    if not isinstance(value, list) or not value:
+        raise invalid_input("'assignments' must be a non-empty array")
+    ids: list[str] = []
+    for item in value:
+        assignee = item.get("assignee") if isinstance(item, dict) else None
+        if not isinstance(assignee, dict) or assignee.get("id") not in state.users:
+            raise RestError(400, "Assigned To User Not Found", 1007, ["unknown assignee"])
+        ids.append(str(assignee["id"]))
+    return ids
+
+
+def apply_update(
+    state: SandboxState, incident: Resource, changes: dict[str, Any], user_id: str | None
+) -> None:
+    """Apply one incident update body (status, resolution, title, priority, assignments, ...)."""
+    agent = state.ref("user", user_id) if user_id else None
+    known = {
+        "id", "type", "status", "resolution", "title", "priority", "escalation_level",
+        "assignments", "escalation_policy", "urgency", "conference_bridge", "summary",
+        "self", "html_url",
+    }  # fmt: skip
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise invalid_input(f"unknown incident field(s): {', '.join(unknown)}")
+    if "title" in changes:
+        if not isinstance(changes["title"], str) or not changes["title"].strip():
+            raise invalid_input("'title' must be a non-empty string")
+        incident["title"] = changes["title"].strip()
+        incident["summary"] = f"[#{incident['incident_number']}] {incident['title']}"
+    if "urgency" in changes:
+        if changes["urgency"] not in ops.URGENCIES:
+            raise invalid_input("'urgency' must be high or low")
+        ops.set_urgency(state, incident, changes["urgency"], agent=agent, channel=WEB_CHANNEL)
+    if "priority" in changes:
+        priority = changes["priority"]
+        pid = (
+            None if priority is None else _check_ref(state, state.priorities, priority, "priority")
+        )
+        ops.set_priority(state, incident, pid, agent=agent)
+    if changes.get("escalation_policy"):
+        pid = _check_ref(
+            state, state.escalation_policies, changes["escalation_policy"], "escalation_policy"
+        )
+        ops.set_escalation_policy(state, incident, pid, agent=agent, channel=WEB_CHANNEL)
+    if changes.get("assignments"):
+        ops.reassign(
+            state,
+            incident,
+            _assignees(state, changes["assignments"]),
+            agent=agent,
+            channel=WEB_CHANNEL,
+        )
+    if "conference_bridge" in changes:
+        incident["conference_bridge"] = changes["conference_bridge"]
+    if "status" in changes:
+        status = changes["status"]
+        if status not in ops.STATUSES:
+            raise RestError(400, "Invalid Status Provided", 1003, [f"status {status!r}"])
+        if status == "acknowledged" and incident["status"] == "resolved":
+            raise RestError(400, "Incident Already Resolved", 1001, [])
+        resolution = changes.get("resolution")
+        ops.set_status(
+            state,
+            incident,
+            status,
+            agent=agent,
+            channel=WEB_CHANNEL,
+            resolution=resolution if isinstance(resolution, str) else None,
+        )
+    incident["updated_at"] = state.now_iso()
+
+
+async def update_incident(request: Request) -> Response:
+    state = state_of(request)
+    user_id = requester(request)
+    incident = find_incident(state, request.path_params["id"])
+    changes = await read_body(request, "incident")
+    apply_update(state, incident, changes, user_id)
+    return wrapped("incident", incident)
+
+
+async def bulk_update(request: Request) -> Response:
+    state = state_of(request)
+    user_id = requester(request)
+    body = await read_body(request)
+    items = body.get("incidents")
+    if not isinstance(items, list) or not items:
+        raise invalid_input("'incidents' must be a non-empty array")
+    if len(items) > BULK_MAX:
+        raise invalid_input(f"at most {BULK_MAX} incidents per request")
+    targets: list[tuple[Resource, dict[str, Any]]] = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not item.get("id"):
+            raise invalid_input(f"'incidents[{index}]' must be an object with an 'id'")
+        targets.append((find_incident(state, str(item["id"])), item))
+    for incident, changes in targets:
+        apply_update(state, incident, changes, user_id)
+    return JSONResponse({"incidents": [incident for incident, _ in targets]})
+
+
+def routes() -> list[BaseRoute]:
+    from pagerbridge.sandbox import rest_incident_parts
+
+    return [
+        Route("/incidents", list_incidents, methods=["GET"]),
+        Route("/incidents", create_incident, methods=["POST"]),
+        Route("/incidents", bulk_update, methods=["PUT"]),
+        Route("/incidents/{id}", get_incident, methods=["GET"]),
+        Route("/incidents/{id}", update_incident, methods=["PUT"]),
+        *rest_incident_parts.routes(),
+    ]
+
+
+__all__ = ["apply_update", "find_incident", "reference_ids", "routes"]
