@@ -224,6 +224,9 @@ async def test_three_drops_disable_the_subscription_and_drop_its_queue() -> None
     assert [d["status"] for d in record] == ["dropped"] * 5
     assert [d["reason"] for d in record[3:]] == ["subscription disabled"] * 2
     assert [len(d["attempts"]) for d in record] == [1, 1, 1, 0, 0]
+    assert record[0]["attempts"][0]["status"] == 400
+    assert record[0]["attempts"][0]["time"].endswith("Z") and record[0]["created"].endswith("Z")
+    assert "headers" not in record[0] and "X-Custom" not in json.dumps(record)
     assert again[0].status == "delivered"
 
 

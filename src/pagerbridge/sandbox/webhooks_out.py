@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -121,6 +121,10 @@ def matches(
     if kind == "team_reference":
         return flt.get("id") in set(team_ids)
     return False
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class WebhookDispatcher:
@@ -244,6 +248,7 @@ class WebhookDispatcher:
                 body=body,
                 headers={},
                 created_at=self.clock(),
+                created_time=_iso(self.now()),
             )
             for target in targets
         ]
@@ -356,7 +361,8 @@ class WebhookDispatcher:
                 return
             if delivery.first_attempt_at is None:
                 delivery.first_attempt_at = self.clock()
-            attempt = await self._attempt(delivery)
+            wall = _iso(self.now())
+            attempt = replace(await self._attempt(delivery), time=wall)
             delivery.attempts.append(attempt)
             if attempt.outcome == "delivered":
                 self._drops.pop(delivery.subscription_id, None)

@@ -86,10 +86,12 @@ class Attempt:
     outcome: str  # delivered | retry | dropped
     detail: str
     retry_after: float | None = None
+    #: Wall-clock time of the attempt (ISO 8601), for people reading the record.
+    time: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "at": self.at,
+            "time": self.time,
             "status": self.status,
             "outcome": self.outcome,
             "detail": self.detail,
@@ -109,6 +111,7 @@ class Delivery:
     body: bytes
     headers: dict[str, str]
     created_at: float
+    created_time: str = ""
     status: str = "pending"  # pending | retrying | delivered | dropped
     reason: str | None = None
     first_attempt_at: float | None = None
@@ -124,6 +127,7 @@ class Delivery:
             "event_id": self.event_id,
             "event_type": self.event_type,
             "resource_id": self.resource_id,
+            "created": self.created_time,
             "url": self.url,
             "status": self.status,
             "reason": self.reason,
