@@ -30,7 +30,6 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 #: How much of a non-JSON body is quoted in a message.
@@ -111,6 +110,8 @@ def _parse_retry_after(value: str, now: float) -> float | None:
         if seconds != seconds or seconds == float("inf"):
             return None
         return max(0.0, seconds)
+    from email.utils import parsedate_to_datetime  # only for HTTP dates: keeps start-up cheap
+
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
