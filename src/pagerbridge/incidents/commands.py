@@ -16,13 +16,16 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pagerbridge.errors import ConflictError, StorageError
-from pagerbridge.incidents import catalog, serialize, service, sla, timeline, tokens
+from pagerbridge.incidents import catalog, serialize, service, sla, timeline
 from pagerbridge.incidents.lifecycle import parse_origin, parse_severity
 from pagerbridge.store.engine import redact_url
 
 
 class Commands:
-    """The incident operations for one actor and origin, over a session factory."""
+    """The incident operations for one actor and origin, over a session factory.
+
+    (API-token operations import ``tokens`` lazily: hashlib and secrets are not needed to declare.)
+    """
 
     def __init__(
         self,
@@ -210,14 +213,20 @@ class Commands:
     # API tokens ------------------------------------------------------------------------------
 
     def token_create(self, name: str) -> dict[str, Any]:
+        from pagerbridge.incidents import tokens
+
         with self._tx() as s:
             row, secret = tokens.create_token(session=s, name=name, now=self.now)
             return {**serialize.token(row), "token": secret}
 
     def token_list(self) -> list[dict[str, Any]]:
+        from pagerbridge.incidents import tokens
+
         with self._tx() as s:
             return [serialize.token(t) for t in tokens.list_tokens(session=s)]
 
     def token_revoke(self, name: str) -> None:
+        from pagerbridge.incidents import tokens
+
         with self._tx() as s:
             tokens.revoke_token(session=s, name=name, now=self.now)

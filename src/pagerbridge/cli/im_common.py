@@ -1,0 +1,182 @@
+"""What every ``im`` command shares: option types, the backend choice, exit codes, the error guard.
+
+Exit codes (documented in docs/incidents.md and ``im --help``):
+
+    0 ok · 1 error · 2 usage or invalid input · 3 not found · 4 configuration
+    5 illegal transition or conflict · 6 authentication refused by the server
+    69 server unreachable · 74 database unavailable or schema not current
+
+Kept light: only Typer and the standard library load here; SQLAlchemy loads when a local command
+runs, urllib when a remote one does, FastAPI only for ``im serve``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn, TypeVar
+
+import typer
+
+from pagerbridge.errors import (
+    ConfigError,
+    ConflictError,
+    IllegalTransitionError,
+    IncidentNotFoundError,
+    PagerbridgeError,
+    StoreError,
+    TransportError,
+)
+from pagerbridge.incidents.errors import (
+    AuthenticationRequiredError,
+    InvalidInputError,
+    ServiceInUseError,
+    ServiceNotFoundError,
+    TokenNotFoundError,
+)
+
+if TYPE_CHECKING:
+    from pagerbridge.incidents.commands import Commands
+
+T = TypeVar("T")
+
+EXIT_OK: Final = 0
+EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_NOT_FOUND: Final = 3
+EXIT_CONFIG: Final = 4
+EXIT_CONFLICT: Final = 5
+EXIT_AUTH: Final = 6
+EXIT_UNAVAILABLE: Final = 69
+EXIT_DATABASE: Final = 74
+
+EXIT_CODES: Final[list[tuple[tuple[type[BaseException], ...], int]]] = [
+    ((InvalidInputError,), EXIT_USAGE),
+    ((IncidentNotFoundError, ServiceNotFoundError, TokenNotFoundError), EXIT_NOT_FOUND),
+    ((ConfigError,), EXIT_CONFIG),
+    ((IllegalTransitionError, ConflictError, ServiceInUseError), EXIT_CONFLICT),
+    ((AuthenticationRequiredError,), EXIT_AUTH),
+    ((TransportError,), EXIT_UNAVAILABLE),
+    ((StoreError,), EXIT_DATABASE),
+]
+
+SERVER_ENV: Final = "PAGERBRIDGE_SERVER"
+TOKEN_ENV: Final = "PAGERBRIDGE_TOKEN"
+ACTOR_ENV: Final = "PAGERBRIDGE_ACTOR"
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database URL or SQLite file (default: $PAGERBRIDGE_DATABASE_URL, else the data dir).",
+        show_default=False,
+    ),
+]
+ServerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--server",
+        envvar=SERVER_ENV,
+        help="Talk to a hub at this URL instead of the database (e.g. http://127.0.0.1:8080).",
+        show_default=False,
+    ),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option("--token", envvar=TOKEN_ENV, help="API token for --server.", show_default=False),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+RefArg = Annotated[
+    str | None,
+    typer.Argument(metavar="[INCIDENT]", help="INC-<n> (or give --incident).", show_default=False),
+]
+RefOpt = Annotated[
+    str | None,
+    typer.Option("--incident", "-i", help="INC-<n> (or give it positionally).", show_default=False),
+]
+NoteOpt = Annotated[
+    str | None, typer.Option("--note", "-n", help="Add this note to the timeline entry.")
+]
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def notice(message: str) -> None:
+    print(f"notice: {message}", file=sys.stderr)
+
+
+def exit_code(exc: BaseException) -> int:
+    for classes, code in EXIT_CODES:
+        if isinstance(exc, classes):
+            return code
+    return EXIT_ERROR
+
+
+def guard(func: Callable[[], T]) -> T:
+    """Run a command body; pagerbridge's errors become one line on stderr and an exit code."""
+    try:
+        return func()
+    except PagerbridgeError as exc:
+        fail(str(exc), exit_code(exc))
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+
+
+def pick_ref(positional: str | None, option: str | None) -> str:
+    """The incident named positionally or with ``--incident`` (both only if they agree)."""
+    if positional and option and positional.upper() != option.upper():
+        fail(f"two different incidents given ({positional} and --incident {option})", EXIT_USAGE)
+    ref = positional or option
+    if not ref:
+        fail("which incident? name it positionally (im ack INC-1) or with --incident", EXIT_USAGE)
+    return ref
+
+
+def actor() -> str:
+    """Who is acting: $PAGERBRIDGE_ACTOR, else the login name."""
+    name = os.environ.get(ACTOR_ENV, "").strip()
+    if name:
+        return name
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def backend(db: str | None, server: str | None, token: str | None) -> Commands:
+    """The local database's commands, or a client with the same methods for ``--server``."""
+    if server:
+        if db:
+            fail("give either --db or --server, not both", EXIT_USAGE)
+        from pagerbridge.cli.im_remote import RemoteCommands
+
+        return RemoteCommands(server, token=token, actor=actor())  # type: ignore[return-value]
+    from sqlalchemy.orm import sessionmaker
+
+    from pagerbridge.incidents.commands import Commands
+    from pagerbridge.paths import resolve_database_url
+    from pagerbridge.store.engine import make_engine
+    from pagerbridge.store.migrate import check_current
+
+    engine = make_engine(resolve_database_url(db))
+    _checked(lambda: check_current(engine), engine)
+    return Commands(sessionmaker(engine, expire_on_commit=False), actor=actor(), origin="local")
+
+
+def _checked(func: Callable[[], Any], engine: Any) -> None:
+    from sqlalchemy.exc import DBAPIError
+
+    from pagerbridge.errors import StorageError
+    from pagerbridge.store.engine import redact_url
+
+    try:
+        func()
+    except DBAPIError as exc:
+        raise StorageError(
+            f"cannot open database {redact_url(str(engine.url))}: {exc.orig}"
+        ) from exc
