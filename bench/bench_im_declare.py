@@ -1,4 +1,4 @@
-"""Benchmark: ``im declare`` as a whole process on a current SQLite database (target: median ≤ 500 ms).
+"""Benchmark: `im declare` as a whole process on a current SQLite database (median ≤ 500 ms).
 
     .venv/bin/python bench/bench_im_declare.py [--runs 30] [--db URL]
 
