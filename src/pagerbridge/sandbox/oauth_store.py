@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from pagerbridge.errors import OAuthError
+from pagerbridge.sandbox.oauth_scopes import required_scope
 
 ACCESS_TOKEN_TTL = 86_400.0
 REFRESH_TOKEN_TTL = 30 * 86_400.0
@@ -30,7 +31,7 @@ DEMO_CLIENT_ID = "sandbox-client"
 DEMO_CLIENT_SECRET = "sandbox-secret"
 DEMO_USER_ID = "PDEMOU1"
 ACCOUNT_SCOPE_PREFIX = "as_account-"
-# Scoped OAuth resource names the sandbox understands; "<resource>.read" / "<resource>.write".
+# Scoped OAuth resources named in PagerDuty's REST reference ("<resource>.read" / ".write").
 SCOPED_RESOURCES = frozenset(
     {
         "abilities",
@@ -38,19 +39,42 @@ SCOPED_RESOURCES = frozenset(
         "analytics",
         "audit_records",
         "change_events",
+        "contextual_data",
+        "custom_fields",
         "escalation_policies",
+        "event_orchestrations",
+        "event_rules",
+        "extension_schemas",
+        "extensions",
         "incident_types",
+        "incident_workflows",
+        "incident_workflows:instances",
         "incidents",
-        "maintenance_windows",
-        "notifications",
+        "ip_allow_lists",
+        "licenses",
+        "oauth_delegations",
         "oncalls",
         "priorities",
+        "recommendations",
         "schedules",
         "services",
+        "session_configurations",
+        "sre_agent",
+        "standards",
+        "status_dashboards",
+        "status_pages",
+        "subscribers",
+        "tags",
         "teams",
+        "templates",
         "users",
+        "users:contact_methods",
+        "users:notifications",
+        "users:sessions",
         "vendors",
         "webhook_subscriptions",
+        "workflow_integrations",
+        "workflow_integrations:connections",
     }
 )
 CLASSIC_SCOPES = frozenset({"read", "write", "openid"})
@@ -90,6 +114,11 @@ class Principal:
         if level == "read":
             return "read" in self.scopes or f"{resource}.write" in self.scopes
         return False
+
+    def permits(self, method: str, path: str) -> bool:
+        """True if the token may call ``method path`` on the REST API (else answer 403)."""
+        scope = required_scope(method, path)
+        return scope is None or self.allows(scope)
 
 
 @dataclass(frozen=True)
