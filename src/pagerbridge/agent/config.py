@@ -24,6 +24,8 @@ DEFAULT_RATE_LIMIT_PER_MINUTE = 120
 DEFAULT_MAX_QUEUE_SIZE = 1_000_000
 DEFAULT_DEADLINE = timedelta(hours=24)
 DEFAULT_RETENTION = timedelta(days=7)
+DEFAULT_RETRY_INITIAL = timedelta(seconds=1)
+DEFAULT_RETRY_MAX = timedelta(minutes=5)
 DEFAULT_TIMEOUT = 10.0
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -116,6 +118,8 @@ class DeliverySettings(_Section):
     workers: int = Field(DEFAULT_WORKERS, ge=1, le=1024)
     rate_limit_per_minute: int = Field(DEFAULT_RATE_LIMIT_PER_MINUTE, ge=0)
     deadline: Duration = DEFAULT_DEADLINE
+    retry_initial: Duration = DEFAULT_RETRY_INITIAL
+    retry_max: Duration = DEFAULT_RETRY_MAX
     max_queue_size: int = Field(DEFAULT_MAX_QUEUE_SIZE, ge=1)
     retention: Duration = DEFAULT_RETENTION
 

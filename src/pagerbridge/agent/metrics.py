@@ -64,9 +64,12 @@ class _QueueCollector(Collector):
 def reason_label(reason: str) -> str:
     """A bounded label for a retry reason: the status code or the kind of transport failure."""
     lowered = reason.lower()
-    for word in ("429", "timeout", "connection"):
-        if word in lowered:
-            return word
+    if "429" in lowered:
+        return "429"
+    if "timeout" in lowered or "timed out" in lowered:
+        return "timeout"
+    if "connect" in lowered or "reach" in lowered or "disconnect" in lowered:
+        return "connection"
     for token in lowered.replace(":", " ").split():
         if len(token) == 3 and token.isdigit() and token[0] in "45":
             return token

@@ -96,7 +96,11 @@ class Agent:
             events_url=None if sender is not None else target.url,
             sender=sender,
             clock=clock,
-            policy=RetryPolicy(deadline=delivery.deadline.total_seconds()),
+            policy=RetryPolicy(
+                deadline=delivery.deadline.total_seconds(),
+                base=delivery.retry_initial.total_seconds(),
+                cap=delivery.retry_max.total_seconds(),
+            ),
             rate_limit=RateLimit(per_minute=delivery.rate_limit_per_minute or None),
             concurrency=delivery.workers,
             retention=delivery.retention.total_seconds(),

@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pagerbridge.agent.config import AgentConfig
-from pagerbridge.agent.runtime import Agent, Target
+from pagerbridge.agent.config import AgentConfig, apply_overrides
+from pagerbridge.agent.runtime import Agent, Target, resolve_target
 from pagerbridge.agent.serving import Served, run_services, serve_app
 from pagerbridge.outbox.worker import Sender
 
 START_TIMEOUT = 10.0
+NOWHERE = "http://127.0.0.1:9"
 
 
 @dataclass
@@ -88,7 +89,10 @@ def running_agent(
         config = AgentConfig.model_validate(config)
     if config is None:
         config = AgentConfig(listen="127.0.0.1:0")
-    target = Target("pagerduty", events_url or "http://127.0.0.1:9")
+    if events_url is not None:
+        config = apply_overrides(config, events_url=events_url)
+    # Tests never reach the real PagerDuty: with no target, point at the discard port.
+    target = resolve_target(config) if config.names_pagerduty else Target("pagerduty", NOWHERE)
     ready = threading.Event()
     box: dict[str, Any] = {}
 
