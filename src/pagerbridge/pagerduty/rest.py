@@ -27,7 +27,8 @@ from pagerbridge.errors import (
 )
 from pagerbridge.pagerduty.limits import REST_REGIONS
 from pagerbridge.pagerduty.rest_errors import RateLimitInfo, error_from_response, parse_rate_limit
-from pagerbridge.pagerduty.rest_incidents import IncidentCalls
+from pagerbridge.pagerduty.rest_incidents import IncidentCalls, IncidentUpdate
+from pagerbridge.pagerduty.rest_models import Incident, IncidentNote
 from pagerbridge.pagerduty.rest_pagination import (
     MAX_LIMIT,
     Page,
@@ -38,6 +39,18 @@ from pagerbridge.pagerduty.rest_pagination import (
     page_from_body,
 )
 from pagerbridge.pagerduty.rest_resources import ResourceCalls
+
+__all__ = [
+    "ACCEPT",
+    "Incident",
+    "IncidentNote",
+    "IncidentUpdate",
+    "Page",
+    "RateLimitInfo",
+    "RestClient",
+    "TokenProvider",
+    "encode_params",
+]
 
 #: The media type that pins API version 2 whatever the token's default version is.
 ACCEPT = "application/vnd.pagerduty+json;version=2"
