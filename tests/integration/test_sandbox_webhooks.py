@@ -317,3 +317,23 @@ async def test_an_unreachable_url_is_retried_as_a_connection_error(unused_port: 
     assert delivery.status == "dropped"
     assert all(a.detail.startswith("connection failed") for a in delivery.attempts)
     assert len(delivery.attempts) == 3  # at 0, 1, 3; the next (7) would pass the 5 s window
+
+
+async def test_ping_reaches_a_subscription_whatever_its_events(
+    receiver: WebhookReceiver,
+) -> None:
+    sub = subscription(receiver.url, events=["incident.resolved"])
+    dispatcher = WebhookDispatcher(lambda: [sub], policy=FAST)
+    await dispatcher.start()
+    try:
+        assert dispatcher.ping("PNOSUCH") is None
+        delivery = dispatcher.ping("PSUB001")
+        await run(dispatcher)
+    finally:
+        await dispatcher.stop()
+    assert delivery is not None and delivery.status == "delivered"
+    (request,) = receiver.received
+    verify(request.body, request.headers["X-PagerDuty-Signature"], "secret-new")
+    assert request.event["event_type"] == "pagey.ping"
+    assert request.event["resource_type"] == "pagey"
+    assert request.event["data"] == {"message": "Hello from your friend Pagey!", "type": "ping"}

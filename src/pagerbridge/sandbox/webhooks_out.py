@@ -24,16 +24,15 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 
-from pagerbridge.pagerduty.webhooks import SIGNATURE_HEADER, build_envelope, sign
+from pagerbridge.pagerduty.webhooks import build_envelope
 from pagerbridge.sandbox.webhooks_data import data_for, resource_id
 from pagerbridge.sandbox.webhooks_policy import (
-    USER_AGENT,
     WEBHOOK_MAX_BYTES,
     Attempt,
     Delivery,
@@ -41,6 +40,7 @@ from pagerbridge.sandbox.webhooks_policy import (
     classify_status,
     retry_after_seconds,
 )
+from pagerbridge.sandbox.webhooks_subs import Target, matches, subscription_secrets
 
 log = logging.getLogger("pagerbridge.sandbox.webhooks")
 
@@ -48,79 +48,6 @@ Resource = dict[str, Any]
 SubscriptionSource = Callable[[], Iterable[Resource]]
 #: How many deliveries the record keeps (oldest forgotten first), so a long run stays bounded.
 RECORD_LIMIT = 10_000
-
-
-@dataclass(frozen=True)
-class _Target:
-    """What a delivery needs from its subscription, read when the event is published."""
-
-    subscription: Resource
-    id: str
-    url: str
-    custom_headers: tuple[tuple[str, str], ...]
-    secrets: tuple[str, ...]
-
-    @classmethod
-    def of(cls, subscription: Resource) -> _Target:
-        method = subscription.get("delivery_method") or {}
-        custom = tuple(
-            (str(h["name"]), str(h.get("value", "")))
-            for h in method.get("custom_headers") or []
-            if h.get("name")
-        )
-        return cls(
-            subscription,
-            str(subscription.get("id")),
-            str(method.get("url", "")),
-            custom,
-            tuple(subscription_secrets(subscription)),
-        )
-
-    def request_headers(self, body: bytes, webhook_id: str) -> dict[str, str]:
-        """Custom headers first, so they cannot replace the ones PagerDuty always sets."""
-        headers = dict(self.custom_headers)
-        headers.update(
-            {
-                "Content-Type": "application/json",
-                "User-Agent": USER_AGENT,
-                "X-Webhook-Id": webhook_id,
-                "X-Webhook-Subscription": self.id,
-            }
-        )
-        if self.secrets:
-            headers[SIGNATURE_HEADER] = sign(body, self.secrets)
-        return headers
-
-
-def subscription_secrets(subscription: Mapping[str, Any]) -> list[str]:
-    """The signing secrets of a subscription: ``delivery_method.secret`` plus any others kept
-    in ``delivery_method.secrets`` during a rotation (all are used to sign)."""
-    method = subscription.get("delivery_method") or {}
-    found: list[str] = []
-    for secret in [method.get("secret"), *(method.get("secrets") or [])]:
-        if isinstance(secret, str) and secret and secret not in found:
-            found.append(secret)
-    return found
-
-
-def matches(
-    subscription: Mapping[str, Any], event_type: str, *, service_id: str, team_ids: Iterable[str]
-) -> bool:
-    """True if an active subscription wants this event type for this service or team."""
-    method = subscription.get("delivery_method") or {}
-    if subscription.get("active", True) is False or method.get("temporarily_disabled"):
-        return False
-    if event_type not in (subscription.get("events") or []):
-        return False
-    flt = subscription.get("filter") or {}
-    kind = flt.get("type")
-    if kind == "account_reference":
-        return True
-    if kind == "service_reference":
-        return bool(service_id) and flt.get("id") == service_id
-    if kind == "team_reference":
-        return flt.get("id") in set(team_ids)
-    return False
 
 
 def _iso(moment: datetime) -> str:
@@ -220,7 +147,7 @@ class WebhookDispatcher:
         """
         self._reenable_expired()
         targets = [
-            _Target.of(sub)
+            Target.of(sub)
             for sub in self._source()
             if str(sub.get("id")) not in self._disabled_until
             and matches(sub, event_type, service_id=service_id, team_ids=team_ids)
@@ -230,6 +157,29 @@ class WebhookDispatcher:
         for target in targets:
             self._subs_by_id[target.id] = target.subscription
         data = data_for(event_type, resource)
+        deliveries = self._deliveries(event_type, data, targets, agent)
+        self._hand_over(deliveries)
+        return deliveries
+
+    def ping(self, subscription_id: str) -> Delivery | None:
+        """Send ``pagey.ping`` to one subscription, whatever its events and filter
+        (``POST /webhook_subscriptions/{id}/ping``); None if there is no such subscription."""
+        sub = next((s for s in self._source() if str(s.get("id")) == subscription_id), None)
+        if sub is None:
+            return None
+        data = {"message": "Hello from your friend Pagey!", "type": "ping"}
+        deliveries = self._deliveries("pagey.ping", data, [Target.of(sub)], None)
+        self._hand_over(deliveries)
+        return deliveries[0]
+
+    def _deliveries(
+        self,
+        event_type: str,
+        data: Mapping[str, Any],
+        targets: list[Target],
+        agent: Mapping[str, Any] | None,
+    ) -> list[Delivery]:
+        """One envelope (one event id, one body) and a webhook per target."""
         envelope = build_envelope(
             event_type,
             data,
@@ -243,7 +193,7 @@ class WebhookDispatcher:
                 subscription_id=target.id,
                 event_id=str(envelope["event"]["id"]),
                 event_type=event_type,
-                resource_id=resource_id(data),
+                resource_id=resource_id(data) or event_type,
                 url=target.url,
                 body=body,
                 headers={},
@@ -254,7 +204,6 @@ class WebhookDispatcher:
         ]
         for target, delivery in zip(targets, deliveries, strict=True):
             delivery.headers = target.request_headers(body, delivery.webhook_id)
-        self._hand_over(deliveries)
         return deliveries
 
     def _hand_over(self, deliveries: list[Delivery]) -> None:
