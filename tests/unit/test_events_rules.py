@@ -345,3 +345,16 @@ def test_normalised_events_always_satisfy_the_limits(
     assert len(out["payload"]["summary"]) <= SUMMARY_MAX
     assert out["dedup_key"] == dedup
     assert normalise_event(out) == out  # idempotent
+
+
+def test_oversized_resolve_does_not_modify_the_callers_payload() -> None:
+    details = {"log": "x" * EVENT_MAX_BYTES}
+    event = {
+        "routing_key": KEY,
+        "event_action": "resolve",
+        "dedup_key": "k",
+        "payload": {"custom_details": details},
+    }
+    out = normalise_event(event)
+    assert OVERSIZE_NOTE_KEY in out["payload"]["custom_details"]
+    assert event["payload"]["custom_details"] is details

@@ -303,7 +303,8 @@ def _check_size(event: dict[str, Any], check: _Checker) -> None:
     if size <= EVENT_MAX_BYTES:
         return
     payload = event.get("payload")
-    if isinstance(payload, dict) and "custom_details" in payload:
+    if isinstance(payload, Mapping) and "custom_details" in payload:
+        payload = event["payload"] = dict(payload)  # never modify the caller's objects
         payload["custom_details"] = {
             OVERSIZE_NOTE_KEY: (
                 f"custom_details removed: the event was {size} bytes, over PagerDuty's "
