@@ -109,3 +109,16 @@ async def test_errors_from_the_sandbox(sandbox: Any) -> None:
     async with RestClient("wrong-token", base_url=sandbox.api_url) as bad:
         with pytest.raises(AuthenticationError):
             await bad.list_abilities()
+
+
+async def test_https_sandbox_with_its_ca_and_without(tmp_path: Any) -> None:
+    from pagerbridge.errors import TransportError
+    from pagerbridge.sandbox.testing import running_sandbox
+
+    with running_sandbox(tls=True, ca_out=tmp_path / "ca.pem") as handle:
+        assert handle.url.startswith("https://")
+        async with RestClient(handle.token, base_url=handle.api_url, ssl=handle.ssl_context()) as c:
+            assert "teams" in await c.list_abilities()
+        async with RestClient(handle.token, base_url=handle.api_url) as untrusting:
+            with pytest.raises(TransportError, match="GET /abilities"):
+                await untrusting.list_abilities()

@@ -326,3 +326,14 @@ async def test_an_answer_without_the_entity_is_a_clear_error() -> None:
         rec.script(200, {"something": {}})
         with pytest.raises(PagerDutyError, match="the answer has no 'incident' entity"):
             await client.get_incident("PINC001")
+
+
+async def test_requests_go_through_the_proxy() -> None:
+    async with (
+        RestRecorder() as proxy,
+        RestClient("k", base_url="http://api.pagerduty.invalid", proxy=proxy.url) as client,
+    ):
+        await client.list_abilities()
+    assert proxy.last.path == "/abilities"
+    assert proxy.last.header("Host") == "api.pagerduty.invalid"
+    assert proxy.last.header("Authorization") == "Token token=k"

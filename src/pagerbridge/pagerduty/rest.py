@@ -13,6 +13,7 @@ import asyncio
 import json as jsonlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
+from ssl import SSLContext
 from types import TracebackType
 from typing import Any, Protocol, Self, runtime_checkable
 
@@ -122,6 +123,7 @@ class RestClient(IncidentCalls, ResourceCalls):
         session: aiohttp.ClientSession | None = None,
         proxy: str | None = None,
         timeout: float = 30.0,
+        ssl: SSLContext | None = None,
         max_rate_limit_retries: int = MAX_RATE_LIMIT_RETRIES,
         max_rate_limit_wait: float = MAX_RATE_LIMIT_WAIT,
         sleep: Sleep | None = None,
@@ -144,6 +146,7 @@ class RestClient(IncidentCalls, ResourceCalls):
         self.base_url = base_url.rstrip("/")
         self.from_email = from_email
         self.proxy = proxy
+        self.ssl = ssl  # e.g. trusting the sandbox's CA with --tls
         self.timeout = timeout
         self.max_rate_limit_retries = max_rate_limit_retries
         self.max_rate_limit_wait = max_rate_limit_wait
@@ -231,6 +234,7 @@ class RestClient(IncidentCalls, ResourceCalls):
                 data=body,
                 headers=headers,
                 proxy=self.proxy,
+                ssl=self.ssl if self.ssl is not None else True,
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             ) as resp:
                 payload = await resp.read()
