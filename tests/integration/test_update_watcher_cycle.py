@@ -1,0 +1,120 @@
+"""The issue's acceptance cycle against the sandbox, over real loopback HTTP and a real outbox:
+pending updates open ONE incident for the host, a second run updates the same alert, a clean run
+resolves it. Checkers replay real tool outputs (tests/unit/fixtures/updates)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pagerbridge.updates.config import WatcherConfig, load_watcher_config
+from pagerbridge.updates.runner import exit_code, notify_all, run_checks
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))
+from updates_replay import ReplayRunner
+
+CONFIG = """\
+hostname: web-prod-01
+watchers:
+  - type: apt
+    options:
+      lists_dir: {lists}
+  - type: npm
+notifiers:
+  - type: pagerduty
+    routing_key: ${{UPDATE_WATCHER_PAGERDUTY_KEY}}
+    severity: "warning"
+    events_url: {events_url}
+settings:
+  database: sqlite:///{tmp}/pagerbridge.db
+  state_file: {tmp}/state.json
+  delivery_timeout: 15
+"""
+
+
+@pytest.fixture
+def sandbox_handle() -> Iterator[Any]:
+    from pagerbridge.sandbox.testing import running_sandbox
+
+    with running_sandbox() as handle:
+        yield handle
+
+
+def make_config(tmp_path: Path, handle: Any) -> WatcherConfig:
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages").write_text("")
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG.format(lists=lists, events_url=handle.url, tmp=tmp_path))
+    return load_watcher_config(path, environ={"UPDATE_WATCHER_PAGERDUTY_KEY": handle.routing_key})
+
+
+def pending() -> ReplayRunner:
+    return (
+        ReplayRunner()
+        .add(["apt", "list", "--upgradable"], "apt_list_upgradable_debian12.txt")
+        .add(["npm", "outdated"], "npm_outdated_global_debian12.json", status=1)
+    )
+
+
+def patched() -> ReplayRunner:
+    return (
+        ReplayRunner()
+        .add(["apt", "list", "--upgradable"], "apt_list_upgradable_none_debian12.txt")
+        .add(["npm", "outdated"], "npm_outdated_none_debian12.json")
+    )
+
+
+def incidents(handle: Any) -> list[dict[str, Any]]:
+    status, body = handle.rest(
+        "GET", "/incidents?statuses[]=triggered&statuses[]=acknowledged&statuses[]=resolved"
+    )
+    assert status == 200, body
+    return [
+        i
+        for i in body["incidents"]
+        if i.get("incident_key") == "update-watcher/web-prod-01"
+        or "web-prod-01" in i.get("title", "")
+    ]
+
+
+@pytest.mark.slow
+def test_trigger_update_resolve_cycle(tmp_path: Path, sandbox_handle: Any) -> None:
+    handle = sandbox_handle
+    cfg = make_config(tmp_path, handle)
+
+    first = run_checks(cfg, pending())
+    assert exit_code(first) == 1
+    outcome = notify_all(cfg, first)
+    assert [d.action for d in outcome.pagerduty] == ["trigger"]
+    assert outcome.pagerduty[0].remaining == 0, outcome.lines
+    arrivals = handle.arrivals(handle.routing_key)
+    assert [(a["event_action"], a["dedup_key"]) for a in arrivals] == [
+        ("trigger", "update-watcher/web-prod-01")
+    ]
+    opened = incidents(handle)
+    assert len(opened) == 1 and opened[0]["status"] == "triggered"
+    assert "126 updates available on web-prod-01 (69 security)" in opened[0]["title"]
+
+    second = run_checks(cfg, pending())
+    notify_all(cfg, second)
+    assert [a["event_action"] for a in handle.arrivals(handle.routing_key)] == [
+        "trigger",
+        "trigger",
+    ]
+    assert len(incidents(handle)) == 1  # the same alert, still one incident
+
+    clean = run_checks(cfg, patched())
+    assert exit_code(clean) == 0
+    outcome = notify_all(cfg, clean)
+    assert [d.action for d in outcome.pagerduty] == ["resolve"]
+    final = incidents(handle)
+    assert len(final) == 1 and final[0]["status"] == "resolved"
+
+    # A further clean run has nothing open: only-on-updates sends nothing.
+    assert notify_all(cfg, run_checks(cfg, patched())).pagerduty == []
+    assert len(handle.arrivals(handle.routing_key)) == 3

@@ -1,0 +1,128 @@
+"""update-watcher's config: Update-Watcher's format loads unchanged; mistakes name file, line, key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pagerbridge.errors import ConfigError
+from pagerbridge.updates.config import load_watcher_config
+from pagerbridge.updates.notifiers.pagerduty import options_from
+
+EXAMPLE = Path(__file__).parent / "fixtures" / "updates" / "update_watcher_config_example.yaml"
+KEY = "0123456789abcdef0123456789abcdef"
+
+ISSUE_CONFIG = """\
+hostname: web-prod-01
+watchers:
+  - type: apt
+notifiers:
+  - type: pagerduty
+    routing_key: ${UPDATE_WATCHER_PAGERDUTY_KEY}
+    severity: "warning"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_update_watchers_own_example_loads_unchanged_without_its_secrets() -> None:
+    cfg = load_watcher_config(EXAMPLE, environ={})
+    assert [w.type for w in cfg.enabled_watchers()] == ["apt"]
+    assert cfg.enabled_watchers()[0].options == {"use_sudo": True, "security_only": False}
+    assert cfg.enabled_notifiers() == []  # all disabled: their unset ${VARS} are no error
+    assert cfg.settings.send_policy == "only-on-updates"
+    assert cfg.settings.schedule == "0 7 * * *"
+    assert cfg.hostname  # "" means auto-detect
+
+
+def test_the_issue_shorthand_works(tmp_path: Path) -> None:
+    cfg = load_watcher_config(
+        write(tmp_path, ISSUE_CONFIG), environ={"UPDATE_WATCHER_PAGERDUTY_KEY": KEY}
+    )
+    (notifier,) = cfg.enabled_notifiers()
+    options = options_from(notifier.options)
+    assert (options.routing_key, options.severity) == (KEY, "warning")
+    assert options.security_severity == "error"
+    assert cfg.hostname == "web-prod-01"
+
+
+def test_enabled_notifier_with_unset_variable_names_it_and_its_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_watcher_config(write(tmp_path, ISSUE_CONFIG), environ={})
+    assert err.value.line == 6
+    assert err.value.key == "notifiers.0.routing_key"
+    assert "UPDATE_WATCHER_PAGERDUTY_KEY is not set" in str(err.value)
+    assert str(err.value).startswith(str(tmp_path / "config.yaml") + ":6")
+
+
+def test_default_value_syntax_fills_an_unset_variable(tmp_path: Path) -> None:
+    text = ISSUE_CONFIG.replace("${UPDATE_WATCHER_PAGERDUTY_KEY}", "${PD_KEY:-" + KEY + "}")
+    cfg = load_watcher_config(write(tmp_path, text), environ={})
+    assert options_from(cfg.enabled_notifiers()[0].options).routing_key == KEY
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "key", "message"),
+    [
+        (ISSUE_CONFIG.replace('"warning"', '"loud"'), 7, "notifiers.0.options.severity", "info"),
+        (
+            ISSUE_CONFIG.replace("type: apt", "type: apt\n    options: {use_sudoo: true}"),
+            4,
+            "watchers.0.options.use_sudoo",
+            "Extra inputs",
+        ),
+        (ISSUE_CONFIG.replace("type: apt", "type: macos"), 3, "watchers.0.type", "unknown watcher"),
+        (ISSUE_CONFIG + "settings:\n  send_polciy: always\n", 9, "settings.send_polciy", "Extra"),
+        (
+            ISSUE_CONFIG + "settings:\n  send_policy: sometimes\n",
+            9,
+            "settings.send_policy",
+            "only-on-updates",
+        ),
+        (
+            ISSUE_CONFIG.replace("type: pagerduty", "type: pagerdooty"),
+            5,
+            "notifiers.0.type",
+            "unknown notifier",
+        ),
+    ],
+)
+def test_mistakes_name_file_line_and_key(
+    tmp_path: Path, text: str, line: int, key: str, message: str
+) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_watcher_config(write(tmp_path, text), environ={"UPDATE_WATCHER_PAGERDUTY_KEY": KEY})
+    assert (err.value.line, err.value.key) == (line, key)
+    assert message in err.value.message
+    assert err.value.file == str(tmp_path / "config.yaml")
+
+
+def test_short_routing_key_is_rejected_without_echoing_it(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_watcher_config(
+            write(tmp_path, ISSUE_CONFIG), environ={"UPDATE_WATCHER_PAGERDUTY_KEY": "s3cr3t"}
+        )
+    assert "32 characters" in str(err.value)
+    assert "s3cr3t" not in str(err.value)
+
+
+def test_broken_yaml_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid YAML") as err:
+        load_watcher_config(write(tmp_path, "watchers: [\n  - type: apt\n"), environ={})
+    assert err.value.line is not None
+    with pytest.raises(ConfigError, match="not found"):
+        load_watcher_config(tmp_path / "nope.yaml", environ={})
+
+
+def test_apprise_notifier_is_checked_when_enabled(tmp_path: Path) -> None:
+    text = "notifiers:\n  - type: webhook\n    options:\n      method: POST\n"
+    with pytest.raises(ConfigError) as err:
+        load_watcher_config(write(tmp_path, text), environ={})
+    assert err.value.key == "notifiers.0.options.url" and "required" in err.value.message
+    ok = "notifiers:\n  - type: webhook\n    options:\n      url: http://127.0.0.1:9/hook\n"
+    assert load_watcher_config(write(tmp_path, ok), environ={}).enabled_notifiers()
