@@ -181,13 +181,7 @@ def apply_event(
     service_id = integration["service_id"]
     action = event["event_action"]
     dedup_key = event.get("dedup_key") or uuid.uuid4().hex
-    agent = {
-        "id": integration["id"],
-        "type": "events_api_v2_inbound_integration_reference",
-        "summary": integration["name"],
-        "self": f"{state.base_url}/services/{service_id}/integrations/{integration['id']}",
-        "html_url": f"{state.base_url}/#/services/{service_id}/integrations/{integration['id']}",
-    }
+    agent = state.ref("service", service_id)
     key = alert_index_key(service_id, dedup_key)
     alert_id = state.open_alerts.get(key)
     alert = state.alerts.get(alert_id) if alert_id else None
@@ -249,8 +243,8 @@ def open_alert(
             "id": integration["id"],
             "type": "events_api_v2_inbound_integration_reference",
             "summary": integration["name"],
-            "self": agent["self"],
-            "html_url": agent["html_url"],
+            "self": f"{state.base_url}/services/{service_id}/integrations/{integration['id']}",
+            "html_url": f"{state.base_url}/#/services/{service_id}/integrations/{integration['id']}",
         },
         "body": {
             "type": "alert_body",
@@ -270,7 +264,6 @@ def open_alert(
             },
         },
     }
-    state.self_url("alert", alert_id)
     alert["summary"] = payload["summary"]
     alert["self"] = f"{state.base_url}/incidents/{incident['id']}/alerts/{alert_id}"
     alert["html_url"] = f"{state.base_url}/#/alerts/{alert_id}"

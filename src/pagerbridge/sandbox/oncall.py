@@ -89,7 +89,6 @@ def oncalls(state: SandboxState, at: datetime) -> list[dict[str, Any]]:
                 entry: dict[str, Any] = {
                     "escalation_policy": state.ref("escalation_policy", policy_id),
                     "escalation_level": level,
-                    "schedule": None,
                     "start": None,
                     "end": None,
                 }

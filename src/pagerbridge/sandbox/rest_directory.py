@@ -97,7 +97,11 @@ async def create_service(request: Request) -> Response:
     sid = state.unique_id(state.services)
     template = next(iter(state.services.values()), {})
     service: Resource = {
-        **{k: v for k, v in template.items() if k not in ("teams", "integrations")},
+        **{
+            k: v
+            for k, v in template.items()
+            if k not in ("teams", "integrations", "last_incident_timestamp")
+        },
         "id": sid,
         "type": "service",
         "name": name.strip(),
@@ -105,7 +109,6 @@ async def create_service(request: Request) -> Response:
         "status": "active",
         "created_at": state.now_iso(),
         "updated_at": state.now_iso(),
-        "last_incident_timestamp": None,
         "escalation_policy": state.ref("escalation_policy", policy["id"]),
         "teams": [],
         "integrations": [],

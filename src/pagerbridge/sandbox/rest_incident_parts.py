@@ -19,7 +19,7 @@ from pagerbridge.sandbox.rest_common import (
     time_range,
     wrapped,
 )
-from pagerbridge.sandbox.rest_incidents import find_incident
+from pagerbridge.sandbox.rest_incidents import expand, find_incident
 from pagerbridge.sandbox.state import Resource, SandboxState, parse_time
 
 NOTE_MAX = 65_535
@@ -43,7 +43,7 @@ async def create_note(request: Request) -> Response:
     if len(content) > NOTE_MAX:
         raise invalid_input(f"'note.content' is longer than {NOTE_MAX} characters")
     note = ops.add_note(state, incident, content, user_id=user_id)
-    return wrapped("note", note, 201)
+    return wrapped("note", note)
 
 
 def _entries(request: Request, state: SandboxState, incident_id: str | None) -> list[Resource]:
@@ -77,7 +77,7 @@ OVERVIEW_TYPES = {
 def _expand_entry(state: SandboxState, entry: Resource, wanted: set[str]) -> Resource:
     out = dict(entry)
     if "incidents" in wanted and entry["incident"]["id"] in state.incidents:
-        out["incident"] = state.incidents[entry["incident"]["id"]]
+        out["incident"] = expand(state, state.incidents[entry["incident"]["id"]], set())
     if "services" in wanted and entry["service"]["id"] in state.services:
         out["service"] = state.services[entry["service"]["id"]]
     return out

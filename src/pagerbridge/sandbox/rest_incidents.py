@@ -7,6 +7,7 @@ writes the same log entries and webhooks as one set by an event.
 from __future__ import annotations
 
 import copy
+import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -55,10 +56,19 @@ def find_incident(state: SandboxState, incident_id: str) -> Resource:
 
 
 def expand(state: SandboxState, incident: Resource, wanted: set[str]) -> Resource:
-    """``include[]``: replace references with full objects, as PagerDuty does."""
-    if not wanted:
-        return incident
+    """The incident as the API shows it; ``include[]`` replaces references with full objects.
+
+    ``body`` only with ``include[]=body``, and ``priority``/``resolve_reason`` left out when
+    empty, as the OpenAPI document describes them.
+    """
     out = copy.deepcopy(incident)
+    if "body" not in wanted:
+        out.pop("body", None)
+    for field in ("priority", "resolve_reason", "conference_bridge"):
+        if out.get(field) is None:
+            out.pop(field, None)
+    if not wanted:
+        return out
     if "services" in wanted and out["service"]["id"] in state.services:
         out["service"] = state.services[out["service"]["id"]]
     if "escalation_policies" in wanted:
@@ -192,7 +202,7 @@ async def create_incident(request: Request) -> Response:
         state,
         service_id=service_id,
         title=title.strip(),
-        incident_key=key or state.unique_id({}, "K") + state.unique_id({}, ""),
+        incident_key=key or uuid.uuid4().hex,
         agent=state.ref("user", user_id) if user_id else None,
         channel=WEB_CHANNEL,
         urgency=urgency,
@@ -201,7 +211,7 @@ async def create_incident(request: Request) -> Response:
         assignee_ids=assignees,
         priority_id=priority_id,
     )
-    return wrapped("incident", incident, 201)
+    return wrapped("incident", expand(state, incident, set()), 201)
 
 
 def _assignees(state: SandboxState, value: Any) -> list[str]:
@@ -283,7 +293,7 @@ async def update_incident(request: Request) -> Response:
     incident = find_incident(state, request.path_params["id"])
     changes = await read_body(request, "incident")
     apply_update(state, incident, changes, user_id)
-    return wrapped("incident", incident)
+    return wrapped("incident", expand(state, incident, set()))
 
 
 async def bulk_update(request: Request) -> Response:
@@ -302,7 +312,7 @@ async def bulk_update(request: Request) -> Response:
         targets.append((find_incident(state, str(item["id"])), item))
     for incident, changes in targets:
         apply_update(state, incident, changes, user_id)
-    return JSONResponse({"incidents": [incident for incident, _ in targets]})
+    return JSONResponse({"incidents": [expand(state, i, set()) for i, _ in targets]})
 
 
 def routes() -> list[BaseRoute]:

@@ -102,7 +102,7 @@ async def create_subscription(request: Request) -> Response:
         "filter": {k: v for k, v in body["filter"].items() if k in ("id", "type")},
     }
     state.webhook_subscriptions[sid] = sub
-    return wrapped("webhook_subscription", copy.deepcopy(sub), 201)
+    return wrapped("webhook_subscription", copy.deepcopy(sub))
 
 
 async def list_subscriptions(request: Request) -> Response:

@@ -106,7 +106,7 @@ async def list_oncalls(request: Request) -> Response:
         for e in entries
         if (not user_ids or e["user"]["id"] in user_ids)
         and (not policy_ids or e["escalation_policy"]["id"] in policy_ids)
-        and (not schedule_ids or (e["schedule"] and e["schedule"]["id"] in schedule_ids))
+        and (not schedule_ids or (e.get("schedule") and e["schedule"]["id"] in schedule_ids))
         and (not levels or e["escalation_level"] in levels)
     ]
     if flag(request, "earliest"):

@@ -234,7 +234,6 @@ class _Builder:
                 "created_at": s.now_iso(),
                 "updated_at": s.now_iso(),
                 "status": "active",
-                "last_incident_timestamp": None,
                 "escalation_policy": s.ref("escalation_policy", policy_id),
                 "teams": [
                     s.ref("team", self.known(f"{key}.teams", s.teams, t, "team"))
