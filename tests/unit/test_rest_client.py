@@ -337,3 +337,12 @@ async def test_requests_go_through_the_proxy() -> None:
     assert proxy.last.path == "/abilities"
     assert proxy.last.header("Host") == "api.pagerduty.invalid"
     assert proxy.last.header("Authorization") == "Token token=k"
+
+
+async def test_self_links_are_followed_but_never_to_another_host() -> None:
+    async with RestRecorder() as rec, RestClient("k", base_url=rec.url) as client:
+        answer = await client.request("GET", rec.url + "/incidents/PINC001")
+        assert answer["incident"]["id"] == "PINC001"
+        with pytest.raises(ValueError, match="refusing to send the token"):
+            await client.request("GET", "https://evil.example.com/incidents")
+    assert [r.path for r in rec.requests] == ["/incidents/PINC001"]

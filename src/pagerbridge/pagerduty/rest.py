@@ -259,8 +259,7 @@ class RestClient(IncidentCalls, ResourceCalls):
         ``max_rate_limit_wait``); with a token provider, a 401 renews the token once.
         """
         method = method.upper()
-        if not path.startswith("/"):
-            path = "/" + path
+        path = self._relative(path)
         query = encode_params(params)
         body = None if json is None else jsonlib.dumps(json, separators=(",", ":")).encode()
         rate_limited = 0
@@ -293,6 +292,17 @@ class RestClient(IncidentCalls, ResourceCalls):
                 self._oauth.invalidate()
                 continue
             raise error
+
+    def _relative(self, path: str) -> str:
+        """A path under ``base_url``; a full URL (e.g. an answer's ``self`` link) must be ours.
+
+        The token is only ever sent to ``base_url``: a URL on another host is refused.
+        """
+        if path.startswith(("http://", "https://")):
+            if not path.startswith(self.base_url + "/"):
+                raise ValueError(f"{path} is not under {self.base_url}; refusing to send the token")
+            path = path[len(self.base_url) :]
+        return path if path.startswith("/") else "/" + path
 
     @staticmethod
     def _decode(payload: bytes, method: str, path: str) -> Any:
