@@ -143,3 +143,16 @@ async def test_sandbox_webhooks_verify_and_parse_into_typed_models(pd: SandboxHa
         ("incident.acknowledged", "acknowledged"),
         ("incident.resolved", "resolved"),
     ]
+
+
+async def test_https_sandbox_with_and_without_its_ca() -> None:
+    with running_sandbox(tls=True) as tls:
+        assert tls.url.startswith("https://")
+        async with EventsClient(tls.url, ssl_context=tls.ssl_context()) as client:
+            outcome = await client.send(trigger(tls.routing_key, "tls1"))
+            assert isinstance(outcome, Accepted) and outcome.dedup_key == "tls1"
+        async with EventsClient(tls.url) as untrusting:  # default checks: unknown CA
+            refused = await untrusting.send(trigger(tls.routing_key, "tls2"))
+        assert isinstance(refused, Retry) and "certificate" in refused.reason.lower()
+        arrivals = await asyncio.to_thread(tls.arrivals)
+    assert [a["dedup_key"] for a in arrivals] == ["tls1"]

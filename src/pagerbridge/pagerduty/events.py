@@ -14,6 +14,7 @@ Backoff belongs to the caller (the outbox worker).
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from typing import Any, Literal, Self
 
@@ -189,7 +190,8 @@ class EventsClient:
 
     ``base_url`` (e.g. the sandbox's) wins over ``region`` ("us" or "eu"); it may be a bare
     base or already end in ``/v2/enqueue``. ``proxy`` is an ``http://`` proxy URL. ``timeout``
-    bounds a whole request in seconds. Pass ``session`` to share a connection pool; otherwise
+    bounds a whole request in seconds. ``ssl_context`` replaces the default certificate checks
+    (e.g. to trust the sandbox's CA). Pass ``session`` to share a connection pool; otherwise
     the client makes one and closes it in ``aclose()``.
     """
 
@@ -201,6 +203,7 @@ class EventsClient:
         proxy: str | None = None,
         timeout: float = 10.0,
         session: aiohttp.ClientSession | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if base_url is None:
             if region not in EVENTS_REGIONS:
@@ -216,6 +219,7 @@ class EventsClient:
         self._proxy = proxy
         self._timeout_s = timeout
         self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._ssl: ssl.SSLContext | bool = ssl_context if ssl_context is not None else True
         self._session = session
         self._owns_session = session is None
 
@@ -269,6 +273,7 @@ class EventsClient:
                 headers=headers,
                 proxy=self._proxy,
                 timeout=self._timeout,
+                ssl=self._ssl,
                 allow_redirects=False,
             ) as response:
                 answer = await response.read()
