@@ -403,3 +403,58 @@ async def test_checker_rejects_an_undeclared_query_parameter(spec: dict[str, Any
         await client.request("GET", "/incidents", params={"statuses": "triggered"})
     with pytest.raises(AssertionError, match="'statuses' is not declared"):
         check_request(spec, rec.last, "listIncidents")
+
+
+def _example_answer(spec: dict[str, Any], rec: Recorded) -> tuple[int, Any]:
+    """The documented answer (status, first example body) of the operation ``rec`` called."""
+    _template, item = _find_operation(spec, rec.method, rec.path)
+    responses = item[rec.method.lower()]["responses"]
+    status = min(int(code) for code in responses if code.startswith("2"))
+    content = _resolve(spec, responses[str(status)]).get("content", {}).get("application/json")
+    if not content or not content.get("examples"):
+        return status, None
+    example = _resolve(spec, next(iter(content["examples"].values())))
+    return status, example["value"]
+
+
+def _ids(value: Any) -> list[str]:
+    items = value if isinstance(value, list) else [value]
+    return [str(i.id) for i in items if getattr(i, "id", None)]
+
+
+@pytest.mark.parametrize(
+    ("name", "operation_id", "call"),
+    CASES,
+    ids=[f"{i:02d}-{name}" for i, (name, _, _) in enumerate(CASES)],
+)
+async def test_typed_call_reads_the_documented_answer(
+    spec: dict[str, Any], name: str, operation_id: str, call: Call
+) -> None:
+    """Each typed call parses the OpenAPI document's example answer into its models."""
+    async with (
+        RestRecorder() as rec,
+        RestClient("t", base_url=rec.url, from_email="ops@example.com") as client,
+    ):
+        await call(client)
+        status, example = _example_answer(spec, rec.requests[0])
+        if example is None:  # only the 204 operations document no body
+            assert status == 204, f"{operation_id} documents no example answer"
+            return
+        if isinstance(example, dict) and example.get("more") is True:
+            example = {**example, "more": False}  # one documented page is the whole answer
+        rec.requests.clear()
+        rec.script(status, example)
+        result = await call(client)
+    assert result is not None
+    if isinstance(example, dict):
+        entities = [v for k, v in example.items() if isinstance(v, dict | list) and k != "error"]
+        documented = [
+            e["id"]
+            for v in entities
+            for e in (v if isinstance(v, list) else [v])
+            if isinstance(e, dict) and "id" in e
+        ]
+        got = _ids(result)
+        assert set(got) <= set(documented), f"{name}: ids {got} not in the documented answer"
+        if documented:
+            assert got, f"{name}: the documented entities were not read"
