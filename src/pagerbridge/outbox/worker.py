@@ -201,6 +201,8 @@ class DeliveryWorker:
                     for c in batch:
                         if c.count_attempt:
                             counts[c.state] = counts.get(c.state, 0) + 1
+                # Clear before looking for work: a wake-up that arrives while we claim is kept.
+                self._wake.clear()
                 if should_stop():
                     break
                 claimed: list[OutboxRow] = []
@@ -255,7 +257,6 @@ class DeliveryWorker:
     ) -> set[asyncio.Task[Completion]]:
         """Until a delivery finishes, someone wakes us, or ``timeout`` passes."""
         assert self._wake is not None
-        self._wake.clear()
         waker = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait([*tasks, waker], timeout=timeout, return_when="FIRST_COMPLETED")
