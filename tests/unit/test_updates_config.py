@@ -1,4 +1,4 @@
-"""update-watcher's config: Update-Watcher's format loads unchanged; mistakes name file, line, key."""
+"""update-watcher config: Update-Watcher files load unchanged; mistakes name file, line, key."""
 
 from __future__ import annotations
 
