@@ -257,3 +257,13 @@ async def test_user_token_without_refresh_token_says_so() -> None:
     user = UserToken(expired, client_id="c", client_secret="s", clock=clock)
     with pytest.raises(OAuthError, match="no refresh token"):
         await user.access_token()
+
+
+async def test_token_fetch_log_leaves_the_secrets_out(caplog: pytest.LogCaptureFixture) -> None:
+    async with RestRecorder() as rec:
+        cc = ClientCredentials("c", "s3cr3t-value", ["x.read"], subdomain="acme",
+                               token_url=rec.url + "/oauth/token")  # fmt: skip
+        with caplog.at_level("INFO", logger="pagerbridge.pagerduty.oauth"):
+            await cc.token()
+    assert "obtained an OAuth token" in caplog.text
+    assert "token-1" not in caplog.text and "s3cr3t-value" not in caplog.text

@@ -346,3 +346,15 @@ async def test_self_links_are_followed_but_never_to_another_host() -> None:
         with pytest.raises(ValueError, match="refusing to send the token"):
             await client.request("GET", "https://evil.example.com/incidents")
     assert [r.path for r in rec.requests] == ["/incidents/PINC001"]
+
+
+async def test_rate_limit_waits_are_logged_without_the_token(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sleeps = Sleeps()
+    async with RestRecorder() as rec, RestClient("t0ken", base_url=rec.url, sleep=sleeps) as c:
+        rec.script(429, None, {"ratelimit-reset": "3"})
+        with caplog.at_level("WARNING", logger="pagerbridge.pagerduty.rest"):
+            await c.list_abilities()
+    assert "waiting 3.0s (retry 1 of 3)" in caplog.text
+    assert "t0ken" not in caplog.text

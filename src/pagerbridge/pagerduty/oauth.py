@@ -8,6 +8,7 @@ even when many requests ask at once). Time comes from an injected clock so tests
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -55,6 +56,8 @@ __all__ = [
     "new_state",
     "refresh",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Fetch a new token this long before the current one expires (app tokens live a day).
 RENEW_BEFORE = timedelta(minutes=5)
@@ -108,6 +111,7 @@ class _CachedToken:
             if not self._fresh():  # another task may have renewed it while we waited
                 token = await self._fetch()
                 self.fetches += 1
+                log.info("obtained an OAuth token (%r)", token)  # repr leaves the secrets out
                 self._token = token
                 self._renew_at = (
                     None

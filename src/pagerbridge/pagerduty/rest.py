@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json as jsonlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from ssl import SSLContext
@@ -52,6 +53,8 @@ __all__ = [
     "TokenProvider",
     "encode_params",
 ]
+
+log = logging.getLogger(__name__)
 
 #: The media type that pins API version 2 whatever the token's default version is.
 ACCEPT = "application/vnd.pagerduty+json;version=2"
@@ -280,6 +283,14 @@ class RestClient(IncidentCalls, ResourceCalls):
                     wait = DEFAULT_RATE_LIMIT_WAIT * 2**rate_limited
                 if wait <= self.max_rate_limit_wait:
                     rate_limited += 1
+                    log.warning(
+                        "PagerDuty rate limit on %s %s: waiting %.1fs (retry %d of %d)",
+                        method,
+                        path,
+                        wait,
+                        rate_limited,
+                        self.max_rate_limit_retries,
+                    )
                     # never a hot loop: even "reset: 0" waits a little
                     await self._sleep(max(wait, 0.05))
                     continue
