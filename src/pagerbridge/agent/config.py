@@ -26,6 +26,7 @@ DEFAULT_DEADLINE = timedelta(hours=24)
 DEFAULT_RETENTION = timedelta(days=7)
 DEFAULT_RETRY_INITIAL = timedelta(seconds=1)
 DEFAULT_RETRY_MAX = timedelta(minutes=5)
+DEFAULT_LEASE = timedelta(seconds=60)
 DEFAULT_TIMEOUT = 10.0
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -120,6 +121,7 @@ class DeliverySettings(_Section):
     deadline: Duration = DEFAULT_DEADLINE
     retry_initial: Duration = DEFAULT_RETRY_INITIAL
     retry_max: Duration = DEFAULT_RETRY_MAX
+    lease: Duration = DEFAULT_LEASE
     max_queue_size: int = Field(DEFAULT_MAX_QUEUE_SIZE, ge=1)
     retention: Duration = DEFAULT_RETENTION
 
@@ -261,6 +263,16 @@ class AgentConfig(_Section):
         if value is not None and len(value) < 16:
             raise ValueError("the shared token must be at least 16 characters long")
         return value
+
+    @model_validator(mode="after")
+    def _lease_outlives_a_call(self) -> AgentConfig:
+        # A lease shorter than a call would let a second worker send the same row meanwhile.
+        if self.delivery.lease.total_seconds() < 2 * self.pagerduty.timeout:
+            raise ValueError(
+                f"delivery.lease must be at least twice pagerduty.timeout "
+                f"({2 * self.pagerduty.timeout:g} s)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _forward_or_pagerduty(self) -> AgentConfig:

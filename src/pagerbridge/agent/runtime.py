@@ -103,6 +103,7 @@ class Agent:
             ),
             rate_limit=RateLimit(per_minute=delivery.rate_limit_per_minute or None),
             concurrency=delivery.workers,
+            lease_seconds=delivery.lease.total_seconds(),
             retention=delivery.retention.total_seconds(),
             metrics=self.metrics,
             proxy=config.pagerduty.proxy,

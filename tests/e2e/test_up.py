@@ -1,0 +1,124 @@
+"""``pagerbridge up`` and ``pagerbridge agent`` as a user runs them: real processes, real ports."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from pagerbridge.agent.testing import free_port, get, pagerbridge_command, post
+
+DEMO_KEY = "deadbeefdeadbeefdeadbeefdeadbeef"
+
+
+def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 20.0) -> str:
+    """Read stdout until a line contains ``needle``; returns everything read."""
+    assert proc.stdout is not None
+    seen = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            if proc.poll() is not None:
+                break
+            continue
+        seen.append(line)
+        if needle in line:
+            return "".join(seen)
+    raise AssertionError(f"{needle!r} never printed; output so far:\n{''.join(seen)}")
+
+
+def test_up_in_sandbox_mode_delivers_an_event(tmp_path: Path) -> None:
+    agent_port, hub_port, sandbox_port = free_port(), free_port(), free_port()
+    proc = subprocess.Popen(
+        [
+            pagerbridge_command(),
+            "up",
+            "--db",
+            str(tmp_path / "pb.db"),
+            "--listen",
+            f"127.0.0.1:{agent_port}",
+            "--hub-listen",
+            f"127.0.0.1:{hub_port}",
+            "--sandbox-listen",
+            f"127.0.0.1:{sandbox_port}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        banner = wait_for_line(proc, "Press Ctrl-C")
+        assert "SANDBOX MODE: nothing reaches PagerDuty" in banner
+        assert f"http://127.0.0.1:{agent_port}" in banner
+        assert f"http://127.0.0.1:{sandbox_port}" in banner
+        assert DEMO_KEY in banner
+        if f"http://127.0.0.1:{hub_port}" in banner:
+            assert get(f"http://127.0.0.1:{hub_port}/").status < 500
+        else:
+            assert "hub" in banner  # says plainly that it is not started
+
+        answer = post(
+            f"http://127.0.0.1:{agent_port}/v2/enqueue",
+            {
+                "routing_key": DEMO_KEY,
+                "event_action": "trigger",
+                "dedup_key": "up-e2e",
+                "payload": {"summary": "hello", "source": "e2e", "severity": "info"},
+            },
+        )
+        assert answer.status == 202, answer.body
+        deadline = time.monotonic() + 15
+        arrivals: list[dict[str, object]] = []
+        while time.monotonic() < deadline:
+            arrivals = json.loads(get(f"http://127.0.0.1:{sandbox_port}/_sandbox/events").body)[
+                "events"
+            ]
+            if arrivals:
+                break
+            time.sleep(0.1)
+        assert [a["dedup_key"] for a in arrivals] == ["up-e2e"]
+        assert get(f"http://127.0.0.1:{agent_port}/health").json()["ok"] is True
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out
+    assert (tmp_path / "pb.db").exists()
+
+
+def run_cli(*args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [pagerbridge_command(), *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_agent_refuses_a_public_address_without_a_token(tmp_path: Path) -> None:
+    result = run_cli("agent", "--listen", f"0.0.0.0:{free_port()}", "--db", str(tmp_path / "d"))
+    assert result.returncode == 4
+    assert "needs a shared token" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_agent_reports_config_errors_with_file_and_line(tmp_path: Path) -> None:
+    config = tmp_path / "agent.yaml"
+    config.write_text("listen: 127.0.0.1:0\ndelivery:\n  workers: lots\n")
+    result = run_cli("agent", "--config", str(config), "--db", str(tmp_path / "d"))
+    assert result.returncode == 4
+    assert f"{config}:3 (delivery.workers)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_agent_reports_a_busy_port(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("agent", "--listen", f"127.0.0.1:{port}", "--db", str(tmp_path / "d"))
+    assert result.returncode != 0
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
