@@ -299,3 +299,18 @@ notifiers:
     assert hit["headers"]["Authorization"] == "Bearer t0ken"
     assert hit["body"]["title"] == "Update Watcher: 1 update available on web-prod-01"
     assert "pip: uwdemo 1.0 -> 2.0" in hit["body"]["message"]
+
+
+def test_quiet_mode_and_log_file(tmp_path: Path) -> None:
+    log = tmp_path / "uw.log"
+    config = write_config(
+        tmp_path,
+        f"hostname: h\nwatchers:\n  - type: zypper\nsettings:\n  quiet: true\n  log_file: {log}\n",
+    )
+    result = uw("run", "--config", str(config), env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 3 and result.stdout == ""
+    assert "zypper: FAILED - zypper is not installed" in log.read_text()
+    config.write_text(config.read_text().replace(str(log), "/proc/nope/uw.log"))
+    result = uw("run", "--config", str(config), env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 3
+    assert "warning: cannot write log file /proc/nope/uw.log" in result.stderr

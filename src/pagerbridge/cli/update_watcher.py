@@ -93,17 +93,32 @@ def run_command(
         _fail(f"configuration: no enabled {only!r} watcher in {cfg.path}", EXIT_CONFIG)
     report = run_checks(cfg, default_runner(cfg), only=only)
     outcome = guarded(lambda: notify_all(cfg, report, database_url=db)) if notify else None
+    from pagerbridge.updates.notifiers.policy import summary_line
+
+    summary = summary_line(report.hostname, report.updates, len(report.failures))
+    notes = outcome.lines if outcome else []
     if output == "json":
         typer.echo(json.dumps(report_json(report, outcome), indent=2))
-    else:
-        for line in report_text(report, verbose=verbose):
+    elif not cfg.settings.quiet or verbose:
+        for line in [*report_text(report, verbose=verbose), summary, *notes]:
             typer.echo(line)
-        from pagerbridge.updates.notifiers.policy import summary_line
-
-        typer.echo(summary_line(report.hostname, report.updates, len(report.failures)))
-        for line in outcome.lines if outcome else []:
-            typer.echo(line)
+    if cfg.settings.log_file:
+        _append_log(Path(cfg.settings.log_file), report_text(report), summary, notes)
     raise typer.Exit(exit_code(report))
+
+
+def _append_log(path: Path, lines: list[str], summary: str, notes: list[str]) -> None:
+    """settings.log_file: one timestamped block per run; a log that cannot be written is a
+    warning, never a reason to skip paging."""
+    from datetime import UTC, datetime
+
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        with path.open("a", encoding="utf-8") as handle:
+            for line in [summary, *lines, *notes]:
+                handle.write(f"{stamp} {line}\n")
+    except OSError as exc:
+        typer.echo(f"warning: cannot write log file {path}: {exc.strerror}", err=True)
 
 
 @app.command()
