@@ -116,7 +116,9 @@ def test_deferral_does_not_count_an_attempt(storage: OutboxStorage) -> None:
 def test_dead_releases_the_key_and_can_be_retried(storage: OutboxStorage) -> None:
     ids = storage.insert_batch([row("k", n=0), row("k", n=1)], now=T0, max_pending=None)
     claim(storage)
-    storage.complete([Completion(ids[0], DEAD, last_error="HTTP 400: Event object is invalid")], now=T0)
+    storage.complete(
+        [Completion(ids[0], DEAD, last_error="HTTP 400: Event object is invalid")], now=T0
+    )
     assert [r.id for r in claim(storage, now=T0)] == [ids[1]]
     dead = storage.list_rows(states=[DEAD])
     assert [r.id for r in dead] == [ids[0]]
@@ -141,7 +143,9 @@ def test_retry_by_id_and_by_routing_key(storage: OutboxStorage) -> None:
 def test_purge_removes_only_what_was_asked(storage: OutboxStorage) -> None:
     ids = storage.insert_batch([row("a"), row("b"), row("c")], now=T0, max_pending=None)
     claim(storage)
-    storage.complete([Completion(ids[0], DELIVERED), Completion(ids[1], DEAD, last_error="x")], now=T0)
+    storage.complete(
+        [Completion(ids[0], DELIVERED), Completion(ids[1], DEAD, last_error="x")], now=T0
+    )
     storage.complete([Completion(ids[2], PENDING, next_attempt_at=T0 + 5)], now=T0)
     assert storage.purge(states=[DEAD]) == 1
     assert storage.purge(states=[DELIVERED], before=T0 - 1) == 0  # retention: too recent

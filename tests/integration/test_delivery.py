@@ -13,7 +13,6 @@ from collections import defaultdict
 from typing import Any
 
 import pytest
-from servers.outbox_target import Fault, running_target
 
 from pagerbridge.outbox import (
     DEAD,
@@ -27,6 +26,7 @@ from pagerbridge.outbox import (
     open_outbox,
 )
 from pagerbridge.outbox.policy import OFF
+from servers.outbox_target import Fault, running_target
 
 RK = "deadbeefdeadbeefdeadbeefdeadbeef"
 RK2 = "0123456789abcdef0123456789abcdef"
@@ -49,8 +49,12 @@ def event(n: int, dedup: str, rk: str = RK, action: str = "trigger") -> dict[str
         "routing_key": rk,
         "event_action": action,
         "dedup_key": dedup,
-        "payload": {"summary": f"event {n}", "source": "test", "severity": "error",
-                    "custom_details": {"n": n}},
+        "payload": {
+            "summary": f"event {n}",
+            "source": "test",
+            "severity": "error",
+            "custom_details": {"n": n},
+        },
     }
 
 
@@ -89,7 +93,11 @@ async def test_order_per_key_holds_under_429_5xx_timeouts_and_drops(
         results = await asyncio.gather(
             *(
                 DeliveryWorker(
-                    ob, events_url=target.url, policy=FAST, rate_limit=OFF, timeout=0.3,
+                    ob,
+                    events_url=target.url,
+                    policy=FAST,
+                    rate_limit=OFF,
+                    timeout=0.3,
                     poll_interval=0.05,
                 ).drain(timeout=60)
                 for ob in stores
@@ -114,8 +122,11 @@ async def test_400_is_dead_at_once_with_pagerduty_errors(sqlite_url: str) -> Non
     outbox = open_outbox(sqlite_url)
     bad = outbox.enqueue_event(event(0, "k"))
     good = outbox.enqueue_event(event(1, "k"))
-    body = {"status": "invalid event", "message": "Event object is invalid",
-            "errors": ["'payload.source' is missing or blank"]}
+    body = {
+        "status": "invalid event",
+        "message": "Event object is invalid",
+        "errors": ["'payload.source' is missing or blank"],
+    }
 
     def reject_first(ev: dict[str, Any], seen: int) -> Fault | None:
         return Fault(400, body=body) if ev["payload"]["custom_details"]["n"] == 0 else None
@@ -175,8 +186,9 @@ async def test_rate_limit_per_routing_key_is_shared(sqlite_url: str) -> None:
     limit = RateLimit(per_minute=60, burst=2)
     async with running_target() as target:
         w1 = DeliveryWorker(outbox, events_url=target.url, rate_limit=limit)
-        w2 = DeliveryWorker(open_outbox(sqlite_url, clock=clock), events_url=target.url,
-                            rate_limit=limit)
+        w2 = DeliveryWorker(
+            open_outbox(sqlite_url, clock=clock), events_url=target.url, rate_limit=limit
+        )
         await w1.drain(timeout=0.5)
         await w2.drain(timeout=0.5)  # a second worker shares the bucket: nothing more for RK
         by_key = defaultdict(int)
@@ -235,7 +247,9 @@ async def test_run_delivers_async_enqueues_promptly_and_stops(database_url: str)
         task = asyncio.create_task(worker.run(stop))
         await asyncio.sleep(0.1)
         start = time.monotonic()
-        rows = await asyncio.gather(*(outbox.enqueue_event_async(event(n, f"k{n}")) for n in range(20)))
+        rows = await asyncio.gather(
+            *(outbox.enqueue_event_async(event(n, f"k{n}")) for n in range(20))
+        )
         while len(target.accepted()) < 20 and time.monotonic() - start < 4:
             await asyncio.sleep(0.01)
         elapsed = time.monotonic() - start

@@ -76,7 +76,9 @@ async def running_target() -> AsyncIterator[Target]:
             request.transport.close()
             return web.Response(status=500)
         arrivals.append(
-            Arrival(event.get("routing_key", ""), event.get("dedup_key"), event, fault.status, change)
+            Arrival(
+                event.get("routing_key", ""), event.get("dedup_key"), event, fault.status, change
+            )
         )
         if 200 <= fault.status < 300:
             payload = fault.body or {

@@ -1,9 +1,332 @@
-"""``pd-send``: Queue one PagerDuty event durably."""
+"""``pd-send``: queue one PagerDuty event durably, with pdagent's flags and Events API v2's fields.
+
+Launched once per event by monitoring systems, so start-up is the product: only the standard
+library is imported on this path (SQLite through ``sqlite3``; a PostgreSQL URL loads psycopg).
+The event is validated, stored in the outbox (fsynced) and its dedup key printed; the agent, when
+it runs, delivers it. When this user cannot write the database, the event is handed to the local
+agent over HTTP instead.
+
+Exit codes: 0 stored, 2 invalid event (or usage), 3 queue full, 4 cannot store.
+"""
 
 from __future__ import annotations
 
-from pagerbridge.cli._common import stub_main
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+EXIT_OK = 0
+EXIT_INVALID = 2
+EXIT_QUEUE_FULL = 3
+EXIT_CANNOT_STORE = 4
+
+AGENT_URL_ENV = "PAGERBRIDGE_AGENT_URL"
+AGENT_TOKEN_ENV = "PAGERBRIDGE_AGENT_TOKEN"
+MAX_QUEUE_ENV = "PAGERBRIDGE_MAX_QUEUE"
+DEFAULT_AGENT_URL = "http://127.0.0.1:8081"
+AGENT_TIMEOUT = 10.0
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        print(f"pd-send: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_INVALID)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="pd-send",
+        description="Queue a PagerDuty event (Events API v2) durably; the agent delivers it.",
+        epilog="Exit codes: 0 stored, 2 invalid event, 3 queue full, 4 cannot store.",
+    )
+    p.add_argument(
+        "-k",
+        "--service-key",
+        "--routing-key",
+        dest="routing_key",
+        help="the integration's routing key (32 characters)",
+    )
+    p.add_argument(
+        "-t",
+        "--event-type",
+        dest="action",
+        choices=["trigger", "acknowledge", "resolve"],
+        help="event action",
+    )
+    p.add_argument("-d", "--description", dest="summary", help="summary (trigger, change)")
+    p.add_argument(
+        "-i",
+        "--incident-key",
+        "--dedup-key",
+        dest="dedup_key",
+        help="dedup key; generated for a trigger when absent, and printed",
+    )
+    p.add_argument("-c", "--client", help="name of the monitoring client")
+    p.add_argument("-u", "--client-url", help="URL of the monitoring client")
+    p.add_argument(
+        "-f",
+        "--field",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a custom detail (repeatable)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p.add_argument(
+        "--severity",
+        choices=["critical", "error", "warning", "info"],
+        help="trigger severity (default: error)",
+    )
+    p.add_argument("--source", help="affected system (default: this host's name)")
+    p.add_argument("--component", help="component of the source")
+    p.add_argument("--group", help="logical group of components")
+    p.add_argument("--class", dest="class_", metavar="CLASS", help="class/type of the event")
+    p.add_argument(
+        "--link", action="append", default=[], metavar="HREF[,TEXT]", help="a link (repeatable)"
+    )
+    p.add_argument(
+        "--image",
+        action="append",
+        default=[],
+        metavar="SRC[,HREF[,ALT]]",
+        help="an image (repeatable)",
+    )
+    p.add_argument("--change", action="store_true", help="send a change event")
+    p.add_argument(
+        "--json",
+        dest="json_file",
+        metavar="FILE|-",
+        help="read a whole event from FILE (or stdin); flags override its fields",
+    )
+    p.add_argument(
+        "--db",
+        help="database URL or SQLite path (default: $PAGERBRIDGE_DATABASE_URL, "
+        "else pagerbridge's default database)",
+    )
+    p.add_argument(
+        "--agent-url",
+        default=os.environ.get(AGENT_URL_ENV, DEFAULT_AGENT_URL),
+        help=f"local agent used when the database is not writable (${AGENT_URL_ENV}, "
+        f"default {DEFAULT_AGENT_URL})",
+    )
+    p.add_argument(
+        "--max-queue",
+        type=int,
+        default=None,
+        help=f"refuse when this many events are pending (${MAX_QUEUE_ENV})",
+    )
+    return p
+
+
+def _fail(code: int, message: str, *details: str) -> NoReturn:
+    print(f"pd-send: {message}", file=sys.stderr)
+    for line in details:
+        print(f"  - {line}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def _pairs(values: Sequence[str], flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            _fail(EXIT_INVALID, f"{flag} {item!r}: expected KEY=VALUE")
+        out[key] = value
+    return out
+
+
+def _split(value: str, names: Sequence[str]) -> dict[str, str]:
+    parts = value.split(",", len(names) - 1)
+    return {name: part for name, part in zip(names, parts, strict=False) if part}
+
+
+def _load_json(source: str) -> dict[str, Any]:
+    try:
+        text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()  # noqa: SIM115
+    except OSError as exc:
+        _fail(EXIT_INVALID, f"cannot read --json {source}: {exc.strerror}")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        _fail(EXIT_INVALID, f"--json {source}: not valid JSON ({exc})")
+    if not isinstance(data, dict):
+        _fail(EXIT_INVALID, f"--json {source}: the event must be a JSON object")
+    return data
+
+
+def build_event(args: argparse.Namespace) -> dict[str, Any]:
+    """The Events API v2 event (or change event) the flags describe."""
+    event: dict[str, Any] = _load_json(args.json_file) if args.json_file else {}
+    payload: dict[str, Any] = dict(event.get("payload") or {})
+    if args.routing_key:
+        event["routing_key"] = args.routing_key
+    if not args.change:
+        if args.action:
+            event["event_action"] = args.action
+        elif not args.json_file:
+            _fail(EXIT_INVALID, "-t/--event-type is required (trigger, acknowledge or resolve)")
+        if args.dedup_key:
+            event["dedup_key"] = args.dedup_key
+        if args.client:
+            event["client"] = args.client
+        if args.client_url:
+            event["client_url"] = args.client_url
+    elif args.action or args.dedup_key or args.client or args.client_url:
+        _fail(EXIT_INVALID, "--change events take no -t, -i, -c or -u")
+    if args.summary:
+        payload["summary"] = args.summary
+    is_trigger = args.change or event.get("event_action") == "trigger"
+    if is_trigger:
+        payload.setdefault("source", args.source or os.uname().nodename)
+        if args.source:
+            payload["source"] = args.source
+        if not args.change:
+            payload.setdefault("severity", "error")
+            for flag, key in (
+                ("severity", "severity"),
+                ("component", "component"),
+                ("group", "group"),
+                ("class_", "class"),
+            ):
+                if getattr(args, flag):
+                    payload[key] = getattr(args, flag)
+        fields = _pairs(args.field, "-f")
+        if fields:
+            details = payload.get("custom_details")
+            payload["custom_details"] = {**(details if isinstance(details, dict) else {}), **fields}
+        event["payload"] = payload
+    elif args.field or args.summary:
+        _fail(EXIT_INVALID, "-d and -f only apply to trigger and change events")
+    if args.link:
+        event["links"] = [
+            *event.get("links", []),
+            *(_split(v, ["href", "text"]) for v in args.link),
+        ]
+    if args.image:
+        event["images"] = [
+            *event.get("images", []),
+            *(_split(v, ["src", "href", "alt"]) for v in args.image),
+        ]
+    return event
+
+
+def _max_queue(args: argparse.Namespace) -> int | None:
+    if args.max_queue is not None:
+        return int(args.max_queue)
+    raw = os.environ.get(MAX_QUEUE_ENV)
+    if raw:
+        try:
+            return int(raw)
+        except ValueError:
+            _fail(EXIT_INVALID, f"${MAX_QUEUE_ENV} must be a whole number, got {raw!r}")
+    return None
+
+
+def _to_agent(agent_url: str, event: dict[str, Any], change: bool) -> tuple[int, dict[str, Any]]:
+    """POST the event to the local agent's Events-API-compatible endpoint (urllib, stdlib)."""
+    import urllib.error
+    import urllib.request
+
+    base = agent_url.rstrip("/")
+    for suffix in ("/v2/enqueue", "/v2/change/enqueue"):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+    url = base + ("/v2/change/enqueue" if change else "/v2/enqueue")
+    if not url.startswith(("http://", "https://")):
+        raise OSError(f"the agent URL must start with http:// or https://, got {agent_url!r}")
+    headers = {"Content-Type": "application/json", "User-Agent": "pd-send (pagerbridge)"}
+    token = os.environ.get(AGENT_TOKEN_ENV)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(  # noqa: S310 - the scheme is checked above
+        url, data=json.dumps(event).encode(), headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=AGENT_TIMEOUT) as response:  # noqa: S310
+            status, body = response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        status, body = exc.code, exc.read()
+    try:
+        parsed = json.loads(body) if body else {}
+    except ValueError:
+        parsed = {}
+    return status, parsed if isinstance(parsed, dict) else {}
+
+
+def _fallback(args: argparse.Namespace, event: dict[str, Any], why: str) -> str | None:
+    """The database is not writable for us: hand the event to the agent, or exit 4."""
+    try:
+        status, body = _to_agent(args.agent_url, event, args.change)
+    except OSError as exc:
+        reason = getattr(exc, "reason", None) or exc
+        _fail(
+            EXIT_CANNOT_STORE,
+            f"cannot store the event: {why}",
+            f"and the local agent at {args.agent_url} is not reachable ({reason})",
+        )
+    message = str(body.get("message") or "")
+    if 200 <= status < 300:
+        key = body.get("dedup_key")
+        return key if isinstance(key, str) else event.get("dedup_key")
+    if status == 400:
+        errors = body.get("errors")
+        _fail(
+            EXIT_INVALID,
+            f"the agent refused the event: {message}",
+            *(errors if isinstance(errors, list) else []),
+        )
+    if status == 503:
+        _fail(EXIT_QUEUE_FULL, f"the agent's queue is full: {message or 'HTTP 503'}")
+    _fail(
+        EXIT_CANNOT_STORE,
+        f"cannot store the event: {why}",
+        f"and the agent at {args.agent_url} answered HTTP {status} {message}".rstrip(),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from pagerbridge.errors import (
+        ConfigError,
+        EventValidationError,
+        QueueFullError,
+        StorageError,
+    )
+    from pagerbridge.outbox.core import prepare_event
+    from pagerbridge.paths import resolve_database_url
+
+    event = build_event(args)
+    now = time.time()
+    try:
+        row = prepare_event(event, change=args.change, now=now)
+    except EventValidationError as exc:
+        _fail(EXIT_INVALID, "invalid event:", *exc.errors)
+    dedup_key: str | None = row.dedup_key
+    try:
+        url = resolve_database_url(args.db)
+        from pagerbridge.outbox import Outbox, open_storage
+
+        outbox = Outbox(open_storage(url), max_queue=_max_queue(args), clock=lambda: now)
+        try:
+            (result,) = outbox.enqueue_batch([row], now=now)
+        finally:
+            outbox.close()
+        if isinstance(result, QueueFullError):
+            _fail(EXIT_QUEUE_FULL, f"not queued: {result}")
+    except (StorageError, ConfigError) as exc:
+        dedup_key = _fallback(args, json.loads(row.payload), str(exc))
+    if not args.quiet and dedup_key:
+        print(dedup_key)
+    return EXIT_OK
 
 
 def run() -> None:
-    stub_main("pd-send", "Queue one PagerDuty event durably.", "issue #4 (the outbox)")
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None

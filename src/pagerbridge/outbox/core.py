@@ -8,13 +8,12 @@ one, so many concurrent HTTP requests cost one fsync.
 
 from __future__ import annotations
 
-import asyncio
 import json
+import os
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pagerbridge.errors import PagerbridgeError, QueueFullError
 from pagerbridge.outbox.storage import NewRow, OutboxStorage
@@ -30,6 +29,9 @@ from pagerbridge.outbox.types import (
     Stats,
     ordering_key,
 )
+
+if TYPE_CHECKING:
+    import asyncio
 
 Clock = Callable[[], float]
 
@@ -54,7 +56,7 @@ def prepare_event(
 
     data = dict(event)
     if not change and data.get("event_action") == "trigger" and not data.get("dedup_key"):
-        data["dedup_key"] = uuid.uuid4().hex
+        data["dedup_key"] = os.urandom(16).hex()
     normalised = normalise_event(data, change=change, now=datetime.fromtimestamp(now, UTC))
     routing_key = str(normalised.get("routing_key", ""))
     dedup_key = None if change else normalised.get("dedup_key")
@@ -122,9 +124,7 @@ class Outbox:
         out: list[EnqueuedRow | QueueFullError] = []
         for row, row_id in zip(rows, ids, strict=True):
             if row_id is None:
-                out.append(
-                    QueueFullError(f"the outbox holds its maximum of {self.max_queue} rows")
-                )
+                out.append(QueueFullError(f"the outbox holds its maximum of {self.max_queue} rows"))
             else:
                 out.append(EnqueuedRow(row_id, row.dedup_key, row.routing_key, row.state))
         return out
@@ -142,6 +142,8 @@ class Outbox:
 
     async def enqueue_row_async(self, row: NewRow) -> EnqueuedRow:
         """Join the group commit with an already prepared row."""
+        import asyncio
+
         loop = asyncio.get_running_loop()
         future: asyncio.Future[EnqueuedRow] = loop.create_future()
         self._pending.append((row, future))
@@ -153,6 +155,8 @@ class Outbox:
         return await future
 
     async def _commit_loop(self) -> None:
+        import asyncio
+
         assert self._wake is not None
         while True:
             if not self._pending:
@@ -244,6 +248,8 @@ class Outbox:
 
     async def aclose(self) -> None:
         """Finish the group commit in progress, then close the storage."""
+        import asyncio
+
         self._closing = True
         if self._committer is not None and not self._committer.done():
             assert self._wake is not None

@@ -45,7 +45,9 @@ class PrometheusMetrics:
     """prometheus-client counters and a latency histogram (labels carry no routing keys: they
     are secrets, and unbounded)."""
 
-    def __init__(self, registry: CollectorRegistry | None = None, prefix: str = "pagerbridge_outbox") -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, prefix: str = "pagerbridge_outbox"
+    ) -> None:
         from prometheus_client import REGISTRY, Counter, Histogram
 
         reg: Any = registry if registry is not None else REGISTRY
@@ -53,7 +55,9 @@ class PrometheusMetrics:
         self.retries = Counter(f"{prefix}_retries", "Retryable failures", ["reason"], registry=reg)
         self.dead_letters = Counter(f"{prefix}_dead", "Rows dead-lettered", registry=reg)
         self.rate_limit_waits = Counter(
-            f"{prefix}_rate_limit_waits", "Rows deferred by the client-side rate limit", registry=reg
+            f"{prefix}_rate_limit_waits",
+            "Rows deferred by the client-side rate limit",
+            registry=reg,
         )
         self.latency = Histogram(
             f"{prefix}_delivery_latency_seconds",

@@ -8,10 +8,9 @@ they poll as well). One connection per thread. psycopg errors become StorageErro
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -59,7 +58,7 @@ class PostgresStorage:
         if create:
             with self._tx() as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_ID,))
-                conn.execute(schema_sql("postgresql"))  # type: ignore[arg-type]
+                conn.execute(schema_sql("postgresql"))
 
     def _connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
         try:
@@ -89,17 +88,15 @@ class PostgresStorage:
 
     def _read(self, name: str, params: Any = None) -> list[dict[str, Any]]:
         with self._tx() as conn:
-            return conn.execute(_Q[name], params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(_Q[name], params).fetchall()
 
     def close(self) -> None:
         with self._lock:
             conns, self._all = self._all, []
             listener, self._listener = self._listener, None
         for conn in [*conns, *([listener] if listener else [])]:
-            try:
+            with suppress(psycopg.Error):
                 conn.close()
-            except psycopg.Error:
-                pass
         self._local = threading.local()
 
     # -- the contract --------------------------------------------------------------------------
@@ -112,11 +109,11 @@ class PostgresStorage:
         out: list[int | None] = []
         with self._tx() as conn:
             keys = sorted({r.ordering_key for r in rows})
-            conn.execute(_Q["lock_keys"], {"keys": keys})  # type: ignore[arg-type]
+            conn.execute(_Q["lock_keys"], {"keys": keys})
             room = len(rows)
             if max_pending is not None:
-                active = conn.execute(_Q["count_active"]).fetchone()  # type: ignore[arg-type]
-                room = max(0, max_pending - int(next(iter(active.values()))))  # type: ignore[union-attr]
+                active = conn.execute(_Q["count_active"]).fetchone() or {"count": 0}
+                room = max(0, max_pending - int(next(iter(active.values()))))
             for row in rows:
                 if row.state == PENDING:
                     if room <= 0:
@@ -133,11 +130,11 @@ class PostgresStorage:
                     "now": now,
                     "blocked": BLOCKED,
                 }
-                found = conn.execute(_Q["insert"], params).fetchone()  # type: ignore[arg-type]
+                found = conn.execute(_Q["insert"], params).fetchone()
                 assert found is not None
                 out.append(int(found["id"]))
             if any(i is not None for i in out):
-                conn.execute(_Q["notify"])  # type: ignore[arg-type]
+                conn.execute(_Q["notify"])
         return out
 
     def claim(
@@ -145,7 +142,7 @@ class PostgresStorage:
     ) -> list[OutboxRow]:
         params = {"now": now, "lease": now + lease_seconds, "worker": worker, "limit": limit}
         with self._tx() as conn:
-            rows = conn.execute(_Q["claim"], params).fetchall()  # type: ignore[arg-type]
+            rows = conn.execute(_Q["claim"], params).fetchall()
         return sorted((row_from_mapping(r) for r in rows), key=lambda r: r.id)
 
     def complete(self, completions: Sequence[Completion], *, now: float) -> None:
@@ -154,7 +151,7 @@ class PostgresStorage:
         with self._tx() as conn:
             for c in sorted(completions, key=lambda c: c.id):
                 found = conn.execute(
-                    _Q["complete"],  # type: ignore[arg-type]
+                    _Q["complete"],
                     {
                         "id": c.id,
                         "state": c.state,
@@ -166,7 +163,7 @@ class PostgresStorage:
                 ).fetchone()
                 if found is not None and c.state != PENDING:
                     conn.execute(
-                        _Q["promote"],  # type: ignore[arg-type]
+                        _Q["promote"],
                         {"ordering_key": found["ordering_key"], "now": now, "blocked": BLOCKED},
                     )
 
@@ -197,7 +194,7 @@ class PostgresStorage:
 
     def stats(self) -> Stats:
         groups = [tuple(r.values()) for r in self._read("stats")]
-        return stats_from_groups(groups, self.paused())  # type: ignore[arg-type]
+        return stats_from_groups(groups, self.paused())
 
     def next_due(self) -> float | None:
         rows = self._read("next_due", {"blocked": BLOCKED})
@@ -218,31 +215,31 @@ class PostgresStorage:
         changed = 0
         with self._tx() as conn:
             if ids:
-                cur = conn.execute(_Q["retry_ids"], {"ids": list(ids), "now": now})  # type: ignore[arg-type]
+                cur = conn.execute(_Q["retry_ids"], {"ids": list(ids), "now": now})
                 changed += cur.rowcount
             if dead or routing_key is not None:
-                cur = conn.execute(_Q["retry_dead"], {"routing_key": routing_key, "now": now})  # type: ignore[arg-type]
+                cur = conn.execute(_Q["retry_dead"], {"routing_key": routing_key, "now": now})
                 changed += cur.rowcount
             if changed:
-                conn.execute(_Q["notify"])  # type: ignore[arg-type]
+                conn.execute(_Q["notify"])
         return changed
 
     def purge(self, *, states: Sequence[str], before: float | None = None) -> int:
         if not states:
             return 0
         with self._tx() as conn:
-            cur = conn.execute(_Q["purge"], {"states": list(states), "before": before})  # type: ignore[arg-type]
+            cur = conn.execute(_Q["purge"], {"states": list(states), "before": before})
             return cur.rowcount
 
     def pause(self, routing_key: str, *, now: float) -> None:
         with self._tx() as conn:
-            conn.execute(_Q["pause"], {"routing_key": routing_key, "now": now})  # type: ignore[arg-type]
+            conn.execute(_Q["pause"], {"routing_key": routing_key, "now": now})
 
     def resume(self, routing_key: str) -> bool:
         with self._tx() as conn:
-            resumed = conn.execute(_Q["resume"], {"routing_key": routing_key}).rowcount > 0  # type: ignore[arg-type]
+            resumed = conn.execute(_Q["resume"], {"routing_key": routing_key}).rowcount > 0
             if resumed:
-                conn.execute(_Q["notify"])  # type: ignore[arg-type]
+                conn.execute(_Q["notify"])
             return resumed
 
     def paused(self) -> list[str]:
@@ -251,13 +248,13 @@ class PostgresStorage:
     def take_token(self, routing_key: str, *, rate: float, burst: float, now: float) -> float:
         params = {"routing_key": routing_key, "burst": burst, "now": now}
         with self._tx() as conn:
-            conn.execute(_Q["rate_init"], params)  # type: ignore[arg-type]
-            found = conn.execute(_Q["rate_get"], params).fetchone()  # type: ignore[arg-type]
+            conn.execute(_Q["rate_init"], params)
+            found = conn.execute(_Q["rate_get"], params).fetchone()
             assert found is not None
             tokens, wait = token_bucket(
                 (found["tokens"], found["updated_at"]), rate=rate, burst=burst, now=now
             )
-            conn.execute(_Q["rate_put"], {**params, "tokens": tokens})  # type: ignore[arg-type]
+            conn.execute(_Q["rate_put"], {**params, "tokens": tokens})
         return wait
 
     def wait_notify(self, timeout: float) -> bool:

@@ -27,4 +27,6 @@ def queries(dialect: str) -> dict[str, str]:
     """Every named query of ``queries_<dialect>.sql``."""
     text = (SQL_DIR / f"queries_{dialect}.sql").read_text(encoding="utf-8")
     parts = _NAME.split(text)
-    return {name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2])}
+    return {
+        name: body.strip().rstrip(";") for name, body in zip(parts[1::2], parts[2::2], strict=True)
+    }

@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,9 @@ def row_from_mapping(r: Any) -> OutboxRow:
     )
 
 
-def stats_from_groups(groups: Sequence[tuple[str, str, int, float | None]], paused: list[str]) -> Stats:
+def stats_from_groups(
+    groups: Sequence[tuple[str, str, int, float | None]], paused: list[str]
+) -> Stats:
     by_state: dict[str, int] = {}
     by_key: dict[str, dict[str, int]] = {}
     oldest: float | None = None
@@ -141,10 +143,8 @@ class SqliteStorage:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
             if conn.in_transaction:
-                try:
+                with suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass
             raise _storage_error(exc, self.path) from exc
 
     def _read(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
@@ -157,10 +157,8 @@ class SqliteStorage:
         with self._lock:
             conns, self._all = self._all, []
         for conn in conns:
-            try:
+            with suppress(sqlite3.Error):
                 conn.close()
-            except sqlite3.Error:
-                pass
         self._local = threading.local()
 
     # -- the contract --------------------------------------------------------------------------
@@ -252,7 +250,7 @@ class SqliteStorage:
 
     def stats(self) -> Stats:
         groups = [tuple(r) for r in self._read(_Q["stats"])]
-        return stats_from_groups(groups, self.paused())  # type: ignore[arg-type]
+        return stats_from_groups(groups, self.paused())
 
     def next_due(self) -> float | None:
         rows = self._read(_Q["next_due"], {"blocked": BLOCKED})
@@ -308,9 +306,7 @@ class SqliteStorage:
         return False
 
 
-def token_bucket(
-    found: Any, *, rate: float, burst: float, now: float
-) -> tuple[float, float]:
+def token_bucket(found: Any, *, rate: float, burst: float, now: float) -> tuple[float, float]:
     """Refill a bucket stored as (tokens, updated_at); return (new tokens, seconds to wait)."""
     if found is None:
         tokens = burst

