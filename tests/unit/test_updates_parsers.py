@@ -210,3 +210,25 @@ def test_distro_debian12_against_distro_info() -> None:
     assert upgrade is not None and upgrade.available_version == "13"
     assert upgrade.kind == "release"
     assert distro.debian_upgrade("13", "13") is None
+
+
+def test_docker_checker_compares_pulled_and_registry_digests() -> None:
+    """The flow over the docs' real outputs; the `docker ps` line is our own template's
+    rendering (name<TAB>image), not a recorded tool output."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from updates_replay import ReplayRunner
+
+    runner = ReplayRunner({("docker", "ps"): ("web\talpine:latest\nbuilt\t4f0a1b2c3d4e\n", 0)})
+    runner.add(["docker", "image", "inspect"], "podman_image_inspect_repodigests_docs.json")
+    runner.add(
+        ["docker", "buildx", "imagetools", "inspect"], "docker_buildx_imagetools_inspect_docs.txt"
+    )
+    (update,) = docker.DockerChecker.from_options({}, runner).check()
+    assert (update.package, update.source, update.kind) == ("web", "alpine:latest", "image")
+    assert (update.current_version, update.available_version) == ("1b0d4ddd99b1", "21a3deaa0d32")
+    # the container running a bare image id was skipped: nothing to compare it with
+    assert not any("4f0a1b2c3d4e" in call for call in runner.calls[1:])
+    excluded = docker.DockerChecker.from_options({"exclude": ["web"]}, runner).check()
+    assert excluded == []
