@@ -91,7 +91,7 @@ def test_trigger_update_resolve_cycle(tmp_path: Path, sandbox_handle: Any) -> No
     assert exit_code(first) == 1
     outcome = notify_all(cfg, first)
     assert [d.action for d in outcome.pagerduty] == ["trigger"]
-    assert outcome.pagerduty[0].remaining == 0, outcome.lines
+    assert outcome.pagerduty[0].delivered, outcome.lines
     arrivals = handle.arrivals(handle.routing_key)
     assert [(a["event_action"], a["dedup_key"]) for a in arrivals] == [
         ("trigger", "update-watcher/web-prod-01")
@@ -118,3 +118,37 @@ def test_trigger_update_resolve_cycle(tmp_path: Path, sandbox_handle: Any) -> No
     # A further clean run has nothing open: only-on-updates sends nothing.
     assert notify_all(cfg, run_checks(cfg, patched())).pagerduty == []
     assert len(handle.arrivals(handle.routing_key)) == 3
+
+
+def test_an_unreachable_pagerduty_leaves_the_event_queued_for_the_next_run(
+    tmp_path: Path, sandbox_handle: Any
+) -> None:
+    from conftest import free_port
+
+    handle = sandbox_handle
+    cfg = make_config(tmp_path, handle)
+    (notifier,) = cfg.enabled_notifiers()
+    notifier.options["events_url"] = f"http://127.0.0.1:{free_port()}"  # nothing listens
+    notifier.options["delivery_timeout"] = 1
+    outcome = notify_all(cfg, run_checks(cfg, pending()))
+    assert outcome.pagerduty[0].state == "pending"
+    assert "queued (the next run or the agent delivers it)" in outcome.lines[0]
+    assert handle.arrivals(handle.routing_key) == []
+
+    notifier.options["events_url"] = handle.url
+    notifier.options["delivery_timeout"] = 20
+    outcome = notify_all(cfg, run_checks(cfg, pending()))
+    assert outcome.pagerduty[0].delivered, outcome.lines
+    assert len(incidents(handle)) == 1
+
+
+def test_a_rejected_event_is_reported_with_pagerdutys_message(
+    tmp_path: Path, sandbox_handle: Any
+) -> None:
+    handle = sandbox_handle
+    cfg = make_config(tmp_path, handle)
+    (notifier,) = cfg.enabled_notifiers()
+    notifier.options["routing_key"] = "0" * 32  # no such integration on the sandbox
+    outcome = notify_all(cfg, run_checks(cfg, pending()))
+    assert outcome.pagerduty[0].state == "dead", outcome.lines
+    assert "rejected by PagerDuty" in outcome.lines[0] and outcome.failed == 1

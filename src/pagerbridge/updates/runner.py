@@ -97,15 +97,15 @@ def notify_all(
                 outcome.lines.append("pagerduty: nothing to send")
                 continue
             outcome.pagerduty.append(delivery)
-            status = (
-                "delivered"
-                if delivery.delivered and delivery.remaining == 0
-                else "queued (will be delivered by the next run or the agent)"
-            )
-            note = f" - {delivery.note}" if delivery.note else ""
-            outcome.lines.append(
-                f"pagerduty: {delivery.action} {delivery.dedup_key}: {status}{note}"
-            )
+            if delivery.delivered:
+                status = "delivered"
+            elif delivery.state == "dead":
+                outcome.failed += 1
+                status = f"rejected by PagerDuty ({delivery.error}); see `pd-queue`"
+            else:
+                status = "queued (the next run or the agent delivers it)"
+            action = f"{delivery.action} {delivery.dedup_key}"
+            outcome.lines.append(f"pagerduty: {action}: {status}")
             continue
         sender = AppriseNotifier(entry.type, apprise_url(entry.type, entry.options), policy)
         sent = sender.notify(report)

@@ -161,32 +161,32 @@ def build_event(
 
 @dataclass
 class Delivery:
-    """What happened to the event this run: queued always; delivered if the drain got to it."""
+    """What happened to this run's event: always queued; ``state`` is its outbox state after the
+    bounded drain (``delivered``, ``pending``, ``dead``...), ``error`` PagerDuty's last answer."""
 
     action: str
     dedup_key: str
-    queued: bool
-    delivered: int = 0
-    remaining: int = 0
-    note: str = ""
+    row_id: int
+    state: str = "pending"
+    error: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        return self.state == "delivered"
 
 
-async def drain(database_url: str, events_url: str, limit: float) -> tuple[int, int, str]:
-    """Deliver what is pending in the outbox, for at most ``limit`` seconds."""
-    from pagerbridge.outbox import open_outbox
+async def drain(database_url: str, events_url: str, limit: float, row_id: int) -> Delivery:
+    """Deliver what is pending in the outbox for at most ``limit`` seconds; our row's fate."""
+    from pagerbridge.outbox import DeliveryWorker, open_outbox
 
     outbox = open_outbox(database_url)
     try:
-        try:
-            from pagerbridge.outbox import DeliveryWorker
-        except (ImportError, AttributeError):
-            return 0, -1, "no delivery worker in this installation: the event waits for the agent"
         worker = DeliveryWorker(outbox, events_url=events_url)
-        result = await worker.drain(limit)
-        close = getattr(worker, "aclose", None)
-        if close is not None:
-            await close()
-        return result.delivered, result.remaining, ""
+        await worker.drain(limit)
+        row = outbox.get(row_id)
+        if row is None:  # already cleaned up: only delivered rows are purged
+            return Delivery("", "", row_id, "delivered")
+        return Delivery("", "", row_id, row.state, row.last_error)
     finally:
         outbox.close()
 
@@ -223,7 +223,7 @@ class PagerDutyNotifier:
         event = build_event(action, report, self.policy, self.options, now=moment)
         outbox = open_outbox(self.database_url)
         try:
-            outbox.enqueue_event(event)
+            row = outbox.enqueue_event(event)
         finally:
             outbox.close()
         if action == "trigger":
@@ -237,12 +237,12 @@ class PagerDutyNotifier:
             )
         else:
             self.state.set_closed(self.options.routing_key, dedup_key)
-        delivery = Delivery(action, dedup_key, queued=True)
+        delivery = Delivery(action, dedup_key, row.id)
         if self.delivery_timeout > 0:
-            delivered, remaining, note = asyncio.run(
-                drain(self.database_url, self.options.base_url(), self.delivery_timeout)
+            after = asyncio.run(
+                drain(self.database_url, self.options.base_url(), self.delivery_timeout, row.id)
             )
-            delivery.delivered, delivery.remaining, delivery.note = delivered, remaining, note
+            delivery.state, delivery.error = after.state, after.error
         return delivery
 
 
