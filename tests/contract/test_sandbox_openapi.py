@@ -85,7 +85,7 @@ OPS = [
             ]
         },
         from_header=True,
-    ),  # fmt: skip
+    ),
     Op("GET", "/incidents/{id}", 200, lambda i: f"/incidents/{i['incident']}"),
     Op(
         "PUT",
@@ -99,7 +99,7 @@ OPS = [
             }
         },
         from_header=True,
-    ),  # fmt: skip
+    ),
     Op("GET", "/incidents/{id}/notes", 200, lambda i: f"/incidents/{i['incident']}/notes"),
     Op(
         "POST",
@@ -136,7 +136,7 @@ OPS = [
                 "escalation_policy": {"id": "PDEMOEP", "type": "escalation_policy_reference"},
             }
         },
-    ),  # fmt: skip
+    ),
     Op("GET", "/services/{id}", 200, lambda i: "/services/PDEMO01"),
     Op(
         "PUT",

@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
 
 from pagerbridge.sandbox import admin, events_api, page
 from pagerbridge.sandbox.gate import Gate
@@ -25,14 +26,12 @@ log = logging.getLogger("pagerbridge.sandbox")
 
 
 def rest_routes() -> list[BaseRoute]:
-    from pagerbridge.sandbox import rest_directory, rest_incidents, rest_misc, rest_schedules
+    from pagerbridge.sandbox.rest_directory import routes as directory_routes
+    from pagerbridge.sandbox.rest_incidents import routes as incident_routes
+    from pagerbridge.sandbox.rest_misc import routes as misc_routes
+    from pagerbridge.sandbox.rest_schedules import routes as schedule_routes
 
-    return [
-        *rest_incidents.routes(),
-        *rest_directory.routes(),
-        *rest_schedules.routes(),
-        *rest_misc.routes(),
-    ]
+    return [*incident_routes(), *directory_routes(), *schedule_routes(), *misc_routes()]
 
 
 def create_app(options: SandboxOptions | None = None, *, clock: Clock = utc_now) -> Starlette:
@@ -69,15 +68,28 @@ def create_app(options: SandboxOptions | None = None, *, clock: Clock = utc_now)
                 runtime.save(options.state_file)
                 log.info("sandbox state saved to %s", options.state_file)
 
-    app = Starlette(
+    app = SandboxApp(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={RestError: rest_error_handler},
     )
     app.state.runtime = runtime
     app.state.webhooks = webhooks
-    app.add_middleware(Gate, runtime=runtime)
+    app.gate = Gate(super(SandboxApp, app).__call__, runtime)
     return app
+
+
+class SandboxApp(Starlette):
+    """Starlette with the :class:`Gate` outermost, so it sees the server's own ``send``.
+
+    (A dropped-connection fault needs the transport behind it; Starlette's middleware stack
+    would wrap ``send`` first.)
+    """
+
+    gate: Gate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.gate(scope, receive, send)
 
 
 def _oauth(runtime: Runtime) -> list[BaseRoute]:

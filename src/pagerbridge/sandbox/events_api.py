@@ -218,6 +218,7 @@ def open_alert(
     integration: Resource,
 ) -> Resource:
     payload = event["payload"]
+    integration_path = f"services/{service_id}/integrations/{integration['id']}"
     incident = open_incident(
         state,
         service_id=service_id,
@@ -243,8 +244,8 @@ def open_alert(
             "id": integration["id"],
             "type": "events_api_v2_inbound_integration_reference",
             "summary": integration["name"],
-            "self": f"{state.base_url}/services/{service_id}/integrations/{integration['id']}",
-            "html_url": f"{state.base_url}/#/services/{service_id}/integrations/{integration['id']}",
+            "self": f"{state.base_url}/{integration_path}",
+            "html_url": f"{state.base_url}/#/{integration_path}",
         },
         "body": {
             "type": "alert_body",

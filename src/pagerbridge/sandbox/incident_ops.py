@@ -299,7 +299,7 @@ def set_escalation_policy(
         summary="Escalated to " + state.escalation_policies[policy_id]["name"],
         extra={"assignees": [state.ref("user", u) for u in users]},
     )
-    state.publish("incident.reassigned", incident, agent=agent)
+    state.publish("incident.delegated", incident, agent=agent)
 
 
 def set_priority(
@@ -330,7 +330,7 @@ def set_urgency(
         channel=channel,
         summary=f"Urgency changed to {urgency}",
     )
-    state.publish("incident.updated", incident, agent=agent)
+    # PagerDuty's v3 webhooks have no event type for an urgency change, so none is sent.
 
 
 def add_note(

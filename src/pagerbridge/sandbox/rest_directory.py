@@ -115,6 +115,7 @@ async def create_service(request: Request) -> Response:
     }
     state.services[sid] = state.decorate("service", service, service["name"])
     state.escalation_policies[policy["id"]]["services"].append(state.ref("service", sid))
+    state.publish("service.created", service, agent=_agent(request), service_id=sid)
     return wrapped("service", service, 201)
 
 
@@ -135,7 +136,13 @@ async def update_service(request: Request) -> Response:
             service[field] = body[field]
     service["summary"] = service["name"]
     service["updated_at"] = state.now_iso()
+    state.publish("service.updated", service, agent=_agent(request), service_id=service["id"])
     return wrapped("service", service)
+
+
+def _agent(request: Request) -> Resource | None:
+    user_id = principal(request).get("user_id")
+    return state_of(request).ref("user", user_id) if user_id else None
 
 
 async def abilities(request: Request) -> Response:

@@ -268,7 +268,11 @@ def apply_update(
             channel=WEB_CHANNEL,
         )
     if "conference_bridge" in changes:
-        incident["conference_bridge"] = changes["conference_bridge"]
+        bridge = changes["conference_bridge"]
+        if bridge is not None and not isinstance(bridge, dict):
+            raise invalid_input("'conference_bridge' must be an object")
+        incident["conference_bridge"] = bridge
+        state.publish("incident.conference_bridge.updated", incident, agent=agent)
     if "status" in changes:
         status = changes["status"]
         if status not in ops.STATUSES:

@@ -236,9 +236,17 @@ class SandboxState:
 
     # -- hooks -------------------------------------------------------------------------------
 
-    def publish(self, event_type: str, resource: Resource, *, agent: Resource | None) -> None:
-        """Tell every publisher (the webhook dispatcher) about an incident change."""
-        service_id = resource.get("service", {}).get("id", "")
+    def publish(
+        self,
+        event_type: str,
+        resource: Resource,
+        *,
+        agent: Resource | None,
+        service_id: str | None = None,
+    ) -> None:
+        """Tell every publisher (the webhook dispatcher) about a change (``incident.*``, ...)."""
+        if service_id is None:
+            service_id = resource.get("service", {}).get("id", "")
         team_ids = [t["id"] for t in resource.get("teams", [])]
         for publisher in self.publishers:
             publisher(event_type, resource, service_id=service_id, team_ids=team_ids, agent=agent)

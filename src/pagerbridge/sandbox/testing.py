@@ -34,6 +34,8 @@ from pagerbridge.sandbox.options import (
 )
 
 STARTUP_TIMEOUT = 10.0
+#: Seconds a stopping in-thread sandbox waits for open connections (tests keep clients alive).
+SHUTDOWN_GRACE = 1
 RUN_CLI = "from pagerbridge.cli.main import run; run()"
 
 
@@ -202,6 +204,7 @@ def running_sandbox(**options: Any) -> Iterator[SandboxHandle]:
         lifespan="on",
         ssl_certfile=str(tls.cert) if tls else None,
         ssl_keyfile=str(tls.key) if tls else None,
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="pagerbridge-sandbox", daemon=True)
@@ -215,7 +218,10 @@ def running_sandbox(**options: Any) -> Iterator[SandboxHandle]:
         yield SandboxHandle(url=opts.url, ca_path=tls.ca if tls else None, app=app)
     finally:
         server.should_exit = True
-        thread.join(timeout=10)
+        thread.join(timeout=SHUTDOWN_GRACE + 2)
+        if thread.is_alive():  # a client still holds a TLS connection open: stop anyway
+            server.force_exit = True
+            thread.join(timeout=5)
         if tmp is not None:
             tmp.cleanup()
 

@@ -1,0 +1,110 @@
+"""Fault injection and the admin endpoints, over real loopback HTTP."""
+
+from __future__ import annotations
+
+import http.client
+import time
+import urllib.error
+
+import pytest
+
+from pagerbridge.sandbox.testing import SandboxHandle, running_sandbox
+
+
+def test_error_rate_on_one_route_only(sandbox: SandboxHandle) -> None:
+    sandbox.set_faults(error_rate=1.0, error_status=502, routes=["/v2/enqueue"])
+    status, body = sandbox.send_event("trigger")
+    assert status == 502 and body["status"] == "error"
+    assert sandbox.rest("GET", "/services")[0] == 200  # other routes unaffected
+    assert sandbox.arrivals() == []  # a faulted event was not accepted
+    sandbox.set_faults()
+    assert sandbox.send_event("trigger")[0] == 202
+
+
+def test_rest_errors_use_pagerduty_body(sandbox: SandboxHandle) -> None:
+    sandbox.set_faults(error_rate=1.0)
+    status, body = sandbox.rest("GET", "/incidents")
+    assert status == 500 and body["error"]["code"] == 2000
+
+
+def test_429_burst_then_normal(sandbox: SandboxHandle) -> None:
+    sandbox.set_faults(burst_429=2)
+    codes = [sandbox.send_event("trigger", dedup_key=f"b{i}")[0] for i in range(4)]
+    assert codes == [429, 429, 202, 202]
+    assert [a["dedup_key"] for a in sandbox.arrivals()] == ["b2", "b3"]
+
+
+def test_latency(sandbox: SandboxHandle) -> None:
+    sandbox.set_faults(latency=0.3)
+    began = time.monotonic()
+    assert sandbox.send_event("trigger")[0] == 202
+    assert time.monotonic() - began >= 0.3
+    began = time.monotonic()
+    sandbox.arrivals()  # admin endpoints are never slowed or faulted
+    assert time.monotonic() - began < 0.3
+
+
+def test_dropped_connection_gets_no_answer(sandbox: SandboxHandle) -> None:
+    sandbox.set_faults(drop_rate=1.0)
+    with pytest.raises((urllib.error.URLError, http.client.HTTPException, ConnectionError)):
+        sandbox.send_event("trigger")
+    sandbox.set_faults()
+    assert sandbox.send_event("trigger")[0] == 202
+    assert len(sandbox.arrivals()) == 1
+
+
+def test_outage_window_ends(sandbox: SandboxHandle) -> None:
+    sandbox.set_faults(outage_seconds=0.4)
+    assert sandbox.send_event("trigger")[0] == 503
+    assert sandbox.rest("GET", "/services")[0] == 503
+    time.sleep(0.5)
+    assert sandbox.send_event("trigger")[0] == 202
+
+
+def test_bad_fault_settings_are_refused(sandbox: SandboxHandle) -> None:
+    with pytest.raises(ValueError, match="error_rate must be between 0 and 1"):
+        sandbox.set_faults(error_rate=3)
+    with pytest.raises(ValueError, match="unknown fault setting"):
+        sandbox.set_faults(explode=True)
+    _, body = sandbox.request("GET", "/_sandbox/faults")
+    assert body["faults"]["error_rate"] == 0.0
+
+
+def test_faults_from_options() -> None:
+    with running_sandbox(faults={"burst_429": 1}) as sb:
+        assert sb.send_event("trigger")[0] == 429
+        assert sb.send_event("trigger")[0] == 202
+        sb.send_event("trigger")
+        sb.reset()  # back to the seed and the start-up faults
+        assert sb.send_event("trigger")[0] == 429
+        assert sb.arrivals() == []
+
+
+def test_arrivals_order_filter_and_state(sandbox: SandboxHandle) -> None:
+    for i in range(5):
+        sandbox.send_event("trigger", dedup_key=f"o{i}")
+    arrivals = sandbox.arrivals()
+    assert [a["seq"] for a in arrivals] == [1, 2, 3, 4, 5]
+    assert [a["dedup_key"] for a in arrivals] == [f"o{i}" for i in range(5)]
+    assert all(a["routing_key"] == sandbox.routing_key and a["time"] for a in arrivals)
+    assert sandbox.arrivals(routing_key="x" * 32) == []
+    _, body = sandbox.request("GET", "/_sandbox/events?after=3")
+    assert [a["seq"] for a in body["events"]] == [4, 5]
+    state = sandbox.state()
+    assert len(state["incidents"]) == 5
+    assert state["tokens"][0]["token"] == "***"  # secrets are not shown
+    assert "sandbox-secret" not in str(state)
+    sandbox.reset()
+    assert sandbox.arrivals() == [] and sandbox.state()["incidents"] == {}
+
+
+def test_status_page_lists_services_and_incidents(sandbox: SandboxHandle) -> None:
+    import urllib.request
+
+    sandbox.send_event("trigger", dedup_key="page", payload={
+        "summary": "<b>disk</b> full", "source": "h", "severity": "error"})  # fmt: skip
+    with urllib.request.urlopen(sandbox.url + "/", timeout=5) as resp:
+        html = resp.read().decode()
+    assert "Demo Service" in html and "deadbeefdeadbeefdeadbeefdeadbeef" in html
+    assert "&lt;b&gt;disk&lt;/b&gt; full" in html and "<b>disk" not in html
+    assert "trigger_log_entry" in html
