@@ -13,8 +13,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from pagerbridge.outbox import open_outbox
 
 RK = "deadbeefdeadbeefdeadbeefdeadbeef"
@@ -234,7 +232,8 @@ def test_disk_full_exits_4_and_loses_nothing_already_stored(tmp_path: Path) -> N
 
     failures = 0
     for i in range(8):  # the WAL grows with each event until it hits the limit
-        proc = pd_send("--db", str(db), "-k", RK, "-t", "trigger", "-d", "big", "-f", f"pad={big}{i}",
+        pad = f"pad={big}{i}"
+        proc = pd_send("--db", str(db), "-k", RK, "-t", "trigger", "-d", "big", "-f", pad,
                        preexec_fn=tiny_disk)  # fmt: skip
         assert proc.returncode in (0, 4), proc.stderr
         if proc.returncode == 4:
@@ -258,7 +257,7 @@ def test_postgresql_url(postgres_url: str) -> None:
 def test_only_the_standard_library_is_imported(tmp_path: Path) -> None:
     code = (
         "import sys; from pagerbridge.cli.pd_send import main; "
-        f"main(['--db', {str(tmp_path / 'pb.db')!r}, '-k', {RK!r}, '-t', 'trigger', '-d', 'x', '-q']); "
+        f"main(['--db', {str(tmp_path / 'pb.db')!r}, '-k', {RK!r}, '-t', 'trigger', '-d', 'x']); "
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
         "{'pydantic', 'sqlalchemy', 'aiohttp', 'yaml', 'typer', 'rich', 'psycopg', 'asyncio'}); "
         "print(','.join(heavy))"

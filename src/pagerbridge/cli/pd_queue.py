@@ -1,13 +1,373 @@
-"""``pd-queue``: Inspect and manage the outbox: status, list, show, retry, purge."""
+"""``pd-queue``: inspect and manage the outbox (status, list, show, retry, purge, pause, resume).
+
+Tables for people, ``--json`` for scripts. Routing keys are secrets of a sort (anyone holding one
+can page), so they are shown shortened (``…beef``) unless ``--show-keys``.
+"""
 
 from __future__ import annotations
 
-from pagerbridge.cli._common import stub_main
+import json
+import re
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from pagerbridge.cli._common import fail, run_guarded
+
+if TYPE_CHECKING:
+    from pagerbridge.outbox import Outbox, OutboxRow
+
+app = typer.Typer(
+    help="Inspect and manage pagerbridge's outbox of PagerDuty events.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        help="Database URL or SQLite file (default: $PAGERBRIDGE_DATABASE_URL, else the data dir).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+KeysOption = Annotated[bool, typer.Option("--show-keys", help="Show routing keys in full.")]
+EXIT_NOT_FOUND = 1
+
+
+def short_key(key: str, show: bool) -> str:
+    """``…beef``: enough to tell keys apart, too little to page with."""
+    if show or len(key) <= 4:
+        return key
+    return "…" + key[-4:]
+
+
+def _open(db: str | None) -> Outbox:
+    from pagerbridge.outbox import open_outbox
+    from pagerbridge.paths import resolve_database_url
+
+    return open_outbox(resolve_database_url(db))
+
+
+def _when(ts: float | None, *, short: bool = False) -> str:
+    if ts is None:
+        return "-"
+    if ts >= 1e14:
+        return "after earlier" if short else "after the earlier row of its key"
+    return datetime.fromtimestamp(ts, UTC).strftime(
+        "%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S"
+    )
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def _row_json(row: OutboxRow, show: bool) -> dict[str, Any]:
+    data = row.as_dict()
+    data["routing_key"] = short_key(row.routing_key, show)
+    data["ordering_key"] = short_key(row.routing_key, show) + "/" + (row.dedup_key or "")
+    if isinstance(data["payload"], dict) and "routing_key" in data["payload"]:
+        data["payload"]["routing_key"] = short_key(str(data["payload"]["routing_key"]), show)
+    if data["next_attempt_at"] >= 1e14:
+        data["next_attempt_at"] = None  # waiting for an earlier row of its key
+    return data
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:  # piped or captured: do not squeeze tables into 80 columns
+        console = Console(width=140)
+    return console
+
+
+_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
+
+
+def parse_since(value: str, now: float) -> float:
+    """``30m``, ``2h``, ``1d`` ago, or an ISO 8601 date/time (UTC unless it says otherwise)."""
+    match = _RELATIVE.match(value.strip())
+    if match:
+        return now - float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+    try:
+        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r}: use e.g. 30m, 2h, 1d or 2026-11-23T10:00:00Z", param_hint="--since"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+@app.command()
+def status(db: DbOption = None, as_json: JsonOption = False, show_keys: KeysOption = False) -> None:
+    """Counts by state and routing key, and the age of the oldest pending event."""
+
+    def go() -> None:
+        from pagerbridge.outbox import STATES
+
+        outbox = _open(db)
+        try:
+            st = outbox.stats()
+        finally:
+            outbox.close()
+        age = st.oldest_pending_age(time.time())
+        by_state = {s: st.by_state.get(s, 0) for s in STATES}
+        keys = {short_key(k, show_keys): v for k, v in sorted(st.by_routing_key.items())}
+        paused = [short_key(k, show_keys) for k in st.paused]
+        if as_json:
+            _print_json(
+                {
+                    "by_state": by_state,
+                    "by_routing_key": keys,
+                    "oldest_pending_age_seconds": age,
+                    "paused": paused,
+                }
+            )
+            return
+        from rich.table import Table
+
+        console = _console()
+        table = Table(title="outbox")
+        table.add_column("routing key")
+        for s in STATES:
+            table.add_column(s, justify="right")
+        for key, counts in keys.items():
+            mark = " (paused)" if key in paused else ""
+            table.add_row(key + mark, *(str(counts.get(s, 0)) for s in STATES))
+        table.add_row("[bold]total[/bold]", *(f"[bold]{by_state[s]}[/bold]" for s in STATES))
+        console.print(table)
+        console.print(f"oldest pending: {_age(age)}")
+
+    run_guarded(go)
+
+
+@app.command("list")
+def list_rows(
+    state: Annotated[
+        list[str] | None,
+        typer.Option("--state", help="pending, in_flight, delivered, dead, suppressed"),
+    ] = None,
+    routing_key: Annotated[str | None, typer.Option("--routing-key")] = None,
+    dedup_key: Annotated[str | None, typer.Option("--dedup-key")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="30m, 2h, 1d or ISO 8601")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 50,
+    after: Annotated[int, typer.Option("--after", help="Show rows after this id (next page)")] = 0,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    show_keys: KeysOption = False,
+) -> None:
+    """Rows of the outbox, oldest first, filtered; page with --after."""
+    from pagerbridge.outbox import STATES
+
+    states = state or []
+    for s in states:
+        if s not in STATES:
+            raise typer.BadParameter(
+                f"{s!r} is not one of {', '.join(STATES)}", param_hint="--state"
+            )
+    since_ts = parse_since(since, time.time()) if since else None
+
+    def go() -> None:
+        outbox = _open(db)
+        try:
+            rows = outbox.list_rows(
+                states=states,
+                routing_key=routing_key,
+                dedup_key=dedup_key,
+                since=since_ts,
+                after_id=after,
+                limit=limit + 1,
+            )
+        finally:
+            outbox.close()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        next_after = rows[-1].id if more else None
+        if as_json:
+            _print_json({"rows": [_row_json(r, show_keys) for r in rows], "next_after": next_after})
+            return
+        from rich.table import Table
+
+        table = Table()
+        table.add_column("id", no_wrap=True, justify="right")
+        table.add_column("state", no_wrap=True)
+        table.add_column("key", no_wrap=True)
+        table.add_column("dedup key", no_wrap=True, overflow="ellipsis", max_width=18)
+        table.add_column("action", no_wrap=True)
+        table.add_column("tries", justify="right")
+        table.add_column("created (UTC)", no_wrap=True)
+        table.add_column("next try", no_wrap=True)
+        table.add_column("last error", overflow="fold")
+        for r in rows:
+            payload = r.payload_json()
+            action = "change" if r.change else str(payload.get("event_action", ""))
+            table.add_row(
+                str(r.id), r.state, short_key(r.routing_key, show_keys), r.dedup_key or "-",
+                action, str(r.attempts), _when(r.created_at, short=True),
+                _when(r.next_attempt_at, short=True) if r.state == "pending" else "-",
+                (r.last_error or "")[:120],
+            )  # fmt: skip
+        console = _console()
+        console.print(table)
+        if next_after is not None:
+            console.print(f"more rows: pd-queue list --after {next_after} ...")
+
+    run_guarded(go)
+
+
+@app.command()
+def show(
+    row_id: Annotated[int, typer.Argument(metavar="ID")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+    show_keys: KeysOption = False,
+) -> None:
+    """One row in full, with its payload and last error."""
+
+    def go() -> None:
+        outbox = _open(db)
+        try:
+            row = outbox.get(row_id)
+        finally:
+            outbox.close()
+        if row is None:
+            fail(f"no outbox row with id {row_id}", EXIT_NOT_FOUND)
+        data = _row_json(row, show_keys)
+        if as_json:
+            _print_json(data)
+            return
+        console = _console()
+        for key in ("id", "kind", "state", "routing_key", "dedup_key", "attempts", "last_error"):
+            console.print(f"[bold]{key}[/bold]: {data[key]}", highlight=False)
+        for key in ("created_at", "updated_at", "next_attempt_at", "delivered_at"):
+            console.print(f"[bold]{key}[/bold]: {_when(data[key])}", highlight=False)
+        console.print_json(json.dumps(data["payload"]))
+
+    run_guarded(go)
+
+
+@app.command()
+def retry(
+    row_id: Annotated[int | None, typer.Argument(metavar="[ID]")] = None,
+    dead: Annotated[bool, typer.Option("--dead", help="Retry every dead row")] = False,
+    routing_key: Annotated[
+        str | None, typer.Option("--routing-key", help="Retry the dead rows of this key")
+    ] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make dead rows pending again (with a fresh retry deadline)."""
+    if row_id is None and not dead and routing_key is None:
+        raise typer.BadParameter("give an ID, --dead or --routing-key")
+
+    def go() -> None:
+        outbox = _open(db)
+        try:
+            if row_id is not None and outbox.get(row_id) is None:
+                fail(f"no outbox row with id {row_id}", EXIT_NOT_FOUND)
+            count = outbox.retry(
+                ids=[row_id] if row_id is not None else [], dead=dead, routing_key=routing_key
+            )
+        finally:
+            outbox.close()
+        if as_json:
+            _print_json({"retried": count})
+        else:
+            typer.echo(f"{count} row(s) queued for delivery again")
+
+    run_guarded(go)
+
+
+@app.command()
+def purge(
+    dead: Annotated[bool, typer.Option("--dead", help="Delete dead rows")] = False,
+    delivered: Annotated[bool, typer.Option("--delivered", help="Delete delivered rows")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask")] = False,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Delete dead and/or delivered rows (pending rows are never purged)."""
+    if not dead and not delivered:
+        raise typer.BadParameter("give --dead and/or --delivered")
+    what = " and ".join(w for w, on in (("dead", dead), ("delivered", delivered)) if on)
+
+    def go() -> None:
+        outbox = _open(db)
+        try:
+            if not yes and not typer.confirm(f"Delete every {what} row?", default=False):
+                fail("nothing deleted", 1)
+            count = outbox.purge(dead=dead, delivered=delivered)
+        finally:
+            outbox.close()
+        if as_json:
+            _print_json({"purged": count})
+        else:
+            typer.echo(f"{count} {what} row(s) deleted")
+
+    run_guarded(go)
+
+
+@app.command()
+def pause(
+    routing_key: Annotated[str, typer.Argument(metavar="ROUTING_KEY")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Hold delivery for a routing key; its events keep queueing."""
+
+    def go() -> None:
+        outbox = _open(db)
+        try:
+            outbox.pause(routing_key)
+        finally:
+            outbox.close()
+        if as_json:
+            _print_json({"paused": short_key(routing_key, False)})
+        else:
+            typer.echo(f"paused {short_key(routing_key, False)}")
+
+    run_guarded(go)
+
+
+@app.command()
+def resume(
+    routing_key: Annotated[str, typer.Argument(metavar="ROUTING_KEY")],
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Deliver a paused routing key's events again."""
+
+    def go() -> None:
+        outbox = _open(db)
+        try:
+            resumed = outbox.resume(routing_key)
+        finally:
+            outbox.close()
+        if as_json:
+            _print_json({"resumed": resumed})
+        elif resumed:
+            typer.echo(f"resumed {short_key(routing_key, False)}")
+        else:
+            typer.echo(f"{short_key(routing_key, False)} was not paused")
+
+    run_guarded(go)
 
 
 def run() -> None:
-    stub_main(
-        "pd-queue",
-        "Inspect and manage the outbox: status, list, show, retry, purge.",
-        "issue #4 (the outbox)",
-    )
+    app()
