@@ -15,7 +15,7 @@ from pagerbridge.updates.config import WatcherConfig, load_watcher_config
 from pagerbridge.updates.runner import exit_code, notify_all, run_checks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))
-from updates_replay import ReplayRunner
+from test_updates_replay import ReplayRunner
 
 CONFIG = """\
 hostname: web-prod-01

@@ -23,7 +23,7 @@ from pagerbridge.updates.notifiers.policy import Policy, summary_line
 from pagerbridge.updates.runner import exit_code, run_checks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from updates_replay import ReplayRunner
+from test_updates_replay import ReplayRunner
 
 KEY = "0123456789abcdef0123456789abcdef"
 NOW = datetime(2026, 11, 23, 3, 0, tzinfo=UTC)

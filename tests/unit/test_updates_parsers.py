@@ -218,7 +218,7 @@ def test_docker_checker_compares_pulled_and_registry_digests() -> None:
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from updates_replay import ReplayRunner
+    from test_updates_replay import ReplayRunner
 
     runner = ReplayRunner({("docker", "ps"): ("web\talpine:latest\nbuilt\t4f0a1b2c3d4e\n", 0)})
     runner.add(["docker", "image", "inspect"], "podman_image_inspect_repodigests_docs.json")

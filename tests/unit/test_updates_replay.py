@@ -1,4 +1,4 @@
-"""A command runner that replays recorded tool outputs (tests only): no tool runs, no network."""
+"""A command runner that replays recorded tool outputs (a test helper: no tests in here)."""
 
 from __future__ import annotations
 
