@@ -82,9 +82,11 @@ class PrometheusMetrics:
 
 def _reason_label(reason: str) -> str:
     """A bounded label: the status class or the kind of transport failure."""
-    head = reason.split(":", 1)[0].strip().lower()
-    if head[:3].isdigit():
-        return head[:3]
+    import re
+
+    status = re.search(r"\bHTTP (\d{3})\b", reason)
+    if status:
+        return status.group(1)
     for word in ("timeout", "connection"):
         if word in reason.lower():
             return word
