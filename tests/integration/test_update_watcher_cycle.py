@@ -30,7 +30,7 @@ notifiers:
     severity: "warning"
     events_url: {events_url}
 settings:
-  database: sqlite:///{tmp}/pagerbridge.db
+  database: {database}
   state_file: {tmp}/state.json
   delivery_timeout: 15
 """
@@ -44,12 +44,15 @@ def sandbox_handle() -> Iterator[Any]:
         yield handle
 
 
-def make_config(tmp_path: Path, handle: Any) -> WatcherConfig:
+def make_config(tmp_path: Path, handle: Any, database: str | None = None) -> WatcherConfig:
     lists = tmp_path / "lists"
     lists.mkdir()
     (lists / "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages").write_text("")
     path = tmp_path / "config.yaml"
-    path.write_text(CONFIG.format(lists=lists, events_url=handle.url, tmp=tmp_path))
+    database = database or f"sqlite:///{tmp_path}/pagerbridge.db"
+    path.write_text(
+        CONFIG.format(lists=lists, events_url=handle.url, tmp=tmp_path, database=database)
+    )
     return load_watcher_config(path, environ={"UPDATE_WATCHER_PAGERDUTY_KEY": handle.routing_key})
 
 
@@ -83,9 +86,12 @@ def incidents(handle: Any) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-def test_trigger_update_resolve_cycle(tmp_path: Path, sandbox_handle: Any) -> None:
+def test_trigger_update_resolve_cycle(
+    tmp_path: Path, sandbox_handle: Any, database_url: str
+) -> None:
+    """Runs on SQLite and on PostgreSQL (the outbox lives in either)."""
     handle = sandbox_handle
-    cfg = make_config(tmp_path, handle)
+    cfg = make_config(tmp_path, handle, database_url)
 
     first = run_checks(cfg, pending())
     assert exit_code(first) == 1
