@@ -6,7 +6,9 @@ Outgoing webhooks (``webhooks_out``) and OAuth (``oauth``) are helper modules wi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -44,26 +46,26 @@ def create_app(options: SandboxOptions | None = None, *, clock: Clock = utc_now)
         *admin.admin_routes(),
         Route("/", page.index, methods=["GET"]),
     ]
-    on_start: list[Callable[[], Any]] = []
-    on_stop: list[Callable[[], Any]] = []
-    webhooks = None
+    deferred = DeferredPublisher()
     if not options.sink:
         routes += _oauth(runtime)
         routes += rest_routes()
-        webhooks = _webhooks(runtime, clock)
-        if webhooks is not None:
-            on_start.append(webhooks.start)
-            on_stop.append(webhooks.stop)
+        runtime.publishers.append(deferred)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        for start in on_start:
-            await start()
+        loader = None
+        if not options.sink:
+            loader = asyncio.create_task(_start_webhooks(app, runtime, clock, deferred))
         try:
             yield
         finally:
-            for stop in on_stop:
-                await stop()
+            if loader is not None and not loader.done():
+                loader.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loader
+            if app.state.webhooks is not None:
+                await app.state.webhooks.stop()
             if options.state_file is not None:
                 runtime.save(options.state_file)
                 log.info("sandbox state saved to %s", options.state_file)
@@ -74,7 +76,7 @@ def create_app(options: SandboxOptions | None = None, *, clock: Clock = utc_now)
         exception_handlers={RestError: rest_error_handler},
     )
     app.state.runtime = runtime
-    app.state.webhooks = webhooks
+    app.state.webhooks = None
     app.gate = Gate(super(SandboxApp, app).__call__, runtime)
     return app
 
@@ -105,12 +107,38 @@ def _oauth(runtime: Runtime) -> list[BaseRoute]:
     return list(oauth_routes(store))
 
 
-def _webhooks(runtime: Runtime, clock: Clock) -> Any:
-    """The outgoing v3 webhook dispatcher, reading subscriptions live from the state."""
-    from pagerbridge.sandbox.webhooks_out import WebhookDispatcher
+class DeferredPublisher:
+    """Holds changes published before the webhook dispatcher is loaded, then forwards them.
 
-    dispatcher = WebhookDispatcher(
+    The dispatcher (aiohttp, the webhook models) is imported after the server is listening, so
+    ``pagerbridge sandbox`` answers sooner; nothing published meanwhile is lost.
+    """
+
+    def __init__(self) -> None:
+        self.target: Callable[..., Any] | None = None
+        self.pending: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        if self.target is None:
+            self.pending.append((args, kwargs))
+        else:
+            self.target(*args, **kwargs)
+
+    def attach(self, target: Callable[..., Any]) -> None:
+        self.target = target
+        pending, self.pending = self.pending, []
+        for args, kwargs in pending:
+            target(*args, **kwargs)
+
+
+async def _start_webhooks(
+    app: Starlette, runtime: Runtime, clock: Clock, deferred: DeferredPublisher
+) -> None:
+    """Import, build and start the outgoing v3 webhook dispatcher; subscriptions read live."""
+    module = await asyncio.to_thread(importlib.import_module, "pagerbridge.sandbox.webhooks_out")
+    dispatcher = module.WebhookDispatcher(
         lambda: list(runtime.state.webhook_subscriptions.values()), now=clock
     )
-    runtime.publishers.append(dispatcher.publish)
-    return dispatcher
+    await dispatcher.start()
+    app.state.webhooks = dispatcher
+    deferred.attach(dispatcher.publish)
