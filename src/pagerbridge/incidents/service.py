@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import Select, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.exc import StaleDataError
 
 from pagerbridge.errors import ConflictError, IllegalTransitionError, IncidentNotFoundError
@@ -164,10 +164,11 @@ def declare(
 def get_incident(*, session: Session, ref: str | int, for_update: bool = False) -> Incident:
     """The incident named ``INC-<n>`` (or ``n``); IncidentNotFoundError if there is none."""
     number = parse_ref(ref)
-    stmt = select(Incident).where(Incident.id == number)
+    # One round trip: the services come in the same query (FOR UPDATE OF only the incident row).
+    stmt = select(Incident).options(joinedload(Incident.services)).where(Incident.id == number)
     if for_update:
-        stmt = stmt.with_for_update()
-    incident = session.scalars(stmt).first()
+        stmt = stmt.with_for_update(of=Incident)
+    incident = session.scalars(stmt).unique().first()
     if incident is None:
         raise IncidentNotFoundError(f"no incident {format_ref(number)}")
     return incident

@@ -1,8 +1,9 @@
 """The incidents REST API: FastAPI routers over :class:`~pagerbridge.incidents.commands.Commands`.
 
 Handlers are plain ``def`` (FastAPI runs them in its thread pool) because the domain uses
-SQLAlchemy's synchronous sessions. Who acted is the request's ``From`` header if given (like
-PagerDuty's REST API), else the token's name; the origin of every change made here is ``api``.
+SQLAlchemy's synchronous sessions; dependencies are ``async`` so a request hops to a thread once.
+Who acted is the request's ``From`` header if given (like PagerDuty's REST API), else the token's
+name; the origin of every change made here is ``api``.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
 
 from pagerbridge.incidents import schemas
 from pagerbridge.incidents.commands import Commands
@@ -25,10 +27,21 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 Ref = Annotated[str, "INC-<n> or <n>"]
 
 
-def commands(
+def ok(data: Any, status: int = 200) -> JSONResponse:
+    """Answer with ``data`` as is: the ``serialize`` shapes already match the response models
+    (tests/unit/test_incidents_schemas.py checks that), so FastAPI's second validation is skipped.
+    """
+    return JSONResponse(data, status_code=status)
+
+
+async def commands(
     request: Request, from_: Annotated[str | None, Header(alias="From")] = None
 ) -> Commands:
-    """The operations for this request's principal (set by the hub's authentication)."""
+    """The operations for this request's principal (set by the hub's authentication).
+
+    ``async`` although it does no I/O: FastAPI runs sync dependencies in its thread pool, and a
+    thread hop per dependency costs more than the work.
+    """
     principal: str = request.state.principal
     actor = from_.strip()[:255] if from_ and from_.strip() else principal
     return Commands(request.app.state.sessions, actor=actor, origin="api")
@@ -48,8 +61,8 @@ def build_router() -> APIRouter:
         tags=["incidents"],
         summary="Declare an incident",
     )
-    def declare(body: schemas.DeclareIn, cmds: Cmds) -> dict[str, Any]:
-        return cmds.declare(
+    def declare(body: schemas.DeclareIn, cmds: Cmds) -> JSONResponse:
+        result = cmds.declare(
             title=body.title,
             severity=body.severity,
             services=body.services,
@@ -57,6 +70,7 @@ def build_router() -> APIRouter:
             assignee=body.assignee,
             custom_fields=body.custom_fields,
         )
+        return ok(result, 201)
 
     @r.get(
         "/incidents",
@@ -71,24 +85,26 @@ def build_router() -> APIRouter:
         severity: str | None = None,
         limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
         offset: Annotated[int, Query(ge=0)] = 0,
-    ) -> dict[str, Any]:
-        return cmds.list_incidents(
-            status=status, service_name=service, severity=severity, limit=limit, offset=offset
+    ) -> JSONResponse:
+        return ok(
+            cmds.list_incidents(
+                status=status, service_name=service, severity=severity, limit=limit, offset=offset
+            )
         )
 
     @r.get("/incidents/{ref}", response_model=schemas.IncidentOut, tags=["incidents"])
-    def show(ref: Ref, cmds: Cmds) -> dict[str, Any]:
-        return cmds.show(ref)
+    def show(ref: Ref, cmds: Cmds) -> JSONResponse:
+        return ok(cmds.show(ref))
 
     @r.get("/incidents/{ref}/timeline", response_model=schemas.TimelineOut, tags=["incidents"])
-    def get_timeline(ref: Ref, cmds: Cmds) -> dict[str, Any]:
-        return {"entries": cmds.timeline(ref)}
+    def get_timeline(ref: Ref, cmds: Cmds) -> JSONResponse:
+        return ok({"entries": cmds.timeline(ref)})
 
     def _transition(action: str, summary: str) -> None:
-        def handler(ref: Ref, cmds: Cmds, body: schemas.TransitionIn | None = None) -> Any:
+        def handler(ref: Ref, cmds: Cmds, body: schemas.TransitionIn | None = None) -> JSONResponse:
             body = body or schemas.TransitionIn()
-            return cmds.transition(
-                ref, action, note=body.note, expected_version=body.expected_version
+            return ok(
+                cmds.transition(ref, action, note=body.note, expected_version=body.expected_version)
             )
 
         handler.__name__ = action
@@ -110,31 +126,32 @@ def build_router() -> APIRouter:
         response_model=schemas.EntryOut,
         tags=["incidents"],
     )
-    def add_note(ref: Ref, body: schemas.NoteIn, cmds: Cmds) -> dict[str, Any]:
-        return cmds.note(ref, body.body)
+    def add_note(ref: Ref, body: schemas.NoteIn, cmds: Cmds) -> JSONResponse:
+        return ok(cmds.note(ref, body.body), 201)
 
     @r.post("/incidents/{ref}/assign", response_model=schemas.IncidentOut, tags=["incidents"])
-    def assign(ref: Ref, body: schemas.AssignIn, cmds: Cmds) -> dict[str, Any]:
-        return cmds.assign(
-            ref, body.assignee, note=body.note, expected_version=body.expected_version
+    def assign(ref: Ref, body: schemas.AssignIn, cmds: Cmds) -> JSONResponse:
+        return ok(
+            cmds.assign(ref, body.assignee, note=body.note, expected_version=body.expected_version)
         )
 
     @r.get("/services", response_model=schemas.ServiceList, tags=["services"])
-    def list_services(cmds: Cmds) -> dict[str, Any]:
-        return {"services": cmds.service_list()}
+    def list_services(cmds: Cmds) -> JSONResponse:
+        return ok({"services": cmds.service_list()})
 
     @r.post("/services", status_code=201, response_model=schemas.ServiceOut, tags=["services"])
-    def add_service(body: schemas.ServiceIn, cmds: Cmds) -> dict[str, Any]:
-        return cmds.service_add(
+    def add_service(body: schemas.ServiceIn, cmds: Cmds) -> JSONResponse:
+        created = cmds.service_add(
             body.name,
             description=body.description,
             owner_team=body.owner_team,
             default_severity=body.default_severity,
         )
+        return ok(created, 201)
 
     @r.get("/services/{name}", response_model=schemas.ServiceOut, tags=["services"])
-    def show_service(name: str, cmds: Cmds) -> dict[str, Any]:
-        return cmds.service_show(name)
+    def show_service(name: str, cmds: Cmds) -> JSONResponse:
+        return ok(cmds.service_show(name))
 
     @r.delete("/services/{name}", status_code=204, tags=["services"])
     def remove_service(name: str, cmds: Cmds) -> Response:
@@ -142,20 +159,20 @@ def build_router() -> APIRouter:
         return Response(status_code=204)
 
     @r.get("/sla", response_model=schemas.SlaList, tags=["sla"])
-    def sla_show(cmds: Cmds) -> dict[str, Any]:
-        return {"policies": cmds.sla_show()}
+    def sla_show(cmds: Cmds) -> JSONResponse:
+        return ok({"policies": cmds.sla_show()})
 
     @r.put("/sla/{severity}", response_model=schemas.SlaOut, tags=["sla"])
-    def sla_set(severity: str, body: schemas.SlaIn, cmds: Cmds) -> dict[str, Any]:
-        return cmds.sla_set(severity, ack=body.ack, resolve=body.resolve)
+    def sla_set(severity: str, body: schemas.SlaIn, cmds: Cmds) -> JSONResponse:
+        return ok(cmds.sla_set(severity, ack=body.ack, resolve=body.resolve))
 
     @r.get("/tokens", response_model=schemas.TokenList, tags=["tokens"])
-    def token_list(cmds: Cmds) -> dict[str, Any]:
-        return {"tokens": cmds.token_list()}
+    def token_list(cmds: Cmds) -> JSONResponse:
+        return ok({"tokens": cmds.token_list()})
 
     @r.post("/tokens", status_code=201, response_model=schemas.TokenCreated, tags=["tokens"])
-    def token_create(body: schemas.TokenIn, cmds: Cmds) -> dict[str, Any]:
-        return cmds.token_create(body.name)
+    def token_create(body: schemas.TokenIn, cmds: Cmds) -> JSONResponse:
+        return ok(cmds.token_create(body.name), 201)
 
     @r.delete("/tokens/{name}", status_code=204, tags=["tokens"])
     def token_revoke(name: str, request: Request, cmds: Cmds) -> Response:

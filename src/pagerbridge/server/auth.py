@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Final
 
+import anyio.to_thread
 from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -41,6 +42,15 @@ class TokenAuth:
         with self._lock:
             for key in [k for k, (n, _) in self._cache.items() if n == name]:
                 del self._cache[key]
+
+    def cached(self, authorization: str | None) -> str | None:
+        """The principal if the answer needs no database (no header, or a cached token)."""
+        if not authorization:
+            return None if self.required else ANONYMOUS
+        _, _, secret = authorization.partition(" ")
+        with self._lock:
+            hit = self._cache.get(hash_token(secret.strip()))
+        return hit[0] if hit and hit[1] > self.monotonic() else None
 
     def principal(self, authorization: str | None) -> str:
         """The token's name, or AuthenticationRequiredError (401) saying what is wrong."""
@@ -73,7 +83,14 @@ class TokenAuth:
         return row.name
 
 
-def authenticate(request: Request) -> None:
-    """FastAPI dependency: sets ``request.state.principal`` or raises (401)."""
+async def authenticate(request: Request) -> None:
+    """FastAPI dependency: sets ``request.state.principal`` or raises (401).
+
+    A cached token is answered on the event loop; a database lookup goes to a worker thread.
+    """
     auth: TokenAuth = request.app.state.auth
-    request.state.principal = auth.principal(request.headers.get("authorization"))
+    header = request.headers.get("authorization")
+    principal = auth.cached(header)
+    if principal is None:
+        principal = await anyio.to_thread.run_sync(auth.principal, header)
+    request.state.principal = principal
