@@ -139,6 +139,10 @@ def test_update_status_reopen_priority_urgency_assign_policy(sandbox: SandboxHan
     assert [a["assignee"]["id"] for a in body["incident"]["assignments"]] == ["PDEMOU2"]
     status, body = put(escalation_policy={"id": "PDEMOEP", "type": "escalation_policy_reference"})
     assert body["incident"]["assignments"][0]["assignee"]["id"] == "PDEMOU1"
+    status, body = put(escalation_level=2)
+    assert [a["assignee"]["id"] for a in body["incident"]["assignments"]] == ["PDEMOU2"]
+    status, body = put(escalation_level=9)
+    assert status == 400 and body["error"]["code"] == 1006
     status, body = put(status="snoozed")
     assert status == 400 and body["error"]["code"] == 1003
     _, entries = sandbox.rest("GET", f"/incidents/{iid}/log_entries")

@@ -101,10 +101,6 @@ async def enqueue(request: Request) -> Response:
     if runtime.options.rate_limits and not runtime.events_limit.allow(routing_key):
         return throttled()
     action = event["event_action"]
-    if runtime.options.sink:
-        runtime.state.sink_count += 1
-        dedup_key = event.get("dedup_key") or uuid.uuid4().hex
-        return accepted(dedup_key)
     integration = integration_for(runtime, routing_key)
     if integration is None:
         return invalid(
@@ -138,9 +134,6 @@ async def change_enqueue(request: Request) -> Response:
     routing_key = event["routing_key"]
     if runtime.options.rate_limits and not runtime.events_limit.allow(routing_key):
         return throttled()
-    if runtime.options.sink:
-        runtime.state.sink_count += 1
-        return JSONResponse({"status": "success", "message": "Change event processed"}, 202)
     integration = integration_for(runtime, routing_key)
     if integration is None:
         return invalid(

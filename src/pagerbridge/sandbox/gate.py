@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pagerbridge.sandbox.options import FaultSpec
 from pagerbridge.sandbox.runtime import Runtime
+from pagerbridge.sandbox.sink import SINK_PATHS, sink
 
 #: Paths that are not the REST API (no token needed, no REST limit).
 OPEN_PREFIXES = ("/v2/", "/_sandbox", "/oauth/", "/favicon.ico")
@@ -69,6 +70,9 @@ class Gate:
                 await asyncio.sleep(faults.spec.latency)
             if await self.inject(faults.decide(path), path, send):
                 return
+        if runtime.options.sink and path in SINK_PATHS and scope["method"] == "POST":
+            await sink(SINK_PATHS[path], receive, send, runtime)
+            return
         if not is_rest(path):
             await self.app(scope, receive, send)
             return

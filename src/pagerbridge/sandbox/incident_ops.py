@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pagerbridge.sandbox.oncall import first_responders
+from pagerbridge.sandbox.oncall import first_responders, rule_users
 from pagerbridge.sandbox.state import Resource, SandboxState, alert_index_key
 
 STATUSES = ("triggered", "acknowledged", "resolved")
@@ -300,6 +300,38 @@ def set_escalation_policy(
         extra={"assignees": [state.ref("user", u) for u in users]},
     )
     state.publish("incident.delegated", incident, agent=agent)
+
+
+def escalate(
+    state: SandboxState,
+    incident: Resource,
+    level: int,
+    *,
+    agent: Resource | None,
+    channel: Resource,
+) -> None:
+    """Assign to escalation rule ``level`` (1-based) of the incident's policy."""
+    policy = state.escalation_policies[incident["escalation_policy"]["id"]]
+    rules = policy.get("escalation_rules", [])
+    if not 1 <= level <= len(rules):
+        raise IncidentRuleError(
+            1006, "Cannot Escalate", [f"escalation_level must be between 1 and {len(rules)}"]
+        )
+    users = rule_users(state, rules[level - 1], state.now())
+    now = state.now_iso()
+    incident["assignments"] = _assignments(state, users, now)
+    incident["assigned_via"] = "escalation_policy"
+    incident["updated_at"] = now
+    write_log_entry(
+        state,
+        "escalate",
+        incident,
+        agent=agent,
+        channel=channel,
+        summary=f"Escalated to level {level}",
+        extra={"assignees": [state.ref("user", u) for u in users]},
+    )
+    state.publish("incident.escalated", incident, agent=agent)
 
 
 def set_priority(

@@ -259,6 +259,14 @@ def apply_update(
             state, state.escalation_policies, changes["escalation_policy"], "escalation_policy"
         )
         ops.set_escalation_policy(state, incident, pid, agent=agent, channel=WEB_CHANNEL)
+    if changes.get("escalation_level") is not None:
+        level = changes["escalation_level"]
+        if not isinstance(level, int) or isinstance(level, bool):
+            raise invalid_input("'escalation_level' must be an integer")
+        try:
+            ops.escalate(state, incident, level, agent=agent, channel=WEB_CHANNEL)
+        except ops.IncidentRuleError as exc:
+            raise RestError(400, exc.message, exc.code, exc.errors) from exc
     if changes.get("assignments"):
         ops.reassign(
             state,
