@@ -43,6 +43,13 @@ def age(value: str | None, now: datetime | None = None) -> str:
     return f"{seconds}s ago"
 
 
+def short_time(value: str | None) -> str:
+    """``2026-01-01T12:00:00.123456Z`` -> ``2026-01-01 12:00:00Z`` for table cells."""
+    if not value:
+        return "-"
+    return value.replace("T", " ").split(".")[0].rstrip("Z") + "Z"
+
+
 def incident_line(inc: dict[str, Any]) -> str:
     services = ", ".join(inc["services"]) or "no service"
     return f"{inc['id']} [{inc['severity']}, {inc['status']}] {inc['title']} ({services})"
@@ -99,7 +106,7 @@ def _due(due: str | None, breached: str | None) -> str:
 
 
 def timeline(entries: list[dict[str, Any]]) -> None:
-    rows = [(e["at"], e["kind"], e["actor"], e["origin"], e["body"]) for e in entries]
+    rows = [(short_time(e["at"]), e["kind"], e["actor"], e["origin"], e["body"]) for e in entries]
     _table(None, ("TIME", "KIND", "ACTOR", "ORIGIN", "ENTRY"), rows)
 
 
