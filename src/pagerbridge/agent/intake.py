@@ -7,7 +7,6 @@ enqueue. Every failure becomes a status and a PagerDuty-shaped body; nothing her
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 import time
@@ -115,7 +114,7 @@ class Intake:
             )
             if window is not None:
                 log.info("event suppressed by maintenance window %r", window)
-                row = dataclasses.replace(row, state=SUPPRESSED)
+                row = row._replace(state=SUPPRESSED)
         return row
 
     async def accept(self, body: bytes, *, change: bool = False) -> Verdict:

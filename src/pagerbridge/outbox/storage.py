@@ -8,15 +8,16 @@ async twin. Times are Unix epoch seconds supplied by the caller's clock, never r
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from pagerbridge.outbox.types import Completion, OutboxRow, Stats
 
 
-@dataclass(frozen=True)
-class NewRow:
-    """A validated row ready to insert (payload is the exact JSON text to send)."""
+class NewRow(NamedTuple):
+    """A validated row ready to insert (payload is the exact JSON text to send).
+
+    Immutable; derive a changed copy with ``row._replace(state="suppressed")``.
+    """
 
     kind: str
     payload: str

@@ -1,13 +1,15 @@
 """The outbox's plain values: states, kinds, rows, statistics and results (standard library only).
 
-``pd-send`` imports this module on its start-up path, so it must stay free of anything heavy.
+``pd-send`` imports this module on its start-up path, so it must stay free of anything heavy: the
+value classes are ``NamedTuple``s (immutable, cheap to define) rather than dataclasses, whose
+import and per-class code generation cost ``pd-send`` about 13 ms. Use ``row._replace(...)``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import Any, Final, NamedTuple
 
 #: Row states, named exactly as ``pd-queue`` shows them.
 PENDING: Final = "pending"
@@ -41,8 +43,7 @@ def ordering_key(routing_key: str, dedup_key: str | None, *, change: bool = Fals
     return f"{routing_key}/{dedup_key or ''}"
 
 
-@dataclass(frozen=True)
-class EnqueuedRow:
+class EnqueuedRow(NamedTuple):
     """What ``enqueue_event`` returns: the row is durable (fsynced / committed) once you hold it."""
 
     id: int
@@ -51,8 +52,7 @@ class EnqueuedRow:
     state: str = PENDING
 
 
-@dataclass(frozen=True)
-class OutboxRow:
+class OutboxRow(NamedTuple):
     """One row of the outbox, as storage returns it (times are Unix epoch seconds)."""
 
     id: int
@@ -101,8 +101,7 @@ class OutboxRow:
         }
 
 
-@dataclass(frozen=True)
-class Completion:
+class Completion(NamedTuple):
     """A worker's verdict on one claimed row, written back in a batch.
 
     ``state`` is ``delivered``, ``dead`` or ``pending`` (retry at ``next_attempt_at``).
@@ -116,21 +115,19 @@ class Completion:
     count_attempt: bool = True
 
 
-@dataclass(frozen=True)
-class Stats:
+class Stats(NamedTuple):
     """Queue depth for ``pd-queue status`` and ``/metrics``."""
 
     by_state: dict[str, int]
     by_routing_key: dict[str, dict[str, int]]
     oldest_pending_at: float | None
-    paused: list[str] = field(default_factory=list)
+    paused: Sequence[str] = ()
 
     def oldest_pending_age(self, now: float) -> float | None:
         return None if self.oldest_pending_at is None else max(0.0, now - self.oldest_pending_at)
 
 
-@dataclass(frozen=True)
-class DrainResult:
+class DrainResult(NamedTuple):
     """What a bounded ``drain`` achieved; ``remaining`` counts rows still pending or in flight."""
 
     delivered: int
