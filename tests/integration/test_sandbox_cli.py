@@ -113,3 +113,15 @@ def test_bad_fault_flag_is_a_usage_error() -> None:
     )
     assert result.returncode == 2
     assert "error_rate must be between 0 and 1" in result.stderr
+
+
+def test_sandbox_process_helper_over_https(tmp_path: Path) -> None:
+    from pagerbridge.sandbox.testing import sandbox_process
+
+    with sandbox_process("--tls", "--ca-out", str(tmp_path / "ca.pem")) as sb:
+        assert sb.url.startswith("https://")
+        assert sb.send_event("trigger", dedup_key="p")[0] == 202
+        assert [a["dedup_key"] for a in sb.arrivals()] == ["p"]
+        process = sb.process
+        assert process is not None and process.poll() is None
+    assert process.poll() is not None  # stopped on exit

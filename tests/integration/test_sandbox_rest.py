@@ -307,3 +307,48 @@ def test_rate_limit_headers_on_success(sandbox: SandboxHandle) -> None:
     with urllib.request.urlopen(req, timeout=5) as resp:
         assert resp.headers["ratelimit-limit"] == "960"
         assert resp.headers["ratelimit-remaining"] == "959"
+
+
+def oauth_token(sb: SandboxHandle, scope: str) -> str:
+    import json
+    import urllib.parse
+    import urllib.request
+
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "client_credentials",
+            "client_id": "sandbox-client",
+            "client_secret": "sandbox-secret",
+            "scope": scope,
+        }
+    ).encode()
+    req = urllib.request.Request(
+        sb.url + "/oauth/token",
+        data=form,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        token: str = json.loads(resp.read())["access_token"]
+    return token
+
+
+def test_oauth_scopes_are_enforced(sandbox: SandboxHandle) -> None:
+    token = oauth_token(sandbox, "as_account-us.sandbox incidents.read")
+    auth = {"Authorization": f"Bearer {token}"}
+    assert sandbox.request("GET", "/log_entries", headers=auth)[0] == 200
+    status, body = sandbox.request("GET", "/services", headers=auth)
+    assert status == 403 and body["error"]["code"] == 2010
+    assert "services.read" in body["error"]["errors"][0]
+    incident = {"incident": {"type": "incident", "title": "x", "service": SERVICE}}
+    status, body = sandbox.request(
+        "POST", "/incidents", incident, headers={**auth, "From": sandbox.user_email}
+    )
+    assert status == 403 and "incidents.write" in body["error"]["errors"][0]
+    writer = oauth_token(sandbox, "as_account-us.sandbox incidents.write")
+    status, _ = sandbox.request(
+        "POST",
+        "/incidents",
+        incident,
+        headers={"Authorization": f"Bearer {writer}", "From": sandbox.user_email},
+    )
+    assert status == 201

@@ -53,6 +53,22 @@ def drop_connection(send: Send) -> bool:
     return True
 
 
+#: Scoped OAuth resource for a first path segment, where it differs from the segment itself.
+SCOPE_RESOURCES = {"log_entries": "incidents"}
+
+
+def missing_scope(principal: dict[str, Any], path: str, method: str) -> str | None:
+    """For an OAuth token: the ``<resource>.read|write`` scope this call needs and lacks."""
+    grant = principal.get("grant")
+    allows = getattr(grant, "allows", None)
+    if allows is None:
+        return None
+    segment = path.strip("/").split("/", 1)[0]
+    resource = SCOPE_RESOURCES.get(segment, segment)
+    needed = f"{resource}.{'read' if method in ('GET', 'HEAD') else 'write'}"
+    return None if allows(needed) else needed
+
+
 class Gate:
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
@@ -79,6 +95,11 @@ class Gate:
         principal = self.authenticate(scope)
         if principal is None:
             await send_simple(send, 401, rest_error_body("Authentication failed", 2006))
+            return
+        missing = missing_scope(principal, path, scope["method"])
+        if missing is not None:
+            body = rest_error_body("Access Denied", 2010, [f"the token lacks the scope {missing}"])
+            await send_simple(send, 403, body)
             return
         scope[PRINCIPAL_KEY] = principal
         if not runtime.options.rate_limits:
@@ -150,5 +171,5 @@ class Gate:
                     user_id = getattr(principal, "user_id", None)
                     client = getattr(principal, "client_id", token)
                     key = f"oauth:{client}:{user_id or ''}"
-                    return {"kind": "oauth", "key": key, "user_id": user_id}
+                    return {"kind": "oauth", "key": key, "user_id": user_id, "grant": principal}
         return None
