@@ -282,12 +282,22 @@ def serve(
     sla_interval: Annotated[
         float, typer.Option("--sla-interval", help="Seconds between SLA checks (0: off).")
     ] = 30.0,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log every request (default: errors only).")
+    ] = False,
 ) -> None:
     """Run the hub's API server (migrates the database on start)."""
     from pagerbridge.cli.im_serve import serve as run_server
 
     guard(
-        lambda: run_server(host=host, port=port, db=db, workers=workers, sla_interval=sla_interval)
+        lambda: run_server(
+            host=host,
+            port=port,
+            db=db,
+            workers=workers,
+            sla_interval=sla_interval,
+            access_log=access_log,
+        )
     )
 
 

@@ -22,7 +22,9 @@ def factory() -> FastAPI:
     )
 
 
-def serve(*, host: str, port: int, db: str | None, workers: int, sla_interval: float) -> None:
+def serve(
+    *, host: str, port: int, db: str | None, workers: int, sla_interval: float, access_log: bool
+) -> None:
     import uvicorn
 
     from pagerbridge.paths import resolve_database_url
@@ -34,7 +36,7 @@ def serve(*, host: str, port: int, db: str | None, workers: int, sla_interval: f
     print(f"hub: database {redact_url(url)}; API on http://{host}:{port}/api/v1 (docs: /docs)")
     if workers == 1:
         app = create_app(database_url=url, sla_interval=sla_interval or None)
-        uvicorn.run(app, host=host, port=port, log_level="info")
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
         return
     engine = make_engine(url)
     upgrade(engine)
@@ -48,4 +50,5 @@ def serve(*, host: str, port: int, db: str | None, workers: int, sla_interval: f
         port=port,
         workers=workers,
         log_level="info",
+        access_log=access_log,
     )
