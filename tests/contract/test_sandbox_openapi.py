@@ -122,6 +122,22 @@ OPS = [
         200,
         lambda i: f"/incidents/{i['incident']}/alerts/{i['alert']}",
     ),
+    Op(
+        "PUT",
+        "/incidents/{id}/alerts/{alert_id}",
+        200,
+        lambda i: f"/incidents/{i['incident2']}/alerts/{i['alert2']}",
+        lambda i: {"alert": {"type": "alert", "status": "resolved"}},
+        from_header=True,
+    ),
+    Op(
+        "PUT",
+        "/incidents/{id}/alerts",
+        200,
+        lambda i: f"/incidents/{i['incident2']}/alerts",
+        lambda i: {"alerts": [{"id": i["alert2"], "type": "alert", "status": "resolved"}]},
+        from_header=True,
+    ),
     Op("GET", "/log_entries", 200),
     Op("GET", "/log_entries/{id}", 200, lambda i: f"/log_entries/{i['log_entry']}"),
     Op("GET", "/services", 200),
@@ -199,7 +215,15 @@ OPS = [
         204,
         lambda i: f"/maintenance_windows/{i['window_to_delete']}",
     ),
+    Op(
+        "PUT",
+        "/maintenance_windows/{id}",
+        200,
+        lambda i: f"/maintenance_windows/{i['window']}",
+        lambda i: {"maintenance_window": {"type": "maintenance_window", "description": "moved"}},
+    ),
     Op("GET", "/change_events", 200),
+    Op("GET", "/audit/records", 200, lambda i: "/audit/records?root_resource_types[]=services"),
 ]
 #: Implemented routes that PagerDuty's REST document does not describe (none today).
 NOT_IN_OPENAPI: set[str] = set()
@@ -216,11 +240,17 @@ def walk() -> Iterator[tuple[SandboxHandle, dict[str, str]]]:
             {"routing_key": sb.routing_key, "payload": {"summary": "deploy", "source": "ci"}},
         )
         state = sb.runtime.state
-        incident = next(iter(state.incidents.values()))
+        sb.send_event("trigger", dedup_key="contract-2")
+        incident, incident2 = list(state.incidents.values())
+        sb.rest("PUT", "/services/PDEMO01", {"service": {"description": "audited"}})
         now = state.now()
         ids = {
             "incident": incident["id"],
-            "alert": next(iter(state.alerts)),
+            "alert": next(a for a in state.alerts.values() if a["alert_key"] == "contract")["id"],
+            "incident2": incident2["id"],
+            "alert2": next(a for a in state.alerts.values() if a["alert_key"] == "contract-2")[
+                "id"
+            ],
             "log_entry": next(iter(state.log_entries)),
             "future_start": iso(now + timedelta(days=1)),
             "future_end": iso(now + timedelta(days=1, hours=1)),

@@ -352,3 +352,65 @@ def test_oauth_scopes_are_enforced(sandbox: SandboxHandle) -> None:
         headers={"Authorization": f"Bearer {writer}", "From": sandbox.user_email},
     )
     assert status == 201
+
+
+def test_resolving_the_alert_resolves_the_incident(sandbox: SandboxHandle) -> None:
+    sandbox.send_event("trigger", dedup_key="via-alert")
+    incident = next(iter(sandbox.runtime.state.incidents.values()))
+    _, body = sandbox.rest("GET", f"/incidents/{incident['id']}/alerts")
+    [alert] = body["alerts"]
+    status, body = sandbox.rest(
+        "PUT",
+        f"/incidents/{incident['id']}/alerts/{alert['id']}",
+        {"alert": {"type": "alert", "status": "resolved"}},
+        from_email=sandbox.user_email,
+    )
+    assert status == 200 and body["alert"]["status"] == "resolved"
+    assert (
+        sandbox.rest("GET", f"/incidents/{incident['id']}")[1]["incident"]["status"] == "resolved"
+    )
+    # the dedup key is free again: a new trigger opens a new incident
+    sandbox.send_event("trigger", dedup_key="via-alert")
+    assert len(sandbox.runtime.state.incidents) == 2
+
+
+def test_maintenance_window_update_and_audit_cursor(sandbox: SandboxHandle) -> None:
+    for i in range(3):
+        status, _ = sandbox.rest("PUT", "/services/PDEMO01", {"service": {"description": f"d{i}"}})
+        assert status == 200
+    _, page1 = sandbox.rest("GET", "/audit/records?limit=2")
+    assert len(page1["records"]) == 2 and page1["next_cursor"]
+    fields = page1["records"][0]["details"]["fields"]
+    assert fields == [{"name": "description", "value": "d2", "before_value": "d1"}]
+    _, page2 = sandbox.rest("GET", f"/audit/records?limit=2&cursor={page1['next_cursor']}")
+    assert len(page2["records"]) == 1 and page2["next_cursor"] is None
+    assert sandbox.rest("GET", "/audit/records?cursor=!!")[0] == 400
+
+    start = sandbox.runtime.state.now()
+    from datetime import timedelta
+
+    from pagerbridge.sandbox.state import iso
+
+    window = {
+        "type": "maintenance_window",
+        "start_time": iso(start + timedelta(hours=1)),
+        "end_time": iso(start + timedelta(hours=2)),
+        "services": [SERVICE],
+    }
+    _, body = sandbox.rest(
+        "POST",
+        "/maintenance_windows",
+        {"maintenance_window": window},
+        from_email=sandbox.user_email,
+    )
+    wid = body["maintenance_window"]["id"]
+    status, body = sandbox.rest(
+        "PUT",
+        f"/maintenance_windows/{wid}",
+        {"maintenance_window": {"start_time": iso(start - timedelta(minutes=5))}},
+    )
+    assert status == 200
+    sandbox.send_event("trigger", dedup_key="during")  # the window now covers the present
+    assert sandbox.arrivals()[-1]["outcome"] == "suppressed"
+    bad = {"maintenance_window": {"end_time": iso(start - timedelta(hours=1))}}
+    assert sandbox.rest("PUT", f"/maintenance_windows/{wid}", bad)[0] == 400

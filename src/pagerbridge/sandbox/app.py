@@ -28,12 +28,19 @@ log = logging.getLogger("pagerbridge.sandbox")
 
 
 def rest_routes() -> list[BaseRoute]:
+    from pagerbridge.sandbox.rest_audit import routes as audit_routes
     from pagerbridge.sandbox.rest_directory import routes as directory_routes
     from pagerbridge.sandbox.rest_incidents import routes as incident_routes
     from pagerbridge.sandbox.rest_misc import routes as misc_routes
     from pagerbridge.sandbox.rest_schedules import routes as schedule_routes
 
-    return [*incident_routes(), *directory_routes(), *schedule_routes(), *misc_routes()]
+    return [
+        *incident_routes(),
+        *directory_routes(),
+        *schedule_routes(),
+        *misc_routes(),
+        *audit_routes(),
+    ]
 
 
 def create_app(options: SandboxOptions | None = None, *, clock: Clock = utc_now) -> Starlette:

@@ -54,7 +54,7 @@ def drop_connection(send: Send) -> bool:
 
 
 #: Scoped OAuth resource for a first path segment, where it differs from the segment itself.
-SCOPE_RESOURCES = {"log_entries": "incidents"}
+SCOPE_RESOURCES = {"log_entries": "incidents", "audit": "audit_records"}
 
 
 def missing_scope(principal: dict[str, Any], path: str, method: str) -> str | None:

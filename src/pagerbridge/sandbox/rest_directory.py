@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from pagerbridge.sandbox.rest_audit import audit
 from pagerbridge.sandbox.rest_common import (
     RestError,
     by_query,
@@ -116,6 +117,7 @@ async def create_service(request: Request) -> Response:
     state.services[sid] = state.decorate("service", service, service["name"])
     state.escalation_policies[policy["id"]]["services"].append(state.ref("service", sid))
     state.publish("service.created", service, agent=_agent(request), service_id=sid)
+    audit(request, "create", "service", sid, [{"name": "name", "value": service["name"]}])
     return wrapped("service", service, 201)
 
 
@@ -125,6 +127,7 @@ async def update_service(request: Request) -> Response:
     if service is None:
         raise RestError(404, "Service Not Found", 5002, [])
     body = await read_body(request, "service")
+    before = {f: service.get(f) for f in ("name", "description", "status")}
     if "status" in body:
         if body["status"] not in SERVICE_STATUSES:
             raise invalid_input(f"'service.status' must be one of {', '.join(SERVICE_STATUSES)}")
@@ -136,6 +139,12 @@ async def update_service(request: Request) -> Response:
             service[field] = body[field]
     service["summary"] = service["name"]
     service["updated_at"] = state.now_iso()
+    changed = [
+        {"name": f, "value": str(service[f]), "before_value": str(old)}
+        for f, old in before.items()
+        if service.get(f) != old
+    ]
+    audit(request, "update", "service", service["id"], changed)
     state.publish("service.updated", service, agent=_agent(request), service_id=service["id"])
     return wrapped("service", service)
 

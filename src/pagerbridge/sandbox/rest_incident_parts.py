@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -19,8 +21,8 @@ from pagerbridge.sandbox.rest_common import (
     time_range,
     wrapped,
 )
-from pagerbridge.sandbox.rest_incidents import expand, find_incident
-from pagerbridge.sandbox.state import Resource, SandboxState, parse_time
+from pagerbridge.sandbox.rest_incidents import WEB_CHANNEL, expand, find_incident
+from pagerbridge.sandbox.state import Resource, SandboxState, alert_index_key, parse_time
 
 NOTE_MAX = 65_535
 ALERT_STATUSES = ("triggered", "resolved")
@@ -129,13 +131,76 @@ async def get_alert(request: Request) -> Response:
     return wrapped("alert", alert)
 
 
+def _update_alert(
+    state: SandboxState, incident: Resource, alert: Resource, changes: Any, user_id: str | None
+) -> None:
+    """Resolve an alert (and its incident once no alert is open); moving alerts is not offered."""
+    if not isinstance(changes, dict):
+        raise invalid_input("each alert update must be an object")
+    target = changes.get("incident")
+    if isinstance(target, dict) and target.get("id") not in (None, incident["id"]):
+        raise invalid_input("moving an alert to another incident is not supported by the sandbox")
+    status = changes.get("status")
+    if status is None:
+        return
+    if status not in ALERT_STATUSES:
+        raise invalid_input(f"alert status must be one of {', '.join(ALERT_STATUSES)}")
+    if status == "triggered" and alert["status"] == "resolved":
+        raise invalid_input("a resolved alert cannot be triggered again")
+    if status == "resolved" and alert["status"] != "resolved":
+        alert["status"] = "resolved"
+        alert["resolved_at"] = state.now_iso()
+        state.open_alerts.pop(alert_index_key(alert["service"]["id"], alert["alert_key"]), None)
+        ops.refresh_alert_counts(state, incident)
+        if incident["alert_counts"]["triggered"] == 0 and incident["status"] != "resolved":
+            agent = state.ref("user", user_id) if user_id else None
+            ops.set_status(state, incident, "resolved", agent=agent, channel=WEB_CHANNEL)
+
+
+def _incident_alert(state: SandboxState, incident: Resource, alert_id: str) -> Resource:
+    alert = state.alerts.get(alert_id)
+    if alert is None or alert["incident"]["id"] != incident["id"]:
+        raise RestError(404, "Not Found", 2100, [f"alert {alert_id} not found on this incident"])
+    return alert
+
+
+async def update_alert(request: Request) -> Response:
+    state = state_of(request)
+    user_id = requester(request)
+    incident = find_incident(state, request.path_params["id"])
+    alert = _incident_alert(state, incident, request.path_params["alert_id"])
+    changes = await read_body(request, "alert")
+    _update_alert(state, incident, alert, changes, user_id)
+    return wrapped("alert", alert)
+
+
+async def update_alerts(request: Request) -> Response:
+    state = state_of(request)
+    user_id = requester(request)
+    incident = find_incident(state, request.path_params["id"])
+    body = await read_body(request)
+    items = body.get("alerts")
+    if not isinstance(items, list) or not items:
+        raise invalid_input("'alerts' must be a non-empty array")
+    pairs = []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict) or not item.get("id"):
+            raise invalid_input(f"'alerts[{index}]' must be an object with an 'id'")
+        pairs.append((_incident_alert(state, incident, str(item["id"])), item))
+    for alert, changes in pairs:
+        _update_alert(state, incident, alert, changes, user_id)
+    return page(request, "alerts", [alert for alert, _ in pairs])
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/incidents/{id}/notes", list_notes, methods=["GET"]),
         Route("/incidents/{id}/notes", create_note, methods=["POST"]),
         Route("/incidents/{id}/log_entries", incident_log_entries, methods=["GET"]),
         Route("/incidents/{id}/alerts", list_alerts, methods=["GET"]),
+        Route("/incidents/{id}/alerts", update_alerts, methods=["PUT"]),
         Route("/incidents/{id}/alerts/{alert_id}", get_alert, methods=["GET"]),
+        Route("/incidents/{id}/alerts/{alert_id}", update_alert, methods=["PUT"]),
         Route("/log_entries", list_log_entries, methods=["GET"]),
         Route("/log_entries/{id}", get_log_entry, methods=["GET"]),
     ]

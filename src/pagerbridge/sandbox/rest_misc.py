@@ -200,6 +200,34 @@ async def create_window(request: Request) -> Response:
     return wrapped("maintenance_window", window, 201)
 
 
+async def update_window(request: Request) -> Response:
+    """Change times, description or services; a window that has ended cannot change."""
+    state = state_of(request)
+    window = _find_window(state, request.path_params["id"])
+    if _window_state(window, state) == "past":
+        raise invalid_input("a maintenance window in the past cannot be updated")
+    body = await read_body(request, "maintenance_window")
+    try:
+        start = parse_time(str(body.get("start_time", window["start_time"])))
+        end = parse_time(str(body.get("end_time", window["end_time"])))
+    except ValueError as exc:
+        raise invalid_input("'start_time' and 'end_time' must be ISO 8601 times") from exc
+    if end <= start:
+        raise invalid_input("'end_time' must be after 'start_time'")
+    if "services" in body:
+        service_ids = reference_ids(body["services"], "services")
+        for sid in service_ids:
+            if sid not in state.services:
+                raise RestError(404, "Service Not Found", 5002, [f"service {sid} not found"])
+        window["services"] = [state.ref("service", sid) for sid in service_ids]
+    if "description" in body:
+        window["description"] = str(body["description"] or "")
+        window["summary"] = window["description"] or f"Maintenance window {window['id']}"
+    window["start_time"] = iso(start)
+    window["end_time"] = iso(end)
+    return wrapped("maintenance_window", window)
+
+
 async def list_windows(request: Request) -> Response:
     state = state_of(request)
     service_ids = set(multi(request, "service_ids"))
@@ -268,6 +296,7 @@ def routes() -> list[BaseRoute]:
         Route("/maintenance_windows", create_window, methods=["POST"]),
         Route("/maintenance_windows", list_windows, methods=["GET"]),
         Route("/maintenance_windows/{id}", get_window, methods=["GET"]),
+        Route("/maintenance_windows/{id}", update_window, methods=["PUT"]),
         Route("/maintenance_windows/{id}", delete_window, methods=["DELETE"]),
         Route("/change_events", list_change_events, methods=["GET"]),
     ]

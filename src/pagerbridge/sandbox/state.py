@@ -40,6 +40,7 @@ COLLECTIONS = (
     "change_events",
     "tokens",
     "oauth_clients",
+    "audit_records",
 )
 
 #: ``type`` of the reference to each resource type (PagerDuty's ``*_reference`` convention).
@@ -148,6 +149,7 @@ class SandboxState:
     #: REST API token -> {"token", "user_id" (None for an account key)}
     tokens: dict[str, Resource] = field(default_factory=dict)
     oauth_clients: dict[str, Resource] = field(default_factory=dict)
+    audit_records: list[Resource] = field(default_factory=list)
     arrivals: list[Arrival] = field(default_factory=list)
     #: "service id NUL dedup key" -> id of the open (triggered) alert with that key
     open_alerts: dict[str, str] = field(default_factory=dict)
