@@ -190,3 +190,12 @@ def test_helpers() -> None:
         split_host_port("h:70000")
     assert is_loopback_host("127.0.0.5") and is_loopback_host("localhost")
     assert not is_loopback_host("0.0.0.0") and not is_loopback_host("example.com")
+
+
+def test_the_shipped_example_configuration_is_valid() -> None:
+    example = Path(__file__).resolve().parents[2] / "contrib" / "agent.example.yaml"
+    config = load_agent_config(example)
+    assert config.listen == "127.0.0.1:8081"
+    assert config.pagerduty.region == "us"
+    assert config.maintenance[0].from_ == time(2, 0)
+    check_security(config)
