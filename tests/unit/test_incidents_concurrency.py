@@ -24,7 +24,8 @@ from pagerbridge.errors import IllegalTransitionError
 from pagerbridge.incidents import service
 from pagerbridge.store.engine import make_engine
 
-url, mode, name, count, start = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5])
+url, mode, name = sys.argv[1], sys.argv[2], sys.argv[3]
+count, start = int(sys.argv[4]), float(sys.argv[5])
 engine = make_engine(url)
 with engine.connect():
     pass

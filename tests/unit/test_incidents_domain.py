@@ -133,9 +133,12 @@ def test_notes_and_assignment(engine: Engine) -> None:
     with Session(engine) as s, s.begin():
         service.add_note(session=s, ref=ref, body="looking at replicas", actor="bob")
         service.assign(session=s, ref=ref, assignee="bob", actor="bob", note="mine")
-    with Session(engine) as s, s.begin():
-        with pytest.raises(InvalidInputError, match="must not be empty"):
-            service.add_note(session=s, ref=ref, body="  ", actor="bob")
+    with (
+        Session(engine) as s,
+        s.begin(),
+        pytest.raises(InvalidInputError, match="must not be empty"),
+    ):
+        service.add_note(session=s, ref=ref, body="  ", actor="bob")
     with Session(engine) as s:
         inc = service.get_incident(session=s, ref=ref)
         assert inc.assignee == "bob"

@@ -61,7 +61,9 @@ def test_sev1_ack_and_resolve_breaches_are_written_once(engine: Engine) -> None:
     assert breaches(engine, 1) == ["acknowledge", "resolve"]
     assert breaches(engine, 2) == []
     with Session(engine) as s:
-        entry = [e for e in timeline.entries(session=s, incident_id=1) if e.kind == "sla_breach"][0]
+        entry = next(
+            e for e in timeline.entries(session=s, incident_id=1) if e.kind == "sla_breach"
+        )
         assert entry.actor == "sla" and entry.origin == "local"
         assert "breached its SEV-1 time to acknowledge (15m" in entry.body
         inc = service.get_incident(session=s, ref=1)
