@@ -52,14 +52,18 @@ def startup(runs: int) -> list[float]:
     return times
 
 
-async def blast(url: str, total: int, concurrency: int) -> tuple[float, int]:
-    body = json.dumps(
+def event_body(i: int) -> bytes:
+    return json.dumps(
         {
             "routing_key": ROUTING_KEY,
             "event_action": "trigger",
+            "dedup_key": f"bench-{i}",
             "payload": {"summary": "bench", "source": "bench", "severity": "info"},
         }
     ).encode()
+
+
+async def blast(url: str, total: int, concurrency: int) -> tuple[float, int]:
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(total):
         queue.put_nowait(i)
@@ -69,11 +73,11 @@ async def blast(url: str, total: int, concurrency: int) -> tuple[float, int]:
         nonlocal failures
         while True:
             try:
-                queue.get_nowait()
+                i = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
             async with session.post(
-                url, data=body, headers={"Content-Type": "application/json"}
+                url, data=event_body(i), headers={"Content-Type": "application/json"}
             ) as resp:
                 await resp.read()
                 if resp.status != 202:
@@ -91,6 +95,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--starts", type=int, default=5)
+    parser.add_argument("--full-events", type=int, default=5_000)
     args = parser.parse_args()
 
     times = startup(args.starts)
@@ -106,6 +111,19 @@ def main() -> None:
         counted = handle.sink_count()
     finally:
         stop(process)
+    process, handle = start("--no-rate-limits")
+    try:
+        wait_until_ready(handle, process)
+        elapsed_full, failures_full = asyncio.run(
+            blast(handle.events_url, args.full_events, args.concurrency)
+        )
+    finally:
+        stop(process)
+    print(
+        f"full mode: {args.full_events} triggers with distinct dedup keys (each opens an incident)"
+        f" in {elapsed_full:.2f} s = {args.full_events / elapsed_full:,.0f} events/s; "
+        f"non-202: {failures_full}"
+    )
     print(
         f"--sink: {args.events} events in {elapsed:.2f} s = {args.events / elapsed:,.0f} events/s "
         f"at concurrency {args.concurrency}; non-202: {failures}; sandbox counted {counted}"

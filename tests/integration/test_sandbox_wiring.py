@@ -87,3 +87,16 @@ async def test_other_service_filter_gets_nothing(sandbox: SandboxHandle) -> None
         await asyncio.to_thread(sandbox.send_event, "trigger", dedup_key="elsewhere")
         await asyncio.sleep(0.3)
     assert rx.received == []
+
+
+async def test_reset_forgets_subscriptions_and_deliveries(sandbox: SandboxHandle) -> None:
+    async with WebhookReceiver() as rx:
+        await subscribe(sandbox, rx.url, {"type": "account_reference"})
+        await asyncio.to_thread(sandbox.send_event, "trigger", dedup_key="before")
+        await rx.wait_for(1)
+        assert await asyncio.to_thread(sandbox.webhook_deliveries)
+        await asyncio.to_thread(sandbox.reset)
+        assert await asyncio.to_thread(sandbox.webhook_deliveries) == []
+        await asyncio.to_thread(sandbox.send_event, "trigger", dedup_key="after")
+        await asyncio.sleep(0.3)
+    assert len(rx.received) == 1  # the subscription went with the reset

@@ -61,9 +61,9 @@ async def faults(request: Request) -> Response:
 async def reset(request: Request) -> Response:
     runtime = _runtime(request)
     runtime.reset()
-    hook = getattr(request.app.state, "on_reset", None)
-    if hook is not None:
-        hook()
+    dispatcher = getattr(request.app.state, "webhooks", None)
+    if dispatcher is not None:
+        dispatcher.clear()  # pending deliveries and the delivery record go too
     return JSONResponse({"status": "reset"})
 
 

@@ -262,6 +262,7 @@ def open_alert(
     alert["self"] = f"{state.base_url}/incidents/{incident['id']}/alerts/{alert_id}"
     alert["html_url"] = f"{state.base_url}/#/alerts/{alert_id}"
     state.alerts[alert_id] = alert
+    state.incident_alerts.setdefault(incident["id"], []).append(alert_id)
     state.open_alerts[alert_index_key(service_id, dedup_key)] = alert_id
     refresh_alert_counts(state, incident)
     return alert

@@ -58,6 +58,7 @@ def write_log_entry(
     entry["self"] = f"{state.base_url}/log_entries/{entry_id}"
     entry["html_url"] = f"{state.base_url}/#/incidents/{incident['id']}/log_entries/{entry_id}"
     state.log_entries[entry_id] = entry
+    state.incident_log.setdefault(incident["id"], []).append(entry_id)
     return entry
 
 
@@ -234,8 +235,8 @@ def set_status(
 
 
 def _resolve_alerts(state: SandboxState, incident: Resource) -> None:
-    for alert in state.alerts.values():
-        if alert["incident"]["id"] == incident["id"] and alert["status"] != "resolved":
+    for alert in state.alerts_of(incident["id"]):
+        if alert["status"] != "resolved":
             alert["status"] = "resolved"
             alert["resolved_at"] = state.now_iso()
             state.open_alerts.pop(alert_index_key(alert["service"]["id"], alert["alert_key"]), None)
@@ -243,7 +244,7 @@ def _resolve_alerts(state: SandboxState, incident: Resource) -> None:
 
 
 def refresh_alert_counts(state: SandboxState, incident: Resource) -> None:
-    mine = [a for a in state.alerts.values() if a["incident"]["id"] == incident["id"]]
+    mine = state.alerts_of(incident["id"])
     triggered = sum(1 for a in mine if a["status"] == "triggered")
     incident["alert_counts"] = {
         "all": len(mine),

@@ -54,9 +54,6 @@ async def index(request: Request) -> Response:
     incidents = sorted(state.incidents.values(), key=lambda i: -i["incident_number"])
     if not incidents:
         parts.append("<p>None yet.</p>")
-    entries_by_incident: dict[str, list[dict[str, str]]] = {}
-    for entry in state.log_entries.values():
-        entries_by_incident.setdefault(entry["incident"]["id"], []).append(entry)
     for incident in incidents[:MAX_INCIDENTS]:
         status = incident["status"]
         parts.append(
@@ -65,7 +62,7 @@ async def index(request: Request) -> Response:
             f"<small>{escape(incident['id'])} · {escape(incident['service']['summary'])} · "
             f"key {escape(str(incident.get('incident_key')))}</small></h3><table>"
         )
-        for entry in entries_by_incident.get(incident["id"], []):
+        for entry in state.log_of(incident["id"]):
             parts.append(
                 _row(escape(entry["created_at"]), escape(entry["type"]), escape(entry["summary"]))
             )

@@ -51,9 +51,8 @@ async def create_note(request: Request) -> Response:
 def _entries(request: Request, state: SandboxState, incident_id: str | None) -> list[Resource]:
     since, until = time_range(request, default_days=None if incident_id else 30)
     out: list[Resource] = []
-    for entry in state.log_entries.values():
-        if incident_id is not None and entry["incident"]["id"] != incident_id:
-            continue
+    source = state.log_of(incident_id) if incident_id else state.log_entries.values()
+    for entry in source:
         if since is not None or until is not None:
             created = parse_time(entry["created_at"])
             if (since and created < since) or (until and created >= until):
@@ -114,10 +113,8 @@ async def list_alerts(request: Request) -> Response:
     key = request.query_params.get("alert_key")
     alerts = [
         a
-        for a in state.alerts.values()
-        if a["incident"]["id"] == incident["id"]
-        and (not statuses or a["status"] in statuses)
-        and (key is None or a["alert_key"] == key)
+        for a in state.alerts_of(incident["id"])
+        if (not statuses or a["status"] in statuses) and (key is None or a["alert_key"] == key)
     ]
     return page(request, "alerts", alerts)
 

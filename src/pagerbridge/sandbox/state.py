@@ -153,6 +153,9 @@ class SandboxState:
     arrivals: list[Arrival] = field(default_factory=list)
     #: "service id NUL dedup key" -> id of the open (triggered) alert with that key
     open_alerts: dict[str, str] = field(default_factory=dict)
+    #: incident id -> its alert ids / log entry ids, oldest first (derived; rebuilt on restore)
+    incident_alerts: dict[str, list[str]] = field(default_factory=dict)
+    incident_log: dict[str, list[str]] = field(default_factory=dict)
     incident_counter: int = 0
     sink_count: int = 0
     publishers: list[Publisher] = field(default_factory=list)
@@ -297,3 +300,15 @@ class SandboxState:
             for a in self.alerts.values()
             if a["status"] == "triggered"
         }
+        self.incident_alerts = {}
+        for alert in self.alerts.values():
+            self.incident_alerts.setdefault(alert["incident"]["id"], []).append(alert["id"])
+        self.incident_log = {}
+        for entry in self.log_entries.values():
+            self.incident_log.setdefault(entry["incident"]["id"], []).append(entry["id"])
+
+    def alerts_of(self, incident_id: str) -> list[Resource]:
+        return [self.alerts[a] for a in self.incident_alerts.get(incident_id, [])]
+
+    def log_of(self, incident_id: str) -> list[Resource]:
+        return [self.log_entries[e] for e in self.incident_log.get(incident_id, [])]
