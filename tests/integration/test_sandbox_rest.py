@@ -414,3 +414,10 @@ def test_maintenance_window_update_and_audit_cursor(sandbox: SandboxHandle) -> N
     assert sandbox.arrivals()[-1]["outcome"] == "suppressed"
     bad = {"maintenance_window": {"end_time": iso(start - timedelta(hours=1))}}
     assert sandbox.rest("PUT", f"/maintenance_windows/{wid}", bad)[0] == 400
+
+
+def test_unknown_route_and_method_are_json_errors(sandbox: SandboxHandle) -> None:
+    status, body = sandbox.rest("GET", "/business_services")
+    assert status == 404 and body["error"]["code"] == 2100
+    status, body = sandbox.rest("DELETE", "/incidents")
+    assert status == 405 and body["error"]["message"] == "Method Not Allowed"

@@ -54,6 +54,15 @@ async def rest_error_handler(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": error}, status_code=exc.status)
 
 
+async def http_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """Starlette's own 404/405 (no such route or method) in PagerDuty's error shape."""
+    status = int(getattr(exc, "status_code", 500))
+    message = {404: "Not Found", 405: "Method Not Allowed"}.get(status, "Error")
+    code = 2100 if status == 404 else 2001
+    errors = [f"{request.method} {request.url.path} is not an operation of this API"]
+    return JSONResponse({"error": {"message": message, "code": code, "errors": errors}}, status)
+
+
 def runtime_of(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
