@@ -4,6 +4,8 @@ delivered, signed with the subscription's secret (verified with the wire layer's
 from __future__ import annotations
 
 import asyncio
+import json
+from pathlib import Path
 from typing import Any
 
 from pagerbridge.pagerduty.webhooks import verify
@@ -100,3 +102,31 @@ async def test_reset_forgets_subscriptions_and_deliveries(sandbox: SandboxHandle
         await asyncio.to_thread(sandbox.send_event, "trigger", dedup_key="after")
         await asyncio.sleep(0.3)
     assert len(rx.received) == 1  # the subscription went with the reset
+
+
+async def test_deliveries_have_the_shape_of_pagerduty_examples(
+    sandbox: SandboxHandle, contract_dir: Path
+) -> None:
+    examples = json.loads(
+        (contract_dir / "webhooks-v3-event-types-and-examples.json").read_text("utf-8")
+    )["examples_by_section"]
+    async with WebhookReceiver() as rx:
+        await subscribe(sandbox, rx.url, {"type": "account_reference"})
+        await asyncio.to_thread(sandbox.send_event, "trigger", dedup_key="shape")
+        incident_id = next(iter(sandbox.runtime.state.incidents))
+        await asyncio.to_thread(
+            sandbox.rest,
+            "POST",
+            f"/incidents/{incident_id}/notes",
+            {"note": {"content": "shape"}},
+            from_email=sandbox.user_email,
+        )
+        received = await rx.wait_for(2)
+    triggered, annotated = (r.event["data"] for r in received[:2])
+    # every key PagerDuty's example shows is present (optional extras like incident_type and
+    # reopened_at only when they apply)
+    optional = {"incident_type", "reopened_at"}
+    assert set(examples["incident"]) - optional <= set(triggered)
+    assert set(examples["incident_note"]) == set(annotated)
+    assert triggered["number"] == 1 and triggered["status"] == "triggered"
+    assert triggered["assignees"][0]["id"] == "PDEMOU1"
