@@ -148,24 +148,25 @@ class PostgresStorage:
     def complete(self, completions: Sequence[Completion], *, now: float) -> None:
         if not completions:
             return
+        batch = sorted(completions, key=lambda c: c.id)
+        params = {
+            "ids": [c.id for c in batch],
+            "states": [c.state for c in batch],
+            "attempts": [1 if c.count_attempt else 0 for c in batch],
+            "next": [c.next_attempt_at for c in batch],
+            "errors": [c.last_error for c in batch],
+            "now": now,
+        }
         with self._tx() as conn:
-            for c in sorted(completions, key=lambda c: c.id):
-                found = conn.execute(
-                    _Q["complete"],
-                    {
-                        "id": c.id,
-                        "state": c.state,
-                        "attempt": 1 if c.count_attempt else 0,
-                        "next_attempt_at": c.next_attempt_at,
-                        "last_error": c.last_error,
-                        "now": now,
-                    },
-                ).fetchone()
-                if found is not None and c.state != PENDING:
-                    conn.execute(
-                        _Q["promote"],
-                        {"ordering_key": found["ordering_key"], "now": now, "blocked": BLOCKED},
-                    )
+            finished = conn.execute(_Q["complete_many"], params).fetchall()
+            keys = sorted(r["ordering_key"] for r in finished)
+            if keys:
+                # The same per-key locks insert_batch takes: an insert that saw this row still
+                # active (and queued its row as blocked) commits before we look for the next row,
+                # or it runs after us and sees this row finished. Without them, under READ
+                # COMMITTED the next row could stay blocked forever.
+                conn.execute(_Q["lock_keys"], {"keys": keys})
+                conn.execute(_Q["promote_many"], {"keys": keys, "now": now, "blocked": BLOCKED})
 
     def get(self, row_id: int) -> OutboxRow | None:
         rows = self._read("get", {"id": row_id})
