@@ -38,10 +38,10 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "
     raise AssertionError(f"timed out waiting for {what or predicate}")
 
 
-def test_events_arrive_in_order_per_key(sqlite_url: str) -> None:
+def test_events_arrive_in_order_per_key(database_url: str) -> None:
     with (
         running_sandbox(rate_limits=False) as sandbox,
-        running_agent(database_url=sqlite_url, events_url=sandbox.url, config=UNLIMITED) as agent,
+        running_agent(database_url=database_url, events_url=sandbox.url, config=UNLIMITED) as agent,
     ):
         sent = []
         for n in range(30):

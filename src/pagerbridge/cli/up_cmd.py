@@ -47,6 +47,8 @@ def _setup_logging(level: str) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Migrations run on every start; their step-by-step INFO lines are noise for a user.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _database_url(cli_db: str | None, config: AgentConfig) -> str:
