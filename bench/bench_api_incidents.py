@@ -36,6 +36,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system) used so far by ``root`` and its descendants (Linux /proc)."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry.name)
+        parents[pid] = int(fields[1])
+        ticks[pid] = int(fields[11]) + int(fields[12])
+    tree, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in tree:
+                tree.add(pid)
+                frontier.append(pid)
+    return sum(ticks.get(pid, 0) for pid in tree) / os.sysconf("SC_CLK_TCK")
+
+
 def wait_healthy(url: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -72,7 +96,7 @@ async def client(
     return done, errors
 
 
-async def run(base: str, token: str, clients: int, seconds: float) -> None:
+async def run(base: str, token: str, clients: int, seconds: float, server_pid: int) -> None:
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     conn = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(headers=headers, connector=conn) as session:
@@ -87,11 +111,13 @@ async def run(base: str, token: str, clients: int, seconds: float) -> None:
             *(client(session, base, n + 1, warm, lat, statuses) for n in range(clients))
         )
         lat.clear()
+        cpu_before = tree_cpu_seconds(server_pid)
         start = time.monotonic()
         results = await asyncio.gather(
             *(client(session, base, n + 1, start + seconds, lat, statuses) for n in range(clients))
         )
         took = time.monotonic() - start
+        cpu = tree_cpu_seconds(server_pid) - cpu_before
     done = sum(r[0] for r in results)
     errors = sum(r[1] for r in results)
     lat.sort()
@@ -99,6 +125,12 @@ async def run(base: str, token: str, clients: int, seconds: float) -> None:
         f"{clients} clients, {took:.1f} s: {done} state changes, {done / took:.0f} changes/s, "
         f"{errors} errors; latency median {statistics.median(lat):.1f} ms, "
         f"p99 {lat[int(len(lat) * 0.99)]:.1f} ms"
+    )
+    per_change = cpu / max(done, 1) * 1000
+    print(
+        f"hub CPU: {cpu:.1f} s over {took:.1f} s ({cpu / took:.2f} cores busy), "
+        f"{per_change:.2f} ms per change: {os.cpu_count()} free cores would carry "
+        f"~{(os.cpu_count() or 1) / per_change * 1000:.0f} changes/s (hub only)"
     )
 
 
@@ -138,7 +170,7 @@ def main() -> None:
     try:
         wait_healthy(base)
         print(f"hub: im serve --workers {args.workers}; database {args.db.split('://')[0]}")
-        asyncio.run(run(base, token, args.clients, args.seconds))
+        asyncio.run(run(base, token, args.clients, args.seconds, server.pid))
     finally:
         server.send_signal(signal.SIGINT)
         server.wait(timeout=30)
