@@ -421,3 +421,30 @@ def test_unknown_route_and_method_are_json_errors(sandbox: SandboxHandle) -> Non
     assert status == 404 and body["error"]["code"] == 2100
     status, body = sandbox.rest("DELETE", "/incidents")
     assert status == 405 and body["error"]["message"] == "Method Not Allowed"
+
+
+def test_updates_are_all_or_nothing(sandbox: SandboxHandle) -> None:
+    first = create(sandbox, "first")[1]["incident"]["id"]
+    second = create(sandbox, "second")[1]["incident"]["id"]
+    status, body = sandbox.rest(
+        "PUT",
+        f"/incidents/{first}",
+        {
+            "incident": {
+                "title": "renamed",
+                "priority": {"id": "NOPE", "type": "priority_reference"},
+            }
+        },
+        from_email=sandbox.user_email,
+    )
+    assert status == 400 and body["error"]["code"] == 1020
+    assert sandbox.rest("GET", f"/incidents/{first}")[1]["incident"]["title"] == "first"
+    bulk = {
+        "incidents": [
+            {"id": first, "type": "incident_reference", "status": "resolved"},
+            {"id": second, "type": "incident_reference", "status": "snoozed"},
+        ]
+    }
+    status, _ = sandbox.rest("PUT", "/incidents", bulk, from_email=sandbox.user_email)
+    assert status == 400
+    assert sandbox.rest("GET", f"/incidents/{first}")[1]["incident"]["status"] == "triggered"

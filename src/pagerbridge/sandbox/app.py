@@ -20,7 +20,12 @@ from starlette.types import Receive, Scope, Send
 from pagerbridge.sandbox import admin, events_api, page
 from pagerbridge.sandbox.gate import Gate
 from pagerbridge.sandbox.options import SandboxOptions
-from pagerbridge.sandbox.rest_common import RestError, http_error_handler, rest_error_handler
+from pagerbridge.sandbox.rest_common import (
+    RestError,
+    http_error_handler,
+    internal_error_handler,
+    rest_error_handler,
+)
 from pagerbridge.sandbox.runtime import Runtime
 from pagerbridge.sandbox.state import Clock, utc_now
 
@@ -82,6 +87,7 @@ def create_app(options: SandboxOptions | None = None, *, clock: Clock = utc_now)
         lifespan=lifespan,
         exception_handlers={
             RestError: rest_error_handler,
+            Exception: internal_error_handler,
             404: http_error_handler,
             405: http_error_handler,
         },

@@ -231,8 +231,30 @@ def sort_items(
     return items
 
 
+def ref_id(value: Any, field: str) -> str:
+    """The id of a ``{"id": ...}`` reference in a request body (a non-empty string)."""
+    if not isinstance(value, dict) or not isinstance(value.get("id"), str) or not value["id"]:
+        raise invalid_input(f"'{field}' must be a reference object with a string 'id'")
+    rid: str = value["id"]
+    return rid
+
+
 def reference_ids(value: Any, field: str) -> list[str]:
     """Ids from a list of ``{"id": ...}`` references in a request body."""
-    if not isinstance(value, list) or not all(isinstance(v, dict) and v.get("id") for v in value):
+    if not isinstance(value, list):
         raise invalid_input(f"'{field}' must be an array of references with an 'id'")
-    return [str(v["id"]) for v in value]
+    return [ref_id(v, f"{field}[{index}]") for index, v in enumerate(value)]
+
+
+async def internal_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """A bug in the sandbox still answers like PagerDuty (500, code 2000), never HTML."""
+    return JSONResponse(
+        {
+            "error": {
+                "message": "An internal error has occurred. PagerDuty team has been notified.",
+                "code": 2000,
+                "errors": [f"sandbox bug: {type(exc).__name__}"],
+            }
+        },
+        status_code=500,
+    )

@@ -21,6 +21,7 @@ from pagerbridge.sandbox.rest_common import (
     page,
     principal,
     read_body,
+    ref_id,
     sort_items,
     state_of,
     wrapped,
@@ -92,8 +93,8 @@ async def create_service(request: Request) -> Response:
         raise invalid_input("'service.name' is required")
     if any(s["name"] == name for s in state.services.values()):
         raise invalid_input("Name already exists")
-    policy = body.get("escalation_policy")
-    if not isinstance(policy, dict) or policy.get("id") not in state.escalation_policies:
+    policy_id = ref_id(body.get("escalation_policy"), "service.escalation_policy")
+    if policy_id not in state.escalation_policies:
         raise RestError(400, "Escalation Policy Not Found", 1014, [])
     sid = state.unique_id(state.services)
     template = next(iter(state.services.values()), {})
@@ -110,12 +111,12 @@ async def create_service(request: Request) -> Response:
         "status": "active",
         "created_at": state.now_iso(),
         "updated_at": state.now_iso(),
-        "escalation_policy": state.ref("escalation_policy", policy["id"]),
+        "escalation_policy": state.ref("escalation_policy", policy_id),
         "teams": [],
         "integrations": [],
     }
     state.services[sid] = state.decorate("service", service, service["name"])
-    state.escalation_policies[policy["id"]]["services"].append(state.ref("service", sid))
+    state.escalation_policies[policy_id]["services"].append(state.ref("service", sid))
     state.publish("service.created", service, agent=_agent(request), service_id=sid)
     audit(request, "create", "service", sid, [{"name": "name", "value": service["name"]}])
     return wrapped("service", service, 201)

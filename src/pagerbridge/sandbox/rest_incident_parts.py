@@ -16,6 +16,7 @@ from pagerbridge.sandbox.rest_common import (
     multi,
     page,
     read_body,
+    ref_id,
     requester,
     state_of,
     time_range,
@@ -135,7 +136,7 @@ def _update_alert(
     if not isinstance(changes, dict):
         raise invalid_input("each alert update must be an object")
     target = changes.get("incident")
-    if isinstance(target, dict) and target.get("id") not in (None, incident["id"]):
+    if target is not None and ref_id(target, "alert.incident") != incident["id"]:
         raise invalid_input("moving an alert to another incident is not supported by the sandbox")
     status = changes.get("status")
     if status is None:
@@ -181,9 +182,8 @@ async def update_alerts(request: Request) -> Response:
         raise invalid_input("'alerts' must be a non-empty array")
     pairs = []
     for index, item in enumerate(items):
-        if not isinstance(item, dict) or not item.get("id"):
-            raise invalid_input(f"'alerts[{index}]' must be an object with an 'id'")
-        pairs.append((_incident_alert(state, incident, str(item["id"])), item))
+        alert_id = ref_id(item, f"alerts[{index}]")
+        pairs.append((_incident_alert(state, incident, alert_id), item))
     for alert, changes in pairs:
         _update_alert(state, incident, alert, changes, user_id)
     return page(request, "alerts", [alert for alert, _ in pairs])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -22,7 +23,7 @@ from pagerbridge.sandbox.rest_common import (
     multi,
     page,
     read_body,
-    reference_ids,
+    ref_id,
     requester,
     sort_items,
     state_of,
@@ -141,9 +142,7 @@ async def get_incident(request: Request) -> Response:
 
 
 def _check_ref(state: SandboxState, collection: dict[str, Resource], value: Any, field: str) -> str:
-    if not isinstance(value, dict) or not value.get("id"):
-        raise invalid_input(f"'{field}' must be a reference object with an 'id'")
-    rid = str(value["id"])
+    rid = ref_id(value, field)
     if rid not in collection:
         what = field.replace("_", " ")
         code = {"service": 5002, "escalation_policy": 1014, "priority": 1020}.get(field, 2001)
@@ -220,82 +219,118 @@ def _assignees(state: SandboxState, value: Any) -> list[str]:
     ids: list[str] = []
     for item in value:
         assignee = item.get("assignee") if isinstance(item, dict) else None
-        if not isinstance(assignee, dict) or assignee.get("id") not in state.users:
-            raise RestError(400, "Assigned To User Not Found", 1007, ["unknown assignee"])
-        ids.append(str(assignee["id"]))
+        uid = ref_id(assignee, "assignments[].assignee")
+        if uid not in state.users:
+            raise RestError(400, "Assigned To User Not Found", 1007, [f"no user {uid}"])
+        ids.append(uid)
     return ids
 
 
-def apply_update(
-    state: SandboxState, incident: Resource, changes: dict[str, Any], user_id: str | None
-) -> None:
-    """Apply one incident update body (status, resolution, title, priority, assignments, ...)."""
-    agent = state.ref("user", user_id) if user_id else None
-    known = {
-        "id", "type", "status", "resolution", "title", "priority", "escalation_level",
-        "assignments", "escalation_policy", "urgency", "conference_bridge", "summary",
-        "self", "html_url",
-    }  # fmt: skip
-    unknown = sorted(set(changes) - known)
+UPDATABLE = {
+    "id", "type", "status", "resolution", "title", "priority", "escalation_level",
+    "assignments", "escalation_policy", "urgency", "conference_bridge", "summary",
+    "self", "html_url",
+}  # fmt: skip
+
+
+@dataclass
+class Update:
+    """A checked incident update: every value valid, so applying it cannot fail halfway."""
+
+    title: str | None = None
+    urgency: str | None = None
+    priority: tuple[str | None] | None = None  # (id or None to clear), or None: unchanged
+    policy_id: str | None = None
+    level: int | None = None
+    assignees: list[str] | None = None
+    bridge: tuple[Resource | None] | None = None
+    status: str | None = None
+    resolution: str | None = None
+
+
+def check_update(state: SandboxState, incident: Resource, changes: dict[str, Any]) -> Update:
+    """Validate one incident update body; raises ``RestError`` before anything changes."""
+    unknown = sorted(set(changes) - UPDATABLE)
     if unknown:
         raise invalid_input(f"unknown incident field(s): {', '.join(unknown)}")
+    update = Update()
     if "title" in changes:
         if not isinstance(changes["title"], str) or not changes["title"].strip():
             raise invalid_input("'title' must be a non-empty string")
-        incident["title"] = changes["title"].strip()
-        incident["summary"] = f"[#{incident['incident_number']}] {incident['title']}"
+        update.title = changes["title"].strip()
     if "urgency" in changes:
         if changes["urgency"] not in ops.URGENCIES:
             raise invalid_input("'urgency' must be high or low")
-        ops.set_urgency(state, incident, changes["urgency"], agent=agent, channel=WEB_CHANNEL)
+        update.urgency = changes["urgency"]
     if "priority" in changes:
         priority = changes["priority"]
         pid = (
             None if priority is None else _check_ref(state, state.priorities, priority, "priority")
         )
-        ops.set_priority(state, incident, pid, agent=agent)
+        update.priority = (pid,)
     if changes.get("escalation_policy"):
-        pid = _check_ref(
+        update.policy_id = _check_ref(
             state, state.escalation_policies, changes["escalation_policy"], "escalation_policy"
         )
-        ops.set_escalation_policy(state, incident, pid, agent=agent, channel=WEB_CHANNEL)
     if changes.get("escalation_level") is not None:
         level = changes["escalation_level"]
         if not isinstance(level, int) or isinstance(level, bool):
             raise invalid_input("'escalation_level' must be an integer")
-        try:
-            ops.escalate(state, incident, level, agent=agent, channel=WEB_CHANNEL)
-        except ops.IncidentRuleError as exc:
-            raise RestError(400, exc.message, exc.code, exc.errors) from exc
+        policy = state.escalation_policies[update.policy_id or incident["escalation_policy"]["id"]]
+        if not 1 <= level <= len(policy["escalation_rules"]):
+            raise RestError(
+                400,
+                "Cannot Escalate",
+                1006,
+                [f"escalation_level must be between 1 and {len(policy['escalation_rules'])}"],
+            )
+        update.level = level
     if changes.get("assignments"):
-        ops.reassign(
-            state,
-            incident,
-            _assignees(state, changes["assignments"]),
-            agent=agent,
-            channel=WEB_CHANNEL,
-        )
+        update.assignees = _assignees(state, changes["assignments"])
     if "conference_bridge" in changes:
         bridge = changes["conference_bridge"]
         if bridge is not None and not isinstance(bridge, dict):
             raise invalid_input("'conference_bridge' must be an object")
-        incident["conference_bridge"] = bridge
-        state.publish("incident.conference_bridge.updated", incident, agent=agent)
+        update.bridge = (bridge,)
     if "status" in changes:
         status = changes["status"]
         if status not in ops.STATUSES:
             raise RestError(400, "Invalid Status Provided", 1003, [f"status {status!r}"])
         if status == "acknowledged" and incident["status"] == "resolved":
             raise RestError(400, "Incident Already Resolved", 1001, [])
+        update.status = status
         resolution = changes.get("resolution")
+        update.resolution = resolution if isinstance(resolution, str) else None
+    return update
+
+
+def apply_update(
+    state: SandboxState, incident: Resource, update: Update, user_id: str | None
+) -> None:
+    """Apply a checked update (title, urgency, priority, policy, level, assignees, status)."""
+    agent = state.ref("user", user_id) if user_id else None
+    channel = WEB_CHANNEL
+    if update.title is not None:
+        incident["title"] = update.title
+        incident["summary"] = f"[#{incident['incident_number']}] {update.title}"
+    if update.urgency is not None:
+        ops.set_urgency(state, incident, update.urgency, agent=agent, channel=channel)
+    if update.priority is not None:
+        ops.set_priority(state, incident, update.priority[0], agent=agent)
+    if update.policy_id is not None:
+        ops.set_escalation_policy(state, incident, update.policy_id, agent=agent, channel=channel)
+    if update.level is not None:
+        ops.escalate(state, incident, update.level, agent=agent, channel=channel)
+    if update.assignees is not None:
+        ops.reassign(state, incident, update.assignees, agent=agent, channel=channel)
+    if update.bridge is not None:
+        incident["conference_bridge"] = update.bridge[0]
+        state.publish("incident.conference_bridge.updated", incident, agent=agent)
+    if update.status is not None:
         ops.set_status(
-            state,
-            incident,
-            status,
-            agent=agent,
-            channel=WEB_CHANNEL,
-            resolution=resolution if isinstance(resolution, str) else None,
-        )
+            state, incident, update.status, agent=agent, channel=channel,
+            resolution=update.resolution,
+        )  # fmt: skip
     incident["updated_at"] = state.now_iso()
 
 
@@ -304,7 +339,7 @@ async def update_incident(request: Request) -> Response:
     user_id = requester(request)
     incident = find_incident(state, request.path_params["id"])
     changes = await read_body(request, "incident")
-    apply_update(state, incident, changes, user_id)
+    apply_update(state, incident, check_update(state, incident, changes), user_id)
     return wrapped("incident", expand(state, incident, set()))
 
 
@@ -317,13 +352,12 @@ async def bulk_update(request: Request) -> Response:
         raise invalid_input("'incidents' must be a non-empty array")
     if len(items) > BULK_MAX:
         raise invalid_input(f"at most {BULK_MAX} incidents per request")
-    targets: list[tuple[Resource, dict[str, Any]]] = []
+    targets: list[tuple[Resource, Update]] = []
     for index, item in enumerate(items):
-        if not isinstance(item, dict) or not item.get("id"):
-            raise invalid_input(f"'incidents[{index}]' must be an object with an 'id'")
-        targets.append((find_incident(state, str(item["id"])), item))
-    for incident, changes in targets:
-        apply_update(state, incident, changes, user_id)
+        incident = find_incident(state, ref_id(item, f"incidents[{index}]"))
+        targets.append((incident, check_update(state, incident, item)))
+    for incident, update in targets:  # every item checked first: all or nothing
+        apply_update(state, incident, update, user_id)
     return JSONResponse({"incidents": [expand(state, i, set()) for i, _ in targets]})
 
 
@@ -340,4 +374,4 @@ def routes() -> list[BaseRoute]:
     ]
 
 
-__all__ = ["apply_update", "find_incident", "reference_ids", "routes"]
+__all__ = ["apply_update", "check_update", "expand", "find_incident", "routes"]

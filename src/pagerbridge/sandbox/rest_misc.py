@@ -21,6 +21,7 @@ from pagerbridge.sandbox.rest_common import (
     multi,
     page,
     read_body,
+    ref_id,
     reference_ids,
     requester,
     state_of,
@@ -69,9 +70,9 @@ def _check_subscription(state: SandboxState, body: dict[str, Any], partial: bool
     if flt is not None or not partial:
         if not isinstance(flt, dict) or flt.get("type") not in FILTER_TYPES:
             raise invalid_input(f"'filter.type' must be one of {', '.join(FILTER_TYPES)}")
-        if flt["type"] == "service_reference" and flt.get("id") not in state.services:
+        if flt["type"] == "service_reference" and ref_id(flt, "filter") not in state.services:
             raise RestError(404, "Service Not Found", 5002, [])
-        if flt["type"] == "team_reference" and flt.get("id") not in state.teams:
+        if flt["type"] == "team_reference" and ref_id(flt, "filter") not in state.teams:
             raise RestError(404, "Team Not Found", 6001, [])
 
 

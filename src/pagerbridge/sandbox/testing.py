@@ -102,7 +102,10 @@ class SandboxHandle:
         except urllib.error.HTTPError as exc:
             raw = exc.read()
             status = exc.code
-        return status, json.loads(raw) if raw else None
+        try:
+            return status, json.loads(raw) if raw else None
+        except ValueError:
+            return status, raw.decode("utf-8", "replace")
 
     def rest(
         self, method: str, path: str, body: Any = None, *, from_email: str | None = None
