@@ -58,8 +58,11 @@ def test_events_arrive_in_order_per_key(database_url: str) -> None:
             # The resolve came after every trigger of its key.
             actions = [a["event_action"] for a in arrivals if a["dedup_key"] == dedup]
             assert actions[-1] == "resolve"
-        states = {r.state for r in agent.agent.outbox.list_rows(limit=100)}
-        assert states == {DELIVERED}
+        # The sandbox may record an arrival a moment before the worker records the outcome.
+        wait_for(
+            lambda: {r.state for r in agent.agent.outbox.list_rows(limit=100)} == {DELIVERED},
+            what="every row delivered",
+        )
 
 
 def test_sandbox_down_for_a_while_then_everything_arrives(sqlite_url: str) -> None:
@@ -172,7 +175,11 @@ def test_sigterm_finishes_the_call_in_flight_and_exits_0(tmp_path: Path) -> None
         agent = start_agent_process(database_url=db, events_url=sandbox.url, workdir=tmp_path)
         try:
             assert post(agent.enqueue_url, event("slow")).status == 202
-            time.sleep(0.5)  # the delivery is now waiting on the sandbox's latency
+            watcher = open_outbox(db)
+            try:  # wait until the delivery is waiting on the sandbox's latency
+                wait_for(lambda: watcher.list_rows()[0].state == "in_flight", what="in flight")
+            finally:
+                watcher.close()
             started = time.monotonic()
             code = agent.terminate()
             took = time.monotonic() - started
