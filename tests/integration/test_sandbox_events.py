@@ -182,3 +182,16 @@ def test_sink_mode_counts_without_incidents() -> None:
         assert sb.sink_count() == 5
         assert sb.arrivals() == []
         assert sb.runtime.state.incidents == {}
+
+
+def test_any_routing_key_gives_each_key_a_service() -> None:
+    from pagerbridge.sandbox.testing import running_sandbox
+
+    with running_sandbox(any_routing_key=True) as sb:
+        for key in ("a" * 32, "b" * 32, "a" * 32):
+            sb.routing_key = key
+            assert sb.send_event("trigger")[0] == 202
+        _, body = sb.rest("GET", "/services?total=true")
+        assert body["total"] == 3  # the demo service and one per new key
+        _, body = sb.rest("GET", "/incidents")
+        assert len({i["service"]["id"] for i in body["incidents"]}) == 2

@@ -68,18 +68,21 @@ async def read_event(request: Request, change: bool) -> dict[str, Any] | JSONRes
 def integration_for(runtime: Runtime, routing_key: str) -> Resource | None:
     state = runtime.state
     integration = state.integrations.get(routing_key)
-    if integration is None and runtime.options.any_routing_key:
+    if integration is None and runtime.options.any_routing_key and state.services:
         integration = add_service_for_key(state, routing_key)
     return integration
 
 
 def add_service_for_key(state: SandboxState, routing_key: str) -> Resource:
     """``--any-routing-key``: give an unknown key its own service on the first service's policy."""
-    template = next(iter(state.services.values()))
+    template = next(iter(state.services.values()))  # the caller checked there is one
     sid = state.unique_id(state.services, "PS")
     service = json.loads(json.dumps(template))
     service.update(id=sid, name=f"Service for {routing_key[:8]}", integrations=[])
     state.services[sid] = state.decorate("service", service, service["name"])
+    policy = state.escalation_policies.get(service["escalation_policy"]["id"])
+    if policy is not None:
+        policy["services"].append(state.ref("service", sid))
     iid = state.unique_id({}, "PI")
     integration: Resource = {
         "id": iid,
