@@ -136,6 +136,12 @@ def test_state_file_round_trip(tmp_path: Path) -> None:
     path.write_text("{broken")
     with pytest.raises(ConfigError, match="not valid JSON"):
         Runtime(SandboxOptions(state_file=path))
+    path.write_text('{"incidents": [1, 2]}')
+    with pytest.raises(ConfigError, match="'incidents' must be a JSON object"):
+        Runtime(SandboxOptions(state_file=path))
+    path.write_text('{"arrivals": [{"nope": 1}]}')
+    with pytest.raises(ConfigError, match="malformed"):
+        Runtime(SandboxOptions(state_file=path))
     assert json.loads(json.dumps(again.state.snapshot()))["incident_counter"] == 41
 
 

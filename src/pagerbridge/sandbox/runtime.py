@@ -64,7 +64,12 @@ class Runtime:
             raise ConfigError(f"the state file is not valid JSON: {exc}", file=str(path)) from exc
         if not isinstance(data, dict):
             raise ConfigError("the state file must hold a JSON object", file=str(path))
-        self.state.restore(data)
+        try:
+            self.state.restore(data)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"the state file is not a sandbox state: {exc}", file=str(path)
+            ) from exc
 
     def save(self, path: Path) -> None:
         """Write the state atomically (temporary file, fsync, rename), readable by owner only."""

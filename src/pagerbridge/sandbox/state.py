@@ -94,6 +94,9 @@ def new_id(prefix: str = "P") -> str:
     return prefix + "".join(secrets.choice(ID_ALPHABET) for _ in range(6))
 
 
+_JSON_NAMES: dict[type, str] = {dict: "object", list: "array"}
+
+
 def alert_index_key(service_id: str, dedup_key: str) -> str:
     return f"{service_id}\x00{dedup_key}"
 
@@ -292,9 +295,15 @@ class SandboxState:
         """Replace the contents with a :meth:`snapshot`'s (unknown keys are ignored)."""
         for name in COLLECTIONS:
             if name in data:
+                expected = type(getattr(self, name))
+                if not isinstance(data[name], expected):
+                    raise ValueError(f"'{name}' must be a JSON {_JSON_NAMES[expected]}")
                 setattr(self, name, data[name])
-        self.incident_counter = int(data.get("incident_counter", 0))
-        self.arrivals = [Arrival(**a) for a in data.get("arrivals", [])]
+        try:
+            self.incident_counter = int(data.get("incident_counter", 0))
+            self.arrivals = [Arrival(**a) for a in data.get("arrivals", [])]
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"'arrivals' or 'incident_counter' is malformed: {exc}") from exc
         self.open_alerts = {
             alert_index_key(a["service"]["id"], a["alert_key"]): a["id"]
             for a in self.alerts.values()
