@@ -192,7 +192,8 @@ def run_kill9(
         poster = threading.Thread(target=clients.run, args=(agent.enqueue_url, stop))
         set_round_faults(sandbox, rnd, timeouts=True)
         poster.start()
-        delay = rng.uniform(0.2, 1.5)
+        # Long enough to post a good part of the round, short enough to cut delivery mid-way.
+        delay = rng.uniform(0.2, 0.5 + per_round / 800)
         time.sleep(min(delay, TIMEOUT_PHASE))
         set_round_faults(sandbox, rnd, timeouts=False)
         time.sleep(max(0.0, delay - TIMEOUT_PHASE))
