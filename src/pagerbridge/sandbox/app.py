@@ -69,6 +69,7 @@ def create_app(options: SandboxOptions | None = None, *, clock: Clock = utc_now)
         loader = None
         if not options.sink:
             loader = asyncio.create_task(_start_webhooks(app, runtime, clock, deferred))
+            loader.add_done_callback(_report_failure)
         try:
             yield
         finally:
@@ -122,6 +123,11 @@ def _oauth(runtime: Runtime) -> list[BaseRoute]:
     store = TokenStore(clients, api_url=runtime.options.url)
     runtime.bearer_validators.append(store.validate_bearer)
     return list(oauth_routes(store))
+
+
+def _report_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("outgoing webhooks are off: %s", task.exception(), exc_info=task.exception())
 
 
 class DeferredPublisher:
