@@ -8,7 +8,7 @@ PagerDuty), so the worker holds its calls open and we measure intake.
 
     apt-get install -y wrk
     .venv/bin/python bench/bench_enqueue.py                  # 3 runs x 20 s, 32 connections
-    .venv/bin/python bench/bench_enqueue.py --db postgresql://127.0.0.1:5432/bench_enqueue
+    .venv/bin/python bench/bench_enqueue.py --db postgresql://127.0.0.1:5432/test  # admin URL
 
 Prints a table and a JSON line with medians (requests/s, p99 ms) for both.
 """
@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 KEY = "0123456789abcdef0123456789abcdef"
@@ -183,16 +184,28 @@ def start_agent(db_url: str, workdir: Path, events_url: str) -> tuple[subprocess
     return proc, url
 
 
-def reset_database(db_url: str, workdir: Path) -> str:
+def fresh_database(db_url: str, workdir: Path, run: int) -> tuple[str, Callable[[], None]]:
+    """A new empty database for one run, and how to drop it afterwards.
+
+    For PostgreSQL ``--db`` is the server's admin URL (e.g. ``postgresql://127.0.0.1:5432/test``);
+    each run gets its own database, dropped afterwards.
+    """
     if db_url.startswith("postgres"):
         import psycopg
 
+        name = f"bench_enqueue_{os.getpid()}_{run}"
+        base = db_url.rsplit("/", 1)[0]
         with psycopg.connect(db_url, autocommit=True) as conn:
-            conn.execute("DROP TABLE IF EXISTS pagerbridge_outbox CASCADE")
-        return db_url
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+        def drop() -> None:
+            with psycopg.connect(db_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+        return f"{base}/{name}", drop
     for leftover in workdir.glob("bench.db*"):
         leftover.unlink()
-    return f"sqlite:///{workdir / 'bench.db'}"
+    return f"sqlite:///{workdir / 'bench.db'}", lambda: None
 
 
 def main() -> None:
@@ -222,12 +235,13 @@ def main() -> None:
             finally:
                 stop(proc)
             results["trivial"].append(r)
-            db_url = reset_database(args.db or "sqlite", workdir)
+            db_url, drop = fresh_database(args.db or "sqlite", workdir, run)
             proc, url = start_agent(db_url, workdir, hole)
             try:
                 r = run_wrk(url + "/v2/enqueue", lua, args.duration, args.connections, args.threads)
             finally:
                 stop(proc)
+                drop()
             results["agent"].append(r)
             print(
                 f"run {run + 1}: trivial {results['trivial'][-1]['rate']:.0f}/s "
