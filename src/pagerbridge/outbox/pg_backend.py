@@ -138,14 +138,30 @@ class PostgresStorage:
         return out
 
     def claim(
-        self, *, now: float, limit: int, lease_seconds: float, worker: str
+        self,
+        *,
+        now: float,
+        limit: int,
+        lease_seconds: float,
+        worker: str,
+        completions: Sequence[Completion] = (),
     ) -> list[OutboxRow]:
         params = {"now": now, "lease": now + lease_seconds, "worker": worker, "limit": limit}
         with self._tx() as conn:
-            rows = conn.execute(_Q["claim"], params).fetchall()
+            self._record(conn, completions, now)
+            rows = conn.execute(_Q["claim"], params).fetchall() if limit > 0 else []
         return sorted((row_from_mapping(r) for r in rows), key=lambda r: r.id)
 
     def complete(self, completions: Sequence[Completion], *, now: float) -> None:
+        if not completions:
+            return
+        with self._tx() as conn:
+            self._record(conn, completions, now)
+
+    @staticmethod
+    def _record(
+        conn: psycopg.Connection[Any], completions: Sequence[Completion], now: float
+    ) -> None:
         if not completions:
             return
         batch = sorted(completions, key=lambda c: c.id)
@@ -157,16 +173,10 @@ class PostgresStorage:
             "errors": [c.last_error for c in batch],
             "now": now,
         }
-        with self._tx() as conn:
-            finished = conn.execute(_Q["complete_many"], params).fetchall()
-            keys = sorted(r["ordering_key"] for r in finished)
-            if keys:
-                # The same per-key locks insert_batch takes: an insert that saw this row still
-                # active (and queued its row as blocked) commits before we look for the next row,
-                # or it runs after us and sees this row finished. Without them, under READ
-                # COMMITTED the next row could stay blocked forever.
-                conn.execute(_Q["lock_keys"], {"keys": keys})
-                conn.execute(_Q["promote_many"], {"keys": keys, "now": now, "blocked": BLOCKED})
+        finished = conn.execute(_Q["complete_many"], params).fetchall()
+        keys = sorted(r["ordering_key"] for r in finished)
+        if keys:
+            conn.execute(_Q["promote_many"], {"keys": keys, "now": now, "blocked": BLOCKED})
 
     def get(self, row_id: int) -> OutboxRow | None:
         rows = self._read("get", {"id": row_id})

@@ -219,34 +219,44 @@ class SqliteStorage:
         return count
 
     def claim(
-        self, *, now: float, limit: int, lease_seconds: float, worker: str
+        self,
+        *,
+        now: float,
+        limit: int,
+        lease_seconds: float,
+        worker: str,
+        completions: Sequence[Completion] = (),
     ) -> list[OutboxRow]:
         params = {"now": now, "lease": now + lease_seconds, "worker": worker, "limit": limit}
         with self._tx() as conn:
-            rows = conn.execute(_Q["claim"], params).fetchall()
+            self._record(conn, completions, now)
+            rows = conn.execute(_Q["claim"], params).fetchall() if limit > 0 else []
         return sorted((row_from_mapping(r) for r in rows), key=lambda r: r.id)
 
     def complete(self, completions: Sequence[Completion], *, now: float) -> None:
         if not completions:
             return
         with self._tx() as conn:
-            for c in completions:
-                found = conn.execute(
-                    _Q["complete"],
-                    {
-                        "id": c.id,
-                        "state": c.state,
-                        "attempt": 1 if c.count_attempt else 0,
-                        "next_attempt_at": c.next_attempt_at,
-                        "last_error": c.last_error,
-                        "now": now,
-                    },
-                ).fetchone()
-                if found is not None and c.state != PENDING:
-                    conn.execute(
-                        _Q["promote"],
-                        {"ordering_key": found[0], "now": now, "blocked": BLOCKED},
-                    )
+            self._record(conn, completions, now)
+
+    @staticmethod
+    def _record(conn: sqlite3.Connection, completions: Sequence[Completion], now: float) -> None:
+        for c in completions:
+            found = conn.execute(
+                _Q["complete"],
+                {
+                    "id": c.id,
+                    "state": c.state,
+                    "attempt": 1 if c.count_attempt else 0,
+                    "next_attempt_at": c.next_attempt_at,
+                    "last_error": c.last_error,
+                    "now": now,
+                },
+            ).fetchone()
+            if found is not None and c.state != PENDING:
+                conn.execute(
+                    _Q["promote"], {"ordering_key": found[0], "now": now, "blocked": BLOCKED}
+                )
 
     def get(self, row_id: int) -> OutboxRow | None:
         rows = self._read(_Q["get"], {"id": row_id})

@@ -44,12 +44,19 @@ class OutboxStorage(Protocol):
         ...
 
     def claim(
-        self, *, now: float, limit: int, lease_seconds: float, worker: str
+        self,
+        *,
+        now: float,
+        limit: int,
+        lease_seconds: float,
+        worker: str,
+        completions: Sequence[Completion] = (),
     ) -> list[OutboxRow]:
         """Lease up to ``limit`` due rows, at most one per ordering key, each the earliest active
         row of its key (so a key's next row waits while an earlier one is pending or in flight).
         Rows whose lease expired (their worker died) are claimable again. Paused routing keys are
-        skipped."""
+        skipped. ``completions`` are recorded first, in the same transaction (one commit per
+        worker loop turn instead of two)."""
         ...
 
     def complete(self, completions: Sequence[Completion], *, now: float) -> None:

@@ -18,6 +18,7 @@ from pagerbridge.outbox.queries import BLOCKED
 from pagerbridge.outbox.types import ACTIVE_STATES, PENDING
 from pagerbridge.store.metadata import metadata
 
+_ACTIVE = "state IN ('pending', 'in_flight')"
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 outbox_table = sa.Table(
@@ -40,7 +41,13 @@ outbox_table = sa.Table(
     sa.Column("delivered_at", sa.Double(), nullable=True),
     sa.Column("deadline_from", sa.Double(), nullable=False),
     sa.Index("ix_outbox_state_due", "state", "next_attempt_at"),
-    sa.Index("ix_outbox_ordering", "ordering_key", "state", "id"),
+    sa.Index(
+        "ix_outbox_active_lane",
+        "ordering_key",
+        "id",
+        sqlite_where=sa.text(_ACTIVE),
+        postgresql_where=sa.text(_ACTIVE),
+    ),
     sa.Index("ix_outbox_routing_key", "routing_key", "id"),
     sqlite_autoincrement=True,
 )

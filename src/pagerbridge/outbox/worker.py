@@ -18,6 +18,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from pagerbridge.errors import StorageError
 from pagerbridge.outbox.core import Clock, Outbox
 from pagerbridge.outbox.metrics import MetricsHooks, NullMetrics
 from pagerbridge.outbox.policy import RateLimit, RetryPolicy
@@ -195,28 +196,38 @@ class DeliveryWorker:
         last_clean = loop.time()
         try:
             while True:
-                if done:
+                # Clear before looking for work: a wake-up that arrives while we claim is kept.
+                self._wake.clear()
+                stopping = should_stop()
+                free = 0 if stopping else self.concurrency - len(tasks)
+                claimed: list[OutboxRow] = []
+                if done or free > 0:
                     batch, done = done, []
-                    await asyncio.to_thread(self.storage.complete, batch, now=self.clock())
+                    try:
+                        claimed = await asyncio.to_thread(
+                            self.storage.claim,
+                            now=self.clock(),
+                            limit=free,
+                            lease_seconds=self.lease_seconds,
+                            worker=self.worker_id,
+                            completions=batch,
+                        )
+                    except StorageError as exc:
+                        # The database is away (restart, disk full, locked): keep the outcomes,
+                        # wait, try again. Nothing is lost; leases bound any double delivery.
+                        log.warning("outbox storage failed, retrying: %s", exc)
+                        done = batch + done
+                        if stopping:
+                            break
+                        await self._wait(set(), self.poll_interval)
+                        continue
                     for c in batch:
                         if c.count_attempt:
                             counts[c.state] = counts.get(c.state, 0) + 1
-                # Clear before looking for work: a wake-up that arrives while we claim is kept.
-                self._wake.clear()
-                if should_stop():
-                    break
-                claimed: list[OutboxRow] = []
-                free = self.concurrency - len(tasks)
-                if free > 0:
-                    claimed = await asyncio.to_thread(
-                        self.storage.claim,
-                        now=self.clock(),
-                        limit=free,
-                        lease_seconds=self.lease_seconds,
-                        worker=self.worker_id,
-                    )
                     for row in claimed:
                         tasks.add(loop.create_task(self._deliver(row)))
+                if stopping:
+                    break
                 if drain_end is None and loop.time() - last_clean > CLEAN_INTERVAL_SECONDS:
                     last_clean = loop.time()
                     await asyncio.to_thread(self.outbox.clean_delivered, self.retention)

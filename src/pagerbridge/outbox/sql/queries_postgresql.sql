@@ -43,6 +43,37 @@ FROM candidates
 WHERE outbox.id = candidates.id
 RETURNING outbox.*;
 
+-- name: complete_many
+-- Record a batch of outcomes in one statement; returns the ordering keys whose row finished
+-- (delivered or dead), whose next row promote_many then makes due.
+WITH c AS (
+    SELECT * FROM unnest(%(ids)s::bigint[], %(states)s::text[], %(attempts)s::int[],
+                         %(next)s::double precision[], %(errors)s::text[])
+        AS c(id, state, attempt, next_attempt_at, last_error)
+), done AS (
+    UPDATE outbox AS o
+    SET state = c.state,
+        attempts = o.attempts + c.attempt,
+        next_attempt_at = COALESCE(c.next_attempt_at, o.next_attempt_at),
+        lease_expires_at = NULL,
+        claimed_by = NULL,
+        last_error = COALESCE(c.last_error, o.last_error),
+        updated_at = %(now)s,
+        delivered_at = CASE WHEN c.state = 'delivered' THEN %(now)s ELSE o.delivered_at END
+    FROM c
+    WHERE o.id = c.id AND o.state = 'in_flight'
+    RETURNING o.ordering_key, c.state
+)
+SELECT DISTINCT ordering_key FROM done WHERE state <> 'pending';
+
+-- name: promote_many
+UPDATE outbox SET next_attempt_at = %(now)s
+WHERE id IN (
+    SELECT (SELECT MIN(e.id) FROM outbox AS e
+            WHERE e.ordering_key = k AND e.state IN ('pending', 'in_flight'))
+    FROM unnest(%(keys)s::text[]) AS k)
+  AND next_attempt_at >= %(blocked)s;
+
 -- name: complete
 UPDATE outbox
 SET state = %(state)s,

@@ -20,7 +20,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     CONSTRAINT pk_outbox PRIMARY KEY (id)
 );
 CREATE INDEX IF NOT EXISTS ix_outbox_state_due ON outbox (state, next_attempt_at);
-CREATE INDEX IF NOT EXISTS ix_outbox_ordering ON outbox (ordering_key, state, id);
+-- The active rows of each ordering lane, in order: who is first, and is anyone before me.
+CREATE INDEX IF NOT EXISTS ix_outbox_active_lane ON outbox (ordering_key, id)
+    WHERE state IN ('pending', 'in_flight');
 CREATE INDEX IF NOT EXISTS ix_outbox_routing_key ON outbox (routing_key, id);
 CREATE TABLE IF NOT EXISTS outbox_paused (
     routing_key TEXT NOT NULL,
