@@ -284,3 +284,68 @@ async def test_delivered_rows_are_cleaned_after_retention(sqlite_url: str) -> No
     assert outbox.clean_delivered(retention_seconds=3600) == 1
     assert outbox.list_rows() == []
     outbox.close()
+
+
+@pytest.mark.postgres
+async def test_notify_wakes_a_worker_for_rows_from_another_process(postgres_url: str) -> None:
+    outbox = open_outbox(postgres_url)
+    other = open_outbox(postgres_url)  # stands for pd-send or another replica: no shared memory
+    async with running_target() as target:
+        worker = DeliveryWorker(outbox, events_url=target.url, rate_limit=OFF, poll_interval=10)
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        await asyncio.sleep(0.3)  # the worker is idle, listening
+        start = time.monotonic()
+        await asyncio.to_thread(other.enqueue_event, event(0, "k"))
+        while not target.accepted() and time.monotonic() - start < 5:
+            await asyncio.sleep(0.01)
+        elapsed = time.monotonic() - start
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert len(target.accepted()) == 1
+    assert elapsed < 3  # NOTIFY woke it; the 10 s poll did not
+    other.close()
+    await outbox.aclose()
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str]] = []
+
+    def delivered(self, routing_key: str, latency: float) -> None:
+        self.calls.append(("delivered", routing_key))
+
+    def retried(self, routing_key: str, reason: str) -> None:
+        self.calls.append(("retried", reason))
+
+    def dead(self, routing_key: str, reason: str) -> None:
+        self.calls.append(("dead", reason))
+
+    def rate_limited(self, routing_key: str, wait: float) -> None:
+        self.calls.append(("rate_limited", routing_key))
+
+
+async def test_metrics_hooks_see_every_outcome(sqlite_url: str) -> None:
+    outbox = open_outbox(sqlite_url)
+    for n in range(3):
+        outbox.enqueue_event(event(n, f"k{n}"))
+    answers = {0: Fault(503), 1: Fault(400, body={"message": "bad", "errors": ["x"]})}
+    tried: set[int] = set()
+
+    def script(ev: dict[str, Any], seen: int) -> Fault | None:
+        n = ev["payload"]["custom_details"]["n"]
+        if n in tried:
+            return None
+        tried.add(n)
+        return answers.get(n)
+
+    recorder = Recorder()
+    async with running_target() as target:
+        target.faults.append(script)
+        await DeliveryWorker(
+            outbox, events_url=target.url, policy=FAST, rate_limit=OFF, metrics=recorder
+        ).drain(timeout=10)
+    kinds = sorted(kind for kind, _ in recorder.calls)
+    assert kinds == ["dead", "delivered", "delivered", "retried"]
+    assert any("503" in detail for kind, detail in recorder.calls if kind == "retried")
+    outbox.close()
