@@ -264,6 +264,33 @@ def test_im_against_a_server(hub: Hub) -> None:
     assert json.loads(_im(hub, token, "sla", "show", "--json").stdout)[3]["ack"] == "1h"
 
 
+def test_invalid_json_body(hub: Hub) -> None:
+    token = hub.create_token()
+    req = urllib.request.Request(
+        hub.url + "/api/v1/incidents",
+        data=b'{"title": ',
+        method="POST",
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(req, timeout=10)
+    assert info.value.code == 422
+    message = json.loads(info.value.read())["error"]["message"]
+    assert message == "the request body is not valid JSON (error at character 10)"
+
+
+def test_im_serve_on_a_busy_port_says_so(hub: Hub) -> None:
+    port = hub.url.rsplit(":", 1)[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERBRIDGE_")}
+    result = subprocess.run(
+        [IM, "serve", "--port", port], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert (
+        f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+    )
+
+
 def test_im_server_unreachable() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERBRIDGE_")}
     result = subprocess.run(

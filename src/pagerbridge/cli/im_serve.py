@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 from typing import Final
 
 from fastapi import FastAPI
+
+from pagerbridge.errors import PagerbridgeError
 
 #: Handed from ``im serve`` to worker processes, which build the app through :func:`factory`.
 _URL_ENV: Final = "PAGERBRIDGE_SERVE_DATABASE_URL"
@@ -22,6 +25,17 @@ def factory() -> FastAPI:
     )
 
 
+def check_port_free(host: str, port: int) -> None:
+    """Fail with one clear line (not uvicorn's exit 3) when the address cannot be listened on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise PagerbridgeError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+
+
 def serve(
     *, host: str, port: int, db: str | None, workers: int, sla_interval: float, access_log: bool
 ) -> None:
@@ -32,6 +46,7 @@ def serve(
     from pagerbridge.store.engine import make_engine, redact_url
     from pagerbridge.store.migrate import upgrade
 
+    check_port_free(host, port)
     url = resolve_database_url(db)
     print(f"hub: database {redact_url(url)}; API on http://{host}:{port}/api/v1 (docs: /docs)")
     if workers == 1:

@@ -53,6 +53,14 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(str(p) for p in loc if p != "body") or "body"
 
 
+def _describe(error: dict[str, Any]) -> str:
+    loc = error.get("loc", ())
+    if error.get("type") == "json_invalid":
+        at = loc[-1] if loc and isinstance(loc[-1], int) else "?"
+        return f"the request body is not valid JSON (error at character {at})"
+    return f"{_location(loc)}: {error.get('msg', 'invalid')}"
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(PagerbridgeError)
     async def domain(_: Request, exc: PagerbridgeError) -> JSONResponse:
@@ -63,7 +71,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [f"{_location(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()]
+        errors = [_describe(e) for e in exc.errors()]
         return error_response(422, "invalid_input", "; ".join(errors) or "invalid request", errors)
 
     @app.exception_handler(HTTPException)
