@@ -179,8 +179,10 @@ def page(
     items: list[Resource],
     *,
     extra: dict[str, Any] | None = None,
+    present: Callable[[Resource], Resource] | None = None,
 ) -> JSONResponse:
-    """Classic pagination over ``items`` (already filtered and sorted)."""
+    """Classic pagination over ``items`` (already filtered and sorted); ``present`` shapes only
+    the page that is returned."""
     limit = int_param(request, "limit", PAGE_DEFAULT)
     offset = int_param(request, "offset", 0)
     if limit < 1 or offset < 0:
@@ -191,6 +193,8 @@ def page(
             f"offset + limit must not exceed {PAGINATION_CAP} (classic pagination's maximum)"
         )
     chunk = items[offset : offset + limit]
+    if present is not None:
+        chunk = [present(item) for item in chunk]
     body: dict[str, Any] = {
         plural: chunk,
         "limit": limit,

@@ -59,9 +59,6 @@ def _entries(request: Request, state: SandboxState, incident_id: str | None) -> 
             if (since and created < since) or (until and created >= until):
                 continue
         out.append(entry)
-    wanted = includes(request)
-    if "incidents" in wanted or "services" in wanted:
-        out = [_expand_entry(state, e, wanted) for e in out]
     if request.query_params.get("is_overview", "false") == "true":
         out = [e for e in out if e["type"] in OVERVIEW_TYPES]
     return out
@@ -77,6 +74,8 @@ OVERVIEW_TYPES = {
 
 
 def _expand_entry(state: SandboxState, entry: Resource, wanted: set[str]) -> Resource:
+    if not wanted:
+        return entry
     out = dict(entry)
     if "incidents" in wanted and entry["incident"]["id"] in state.incidents:
         out["incident"] = expand(state, state.incidents[entry["incident"]["id"]], set())
@@ -88,12 +87,24 @@ def _expand_entry(state: SandboxState, entry: Resource, wanted: set[str]) -> Res
 async def incident_log_entries(request: Request) -> Response:
     state = state_of(request)
     incident = find_incident(state, request.path_params["id"])
-    return page(request, "log_entries", _entries(request, state, incident["id"]))
+    wanted = includes(request)
+    return page(
+        request,
+        "log_entries",
+        _entries(request, state, incident["id"]),
+        present=lambda e: _expand_entry(state, e, wanted),
+    )
 
 
 async def list_log_entries(request: Request) -> Response:
     state = state_of(request)
-    return page(request, "log_entries", _entries(request, state, None))
+    wanted = includes(request)
+    return page(
+        request,
+        "log_entries",
+        _entries(request, state, None),
+        present=lambda e: _expand_entry(state, e, wanted),
+    )
 
 
 async def get_log_entry(request: Request) -> Response:

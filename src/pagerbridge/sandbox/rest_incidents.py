@@ -131,8 +131,8 @@ def filtered(request: Request, state: SandboxState) -> list[Resource]:
 async def list_incidents(request: Request) -> Response:
     state = state_of(request)
     wanted = includes(request)
-    items = [expand(state, i, wanted) for i in filtered(request, state)]
-    return page(request, "incidents", items)
+    items = filtered(request, state)
+    return page(request, "incidents", items, present=lambda i: expand(state, i, wanted))
 
 
 async def get_incident(request: Request) -> Response:
