@@ -382,3 +382,52 @@ def test_walk_covers_every_rest_route(openapi: dict[str, Any]) -> None:
     assert implemented - NOT_IN_OPENAPI == walked
     for op in OPS:
         assert op.method.lower() in openapi["paths"][op.template], op.name
+
+
+ERROR_CASES = [
+    # (operation as documented, path, body, token, expected status)
+    (Op("GET", "/incidents", 401), "/incidents", None, "wrong-token"),
+    (Op("GET", "/incidents", 400), "/incidents?offset=9999&limit=25", None, "sandbox-token"),
+    (Op("POST", "/incidents", 400), "/incidents", {"incident": {}}, "sandbox-token"),
+    (Op("GET", "/incidents/{id}", 404), "/incidents/NOPE", None, "sandbox-token"),
+    (Op("GET", "/services/{id}", 404), "/services/NOPE", None, "sandbox-token"),
+    (Op("GET", "/schedules/{id}", 404), "/schedules/NOPE", None, "sandbox-token"),
+    (Op("PUT", "/incidents/{id}", 404), "/incidents/NOPE", {"incident": {}}, "sandbox-token"),
+    (Op("GET", "/abilities/{id}", 402), "/abilities/nope", None, "sandbox-token"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("op", "path", "body", "token"),
+    ERROR_CASES,
+    ids=[f"{c[0].name} {c[0].status}" for c in ERROR_CASES],
+)
+def test_error_answers_match_openapi(
+    op: Op,
+    path: str,
+    body: Any,
+    token: str,
+    walk: tuple[SandboxHandle, dict[str, str]],
+    openapi: dict[str, Any],
+) -> None:
+    sb, _ = walk
+    sb.token = token
+    try:
+        status, answer = sb.rest(op.method, path, body, from_email=sb.user_email)
+    finally:
+        sb.token = "sandbox-token"
+    assert status == op.status, answer
+    pointer = response_schema_pointer(openapi, op)
+    assert pointer is not None
+    validate(openapi, pointer, answer)
+
+
+def test_rate_limited_answer_matches_openapi(openapi: dict[str, Any]) -> None:
+    with running_sandbox(rest_per_minute=1) as sb:
+        assert sb.rest("GET", "/priorities")[0] == 200
+        status, answer = sb.rest("GET", "/priorities")
+    assert status == 429
+    op = Op("GET", "/priorities", 429)
+    pointer = response_schema_pointer(openapi, op)
+    assert pointer is not None
+    validate(openapi, pointer, answer)
