@@ -22,7 +22,9 @@ import json, sys, time
 from sqlalchemy.orm import Session
 from pagerbridge.errors import IllegalTransitionError
 from pagerbridge.incidents import service
+from pagerbridge.incidents.commands import Commands
 from pagerbridge.store.engine import make_engine
+from sqlalchemy.orm import sessionmaker
 
 url, mode, name = sys.argv[1], sys.argv[2], sys.argv[3]
 count, start = int(sys.argv[4]), float(sys.argv[5])
@@ -40,6 +42,11 @@ for i in range(count):
             elif mode == "declare":
                 out.append(service.declare(session=s, title=f"{name}-{i}", severity="SEV-3",
                                            actor=name).incident.id)
+            elif mode == "declare-new-service":
+                cmds = Commands(sessionmaker(engine), actor=name, origin="local")
+                declared = cmds.declare(title=name, severity="SEV-3",
+                                        services=["shared", f"own-{name}-{i}"])
+                out.append(declared["incident"]["number"])
             else:
                 service.transition(session=s, ref="INC-1", action=mode, actor=name)
                 out.append("ok")
@@ -116,3 +123,17 @@ def test_concurrent_declarations_get_unique_consecutive_numbers(migrated: str) -
     results = run_together(migrated, "declare", 20)
     numbers = sorted(n for r in results for n in r)  # type: ignore[type-var]
     assert numbers == list(range(1, 41))
+
+
+def test_concurrent_declarations_creating_the_same_service(migrated: str) -> None:
+    results = run_together(migrated, "declare-new-service", 5, procs=3)
+    assert sorted(n for r in results for n in r) == list(range(1, 16))  # type: ignore[type-var]
+    engine = make_engine(migrated)
+    with Session(engine) as s:
+        from pagerbridge.incidents import catalog
+
+        names = [x.name for x in catalog.list_services(session=s)]
+        assert names.count("shared") == 1 and len(names) == 16
+        shared = catalog.get_service(session=s, name="shared")
+        assert catalog.incident_count(session=s, service=shared) == 15
+    engine.dispose()

@@ -20,6 +20,9 @@ from pagerbridge.incidents import catalog, serialize, service, sla, timeline
 from pagerbridge.incidents.lifecycle import parse_origin, parse_severity
 from pagerbridge.store.engine import redact_url
 
+#: A declaration naming a new service can lose the race to create it; the retry finds it.
+DECLARE_ATTEMPTS = 3
+
 
 class Commands:
     """The incident operations for one actor and origin, over a session factory.
@@ -66,21 +69,28 @@ class Commands:
         assignee: str | None = None,
         custom_fields: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        with self._tx() as s:
-            d = service.declare(
-                session=s,
-                title=title,
-                severity=severity,
-                services=services,
-                description=description,
-                assignee=assignee,
-                custom_fields=custom_fields,
-                **self._who(),
-            )
-            return {
-                "incident": serialize.incident(d.incident),
-                "created_services": d.created_services,
-            }
+        """Declare; retried when a concurrent declaration created one of the new services first."""
+        for attempt in range(1, DECLARE_ATTEMPTS + 1):
+            try:
+                with self._tx() as s:
+                    d = service.declare(
+                        session=s,
+                        title=title,
+                        severity=severity,
+                        services=services,
+                        description=description,
+                        assignee=assignee,
+                        custom_fields=custom_fields,
+                        **self._who(),
+                    )
+                    return {
+                        "incident": serialize.incident(d.incident),
+                        "created_services": d.created_services,
+                    }
+            except ConflictError as exc:
+                if attempt == DECLARE_ATTEMPTS or not isinstance(exc.__cause__, IntegrityError):
+                    raise
+        raise AssertionError("unreachable")
 
     def transition(
         self, ref: str, action: str, *, note: str | None = None, expected_version: int | None = None
