@@ -50,15 +50,19 @@ async def _read_limited(request: Request) -> bytes | None:
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
-            if int(declared) > EVENT_MAX_BYTES:
-                return None
+            size = int(declared)
         except ValueError:
-            pass
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
+            size = -1
         if size > EVENT_MAX_BYTES:
+            return None
+        if size >= 0:
+            # The HTTP parser frames the body by Content-Length, so it cannot be longer.
+            return await request.body()
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > EVENT_MAX_BYTES:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
