@@ -42,10 +42,6 @@ def invalid_input(*errors: str) -> RestError:
     return RestError(400, "Invalid Input Provided", 2001, list(errors))
 
 
-def not_found(what: str, code: int = 2100) -> RestError:
-    return RestError(404, "Not Found", code, [f"{what} not found"])
-
-
 async def rest_error_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RestError)
     error: dict[str, Any] = {"message": exc.message, "code": exc.code}

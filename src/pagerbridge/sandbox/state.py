@@ -228,10 +228,6 @@ class SandboxState:
                 return user
         return None
 
-    def service_team_ids(self, service_id: str) -> list[str]:
-        service = self.services.get(service_id, {})
-        return [t["id"] for t in service.get("teams", [])]
-
     def in_maintenance(self, service_id: str, at: datetime | None = None) -> bool:
         """True if an open maintenance window covers the service at ``at`` (default now)."""
         moment = at or self.now()
