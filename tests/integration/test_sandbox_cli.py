@@ -125,3 +125,18 @@ def test_sandbox_process_helper_over_https(tmp_path: Path) -> None:
         process = sb.process
         assert process is not None and process.poll() is None
     assert process.poll() is not None  # stopped on exit
+
+
+def test_route_error_rate_flag() -> None:
+    from pagerbridge.sandbox.testing import sandbox_process
+
+    with sandbox_process("--fault-route-error-rate", "/v2/enqueue=1") as sb:
+        assert sb.send_event("trigger")[0] == 500
+        assert sb.rest("GET", "/services")[0] == 200
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_CLI, "sandbox", "--fault-route-error-rate", "v2=x"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2 and "/PREFIX=RATE" in result.stderr

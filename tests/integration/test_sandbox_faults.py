@@ -108,3 +108,20 @@ def test_status_page_lists_services_and_incidents(sandbox: SandboxHandle) -> Non
     assert "Demo Service" in html and "deadbeefdeadbeefdeadbeefdeadbeef" in html
     assert "&lt;b&gt;disk&lt;/b&gt; full" in html and "<b>disk" not in html
     assert "trigger_log_entry" in html
+
+
+def test_error_rate_per_route(sandbox: SandboxHandle) -> None:
+    sandbox.set_faults(route_error_rates={"/v2/": 1.0, "/v2/change": 0.0, "/incidents": 1.0})
+    assert sandbox.send_event("trigger")[0] == 500
+    status, _ = sandbox.request(
+        "POST",
+        "/v2/change/enqueue",
+        {"routing_key": sandbox.routing_key, "payload": {"summary": "s", "source": "x"}},
+    )
+    assert status == 202  # the longer prefix wins
+    assert sandbox.rest("GET", "/incidents")[0] == 500
+    assert sandbox.rest("GET", "/services")[0] == 200
+    faults = sandbox.request("GET", "/_sandbox/faults")[1]["faults"]
+    assert faults["route_error_rates"] == {"/v2/": 1.0, "/v2/change": 0.0, "/incidents": 1.0}
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        sandbox.set_faults(route_error_rates={"/v2/": 7})

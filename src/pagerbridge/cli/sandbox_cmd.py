@@ -67,6 +67,11 @@ def register(app: typer.Typer) -> None:
         fault_route: list[str] = typer.Option(
             [], "--fault-route", help="Apply faults only to paths with this prefix (repeatable)."
         ),
+        fault_route_error_rate: list[str] = typer.Option(
+            [],
+            "--fault-route-error-rate",
+            help="PREFIX=RATE: error rate for paths with this prefix (repeatable).",
+        ),
         public_url: str | None = typer.Option(
             None, "--public-url", help="Base URL written into self/html_url links."
         ),
@@ -75,6 +80,15 @@ def register(app: typer.Typer) -> None:
         from pagerbridge.sandbox.limits_faults import check_spec
         from pagerbridge.sandbox.options import FaultSpec, SandboxOptions
 
+        route_rates: list[tuple[str, float]] = []
+        for item in fault_route_error_rate:
+            prefix, sep, rate = item.rpartition("=")
+            try:
+                route_rates.append((prefix, float(rate)))
+            except ValueError:
+                sep = ""
+            if not sep or not prefix.startswith("/"):
+                fail(f"--fault-route-error-rate wants /PREFIX=RATE, got {item!r}", EXIT_USAGE)
         faults = FaultSpec(
             error_rate=fault_error_rate,
             error_status=fault_error_status,
@@ -83,6 +97,7 @@ def register(app: typer.Typer) -> None:
             drop_rate=fault_drop_rate,
             outage_seconds=fault_outage,
             routes=tuple(fault_route),
+            route_error_rates=tuple(route_rates),
         )
         try:
             check_spec(faults)

@@ -98,6 +98,11 @@ class Faults:
         if "routes" in values:
             routes = values["routes"] or ()
             values["routes"] = (routes,) if isinstance(routes, str) else tuple(routes)
+        if "route_error_rates" in values:
+            rates = values["route_error_rates"] or {}
+            if not isinstance(rates, dict):
+                raise ValueError("route_error_rates must be an object of path prefix -> rate")
+            values["route_error_rates"] = tuple(rates.items())
         try:
             spec = replace(FaultSpec(), **values)
             check_spec(spec)
@@ -111,19 +116,32 @@ class Faults:
             return False
         return not self.spec.routes or any(path.startswith(r) for r in self.spec.routes)
 
+    def route_rate(self, path: str) -> float | None:
+        """The error rate ``route_error_rates`` sets for this path (longest prefix), if any."""
+        best: tuple[int, float] | None = None
+        for prefix, rate in self.spec.route_error_rates:
+            if path.startswith(prefix) and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), float(rate))
+        return best[1] if best else None
+
     def decide(self, path: str) -> str | None:
         """What to do to this request: None, "drop", "outage", "429" or "error"."""
-        if not self.applies(path):
+        if path.startswith("/_sandbox"):
             return None
         spec = self.spec
-        if self.outage_until and self.clock() < self.outage_until:
-            return "outage"
-        if self.burst_left > 0:
-            self.burst_left -= 1
-            return "429"
-        if spec.drop_rate and self.rng.random() < spec.drop_rate:
-            return "drop"
-        if spec.error_rate and self.rng.random() < spec.error_rate:
+        per_route = self.route_rate(path) if spec.route_error_rates else None
+        if self.applies(path):
+            if self.outage_until and self.clock() < self.outage_until:
+                return "outage"
+            if self.burst_left > 0:
+                self.burst_left -= 1
+                return "429"
+            if spec.drop_rate and self.rng.random() < spec.drop_rate:
+                return "drop"
+            rate = spec.error_rate if per_route is None else per_route
+        else:
+            rate = per_route or 0.0
+        if rate and self.rng.random() < rate:
             return "error"
         return None
 
@@ -132,6 +150,7 @@ class Faults:
             name: getattr(self.spec, name) for name in FaultSpec.__dataclass_fields__
         }
         out["routes"] = list(self.spec.routes)
+        out["route_error_rates"] = dict(self.spec.route_error_rates)
         out["burst_429_left"] = self.burst_left
         out["outage_remaining"] = max(0.0, self.outage_until - self.clock())
         return out
@@ -139,8 +158,9 @@ class Faults:
 
 def check_spec(spec: FaultSpec) -> None:
     """Raise ``ValueError`` saying which fault setting is out of range."""
-    for name in ("error_rate", "drop_rate"):
-        value = getattr(spec, name)
+    rates = [("error_rate", spec.error_rate), ("drop_rate", spec.drop_rate)]
+    rates += [(f"route_error_rates[{p!r}]", r) for p, r in spec.route_error_rates]
+    for name, value in rates:
         if not 0.0 <= float(value) <= 1.0:
             raise ValueError(f"{name} must be between 0 and 1, got {value}")
     for name in ("latency", "outage_seconds", "burst_429"):

@@ -32,6 +32,9 @@ class FaultSpec:
     outage_seconds: float = 0.0
     #: Path prefixes the faults apply to (empty: every route except ``/_sandbox/``).
     routes: tuple[str, ...] = ()
+    #: Error rate per path prefix, ``((prefix, rate), ...)``: the longest matching prefix's rate
+    #: replaces ``error_rate`` for that path (whatever ``routes`` says).
+    route_error_rates: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
