@@ -28,7 +28,7 @@ async def index(request: Request) -> Response:
     state = runtime.state
     mode = "sink mode (events are counted only)" if runtime.options.sink else "full"
     parts = [
-        "<!doctype html><html><head><meta charset='utf-8'>",
+        "<!doctype html><html><head><meta charset='utf-8'><meta http-equiv='refresh' content='5'>",
         f"<title>pagerbridge sandbox</title><style>{STYLE}</style></head><body>",
         "<h1>pagerbridge sandbox</h1>",
         f"<p>A local PagerDuty ({escape(mode)}). Nothing here reaches PagerDuty. "
