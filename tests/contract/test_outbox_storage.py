@@ -211,6 +211,21 @@ def test_token_bucket_is_shared(storage: OutboxStorage, database_url: str) -> No
     assert storage.take_token(RK, rate=1.0, burst=2.0, now=T0 + 1.0) == 0.0
 
 
+def test_throttle_holds_a_routing_key_for_everyone(
+    storage: OutboxStorage, database_url: str
+) -> None:
+    storage.throttle(RK, until=T0 + 30)
+    other = open_storage(database_url)
+    try:
+        assert other.take_token(RK, rate=1.0, burst=5.0, now=T0 + 10) == pytest.approx(21.0)
+        assert other.take_token(RK2, rate=1.0, burst=5.0, now=T0 + 10) == 0.0
+    finally:
+        other.close()
+    storage.throttle(RK, until=T0 + 5)  # an earlier end never shortens a throttle
+    assert storage.take_token(RK, rate=1.0, burst=5.0, now=T0 + 29) > 0
+    assert storage.take_token(RK, rate=1.0, burst=5.0, now=T0 + 32) == 0.0
+
+
 def test_concurrent_claimers_deliver_each_row_once_in_order(database_url: str) -> None:
     setup = open_storage(database_url)
     keys = [f"k{i}" for i in range(5)]

@@ -349,3 +349,28 @@ async def test_metrics_hooks_see_every_outcome(sqlite_url: str) -> None:
     assert kinds == ["dead", "delivered", "delivered", "retried"]
     assert any("503" in detail for kind, detail in recorder.calls if kind == "retried")
     outbox.close()
+
+
+async def test_a_429_holds_the_whole_routing_key(sqlite_url: str) -> None:
+    clock = FakeClock()
+    outbox = open_outbox(sqlite_url, clock=clock)
+    outbox.enqueue_event(event(0, "first"))
+    async with running_target() as target:
+        target.faults.append(
+            lambda ev, seen: Fault(429, headers={"Retry-After": "30"}) if seen == 1 else None
+        )
+        worker = DeliveryWorker(outbox, events_url=target.url, concurrency=1)
+        await worker.drain(timeout=0.5)
+        for n in range(1, 4):  # other alerts of the same routing key, queued after the 429
+            outbox.enqueue_event(event(n, f"other-{n}"))
+        outbox.enqueue_event(event(9, "x", rk=RK2))
+        await worker.drain(timeout=0.5)
+        assert [a.routing_key for a in target.accepted()] == [RK2]  # RK waits out Retry-After
+        clock.advance(31)  # the throttle is over; the bucket refills at 2 per second from here
+        await worker.drain(timeout=0.5)
+        assert 2 <= len(target.accepted()) < 5
+        clock.advance(10)
+        await worker.drain(timeout=5)
+    assert len(target.accepted()) == 5
+    assert outbox.stats().by_state == {DELIVERED: 5}
+    outbox.close()

@@ -131,12 +131,14 @@ def test_deadline_counts_from_the_window_start() -> None:
 def test_rate_limit_defaults_and_bucket() -> None:
     assert RateLimit().per_minute == EVENTS_PER_MINUTE_PER_ROUTING_KEY == 120
     assert RateLimit().rate == 2.0 and not RateLimit(per_minute=None).enabled
-    tokens, wait = token_bucket(None, rate=2.0, burst=3.0, now=NOW)
-    assert (tokens, wait) == (2.0, 0.0)
-    tokens, wait = token_bucket((0.5, NOW), rate=2.0, burst=3.0, now=NOW)
+    tokens, stamp, wait = token_bucket(None, rate=2.0, burst=3.0, now=NOW)
+    assert (tokens, stamp, wait) == (2.0, NOW, 0.0)
+    tokens, stamp, wait = token_bucket((0.5, NOW), rate=2.0, burst=3.0, now=NOW)
     assert wait == pytest.approx(0.25)
-    tokens, wait = token_bucket((0.0, NOW - 100), rate=2.0, burst=3.0, now=NOW)
+    tokens, stamp, wait = token_bucket((0.0, NOW - 100), rate=2.0, burst=3.0, now=NOW)
     assert (tokens, wait) == (2.0, 0.0)  # refilled, but never above the burst
+    tokens, stamp, wait = token_bucket((0.0, NOW + 30), rate=2.0, burst=3.0, now=NOW)
+    assert stamp == NOW + 30 and wait == pytest.approx(30.5)  # a throttle holds until it ends
 
 
 def test_prometheus_metrics_count() -> None:

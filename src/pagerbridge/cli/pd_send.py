@@ -165,6 +165,8 @@ def build_event(args: argparse.Namespace) -> dict[str, Any]:
     payload: dict[str, Any] = dict(event.get("payload") or {})
     if args.routing_key:
         event["routing_key"] = args.routing_key
+    elif not args.json_file:
+        _fail(EXIT_INVALID, "-k/--routing-key is required (the integration's 32-character key)")
     if not args.change:
         if args.action:
             event["event_action"] = args.action

@@ -262,11 +262,15 @@ class PostgresStorage:
             conn.execute(_Q["rate_init"], params)
             found = conn.execute(_Q["rate_get"], params).fetchone()
             assert found is not None
-            tokens, wait = token_bucket(
+            tokens, stamp, wait = token_bucket(
                 (found["tokens"], found["updated_at"]), rate=rate, burst=burst, now=now
             )
-            conn.execute(_Q["rate_put"], {**params, "tokens": tokens})
+            conn.execute(_Q["rate_put"], {**params, "tokens": tokens, "now": stamp})
         return wait
+
+    def throttle(self, routing_key: str, *, until: float) -> None:
+        with self._tx() as conn:
+            conn.execute(_Q["rate_throttle"], {"routing_key": routing_key, "until": until})
 
     def wait_notify(self, timeout: float) -> bool:
         """LISTEN on a dedicated autocommit connection; True when a notification arrived."""

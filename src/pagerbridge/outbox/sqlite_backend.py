@@ -333,24 +333,38 @@ class SqliteStorage:
     def take_token(self, routing_key: str, *, rate: float, burst: float, now: float) -> float:
         with self._tx() as conn:
             found = conn.execute(_Q["rate_get"], {"routing_key": routing_key}).fetchone()
-            tokens, wait = token_bucket(found, rate=rate, burst=burst, now=now)
-            conn.execute(_Q["rate_put"], {"routing_key": routing_key, "tokens": tokens, "now": now})
+            tokens, stamp, wait = token_bucket(found, rate=rate, burst=burst, now=now)
+            conn.execute(
+                _Q["rate_put"], {"routing_key": routing_key, "tokens": tokens, "now": stamp}
+            )
         return wait
+
+    def throttle(self, routing_key: str, *, until: float) -> None:
+        with self._tx() as conn:
+            conn.execute(_Q["rate_throttle"], {"routing_key": routing_key, "until": until})
 
     def wait_notify(self, timeout: float) -> bool:
         return False
 
 
-def token_bucket(found: Any, *, rate: float, burst: float, now: float) -> tuple[float, float]:
-    """Refill a bucket stored as (tokens, updated_at); return (new tokens, seconds to wait)."""
+def token_bucket(
+    found: Any, *, rate: float, burst: float, now: float
+) -> tuple[float, float, float]:
+    """Refill a bucket stored as (tokens, updated_at).
+
+    Returns (new tokens, new updated_at, seconds to wait; 0 when a token was taken). An
+    ``updated_at`` in the future is a throttle (a 429's Retry-After): nothing refills before it.
+    """
+    per_token = 1.0 / rate if rate > 0 else 60.0
     if found is None:
-        tokens = burst
-    else:
-        elapsed = max(0.0, now - float(found[1]))
-        tokens = min(burst, float(found[0]) + elapsed * rate)
+        return burst - 1.0, now, 0.0
+    tokens, since = float(found[0]), float(found[1])
+    if since > now:
+        return tokens, since, since - now + (1.0 - tokens) * per_token
+    tokens = min(burst, tokens + (now - since) * rate)
     if tokens >= 1.0:
-        return tokens - 1.0, 0.0
-    return tokens, (1.0 - tokens) / rate if rate > 0 else 60.0
+        return tokens - 1.0, now, 0.0
+    return tokens, now, (1.0 - tokens) * per_token
 
 
 __all__ = ["DELIVERED", "SqliteStorage", "row_from_mapping", "stats_from_groups", "token_bucket"]

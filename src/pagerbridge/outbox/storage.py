@@ -120,6 +120,11 @@ class OutboxStorage(Protocol):
         """
         ...
 
+    def throttle(self, routing_key: str, *, until: float) -> None:
+        """Empty the routing key's bucket until ``until`` (PagerDuty answered 429 with a
+        Retry-After): every worker then holds that key's events, not just the one that failed."""
+        ...
+
     def wait_notify(self, timeout: float) -> bool:
         """Block up to ``timeout`` for a new-row notification; True if one came (a hint only)."""
         ...

@@ -298,6 +298,18 @@ class DeliveryWorker:
         except Exception as exc:  # a sender must not raise; if it does, retry rather than lose
             log.warning("sender failed for outbox row %s: %r", row.id, exc)
             outcome = Retry(reason=f"{type(exc).__name__}: {exc}")
+        if (
+            isinstance(outcome, Retry)
+            and outcome.status == 429
+            and outcome.delay
+            and self.rate_limit.enabled
+        ):
+            # PagerDuty said "slow down" for this routing key: hold all of its events, in every
+            # worker sharing the database, not just this one.
+            with contextlib.suppress(StorageError):
+                await asyncio.to_thread(
+                    self.storage.throttle, row.routing_key, until=self.clock() + outcome.delay
+                )
         return self._judge(row, outcome)
 
     def _judge(self, row: OutboxRow, outcome: Outcome) -> Completion:

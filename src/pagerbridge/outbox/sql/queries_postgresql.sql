@@ -152,3 +152,8 @@ SELECT tokens, updated_at FROM outbox_rate WHERE routing_key = %(routing_key)s F
 -- name: rate_put
 UPDATE outbox_rate SET tokens = %(tokens)s, updated_at = %(now)s
 WHERE routing_key = %(routing_key)s;
+
+-- name: rate_throttle
+INSERT INTO outbox_rate (routing_key, tokens, updated_at) VALUES (%(routing_key)s, 0, %(until)s)
+ON CONFLICT (routing_key) DO UPDATE
+SET tokens = 0, updated_at = GREATEST(outbox_rate.updated_at, excluded.updated_at);

@@ -105,3 +105,8 @@ SELECT tokens, updated_at FROM outbox_rate WHERE routing_key = :routing_key;
 -- name: rate_put
 INSERT INTO outbox_rate (routing_key, tokens, updated_at) VALUES (:routing_key, :tokens, :now)
 ON CONFLICT (routing_key) DO UPDATE SET tokens = excluded.tokens, updated_at = excluded.updated_at;
+
+-- name: rate_throttle
+INSERT INTO outbox_rate (routing_key, tokens, updated_at) VALUES (:routing_key, 0, :until)
+ON CONFLICT (routing_key) DO UPDATE
+SET tokens = 0, updated_at = MAX(outbox_rate.updated_at, excluded.updated_at);
