@@ -140,3 +140,22 @@ def test_route_error_rate_flag() -> None:
         timeout=30,
     )
     assert result.returncode == 2 and "/PREFIX=RATE" in result.stderr
+
+
+def test_state_is_saved_soon_after_a_change_even_without_shutdown(tmp_path: Path) -> None:
+    import json as jsonlib
+
+    state = tmp_path / "state.json"
+    process, port = start("--state", str(state))
+    handle = SandboxHandle(url=f"http://127.0.0.1:{port}")
+    try:
+        wait_until_ready(handle, process)
+        handle.send_event("trigger", dedup_key="autosaved")
+        deadline = time.monotonic() + 6
+        while not state.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        process.kill()  # no graceful shutdown: only the autosave can have written the file
+        process.wait(timeout=10)
+    saved = jsonlib.loads(state.read_text())
+    assert [i["incident_key"] for i in saved["incidents"].values()] == ["autosaved"]

@@ -11,6 +11,7 @@ import contextlib
 import importlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -66,17 +67,21 @@ def create_app(options: SandboxOptions | None = None, *, clock: Clock = utc_now)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        loader = None
+        tasks: list[asyncio.Task[None]] = []
         if not options.sink:
-            loader = asyncio.create_task(_start_webhooks(app, runtime, clock, deferred))
-            loader.add_done_callback(_report_failure)
+            tasks.append(asyncio.create_task(_start_webhooks(app, runtime, clock, deferred)))
+        if options.state_file is not None:
+            tasks.append(asyncio.create_task(_autosave(runtime, options.state_file)))
+        for task in tasks:
+            task.add_done_callback(_report_failure)
         try:
             yield
         finally:
-            if loader is not None and not loader.done():
-                loader.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await loader
+            for task in tasks:
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if app.state.webhooks is not None:
                 await app.state.webhooks.stop()
             if options.state_file is not None:
@@ -125,9 +130,26 @@ def _oauth(runtime: Runtime) -> list[BaseRoute]:
     return list(oauth_routes(store))
 
 
+#: With ``--state``, changes are written at most this many seconds after they happen.
+AUTOSAVE_INTERVAL = 2.0
+
+
 def _report_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("outgoing webhooks are off: %s", task.exception(), exc_info=task.exception())
+        log.error("sandbox background task failed: %s", task.exception(), exc_info=task.exception())
+
+
+async def _autosave(runtime: Runtime, path: Path) -> None:
+    """Save the state when a write request came in since the last save (and at shutdown)."""
+    saved = runtime.version
+    while True:
+        await asyncio.sleep(AUTOSAVE_INTERVAL)
+        if runtime.version != saved:
+            saved = runtime.version
+            try:
+                runtime.save(path)
+            except OSError as exc:
+                log.error("cannot save the sandbox state to %s: %s", path, exc)
 
 
 class DeferredPublisher:

@@ -80,6 +80,8 @@ class Gate:
             return
         path: str = scope["path"]
         runtime = self.runtime
+        if scope["method"] not in ("GET", "HEAD"):
+            runtime.version += 1
         faults = runtime.faults
         if faults.spec != _NO_FAULTS or faults.burst_left or faults.outage_until:
             if faults.spec.latency and faults.applies(path):

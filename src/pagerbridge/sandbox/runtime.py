@@ -31,6 +31,8 @@ class Runtime:
     publishers: list[Publisher] = field(default_factory=list)
     #: Extra ``validate_bearer(token) -> principal | None`` (OAuth), set when wired.
     bearer_validators: list[Any] = field(default_factory=list)
+    #: Counts write requests (anything but GET/HEAD), so ``--state`` knows when to save.
+    version: int = 0
 
     def __post_init__(self) -> None:
         self.faults = Faults(spec=self.options.faults, clock=self.monotonic)
