@@ -221,6 +221,20 @@ class MaintenanceWindowSettings(_Section):
         return self
 
 
+class TlsSettings(_Section):
+    """Serve HTTPS: a PEM certificate (chain) and its private key."""
+
+    cert_file: Path
+    key_file: Path
+
+    @field_validator("cert_file", "key_file")
+    @classmethod
+    def _readable(cls, value: Path) -> Path:
+        if not value.is_file():
+            raise ValueError(f"{value} is not a readable file")
+        return value
+
+
 class SelfMonitoringSettings(_Section):
     """Page a routing key about the agent itself: dead letters, or a stale oldest pending event."""
 
@@ -245,6 +259,7 @@ class AgentConfig(_Section):
     insecure: bool = False
     loopback_exempt: bool = True
     database: str | None = None
+    tls: TlsSettings | None = None
     pagerduty: PagerDutySettings = Field(default_factory=PagerDutySettings)
     delivery: DeliverySettings = Field(default_factory=DeliverySettings)
     forward: ForwardSettings | None = None
@@ -360,6 +375,7 @@ __all__ = [
     "Matchers",
     "PagerDutySettings",
     "SelfMonitoringSettings",
+    "TlsSettings",
     "apply_overrides",
     "check_security",
     "is_loopback_host",

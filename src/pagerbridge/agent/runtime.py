@@ -125,6 +125,12 @@ class Agent:
             health=self.health,
         )
 
+    @property
+    def tls_files(self) -> tuple[str, str] | None:
+        """(certificate, key) to serve HTTPS with, if configured."""
+        tls = self.config.tls
+        return (str(tls.cert_file), str(tls.key_file)) if tls else None
+
     def health(self) -> dict[str, Any]:
         """``GET /health``: cheap (no query), so a load balancer may call it often."""
         ok = self.worker_state in ("starting", "running", "stopping")

@@ -74,9 +74,11 @@ class Served:
     name: str
     app: Any
     sock: socket.socket
+    tls: tuple[str, str] | None = None  # (certificate file, key file)
     server: QuietServer = field(init=False)
 
     def __post_init__(self) -> None:
+        cert, key = self.tls or (None, None)
         config = uvicorn.Config(
             self.app,
             loop=_loop_choice(),
@@ -86,6 +88,8 @@ class Served:
             log_level="warning",
             server_header=False,
             timeout_graceful_shutdown=int(GRACEFUL_HTTP_SECONDS),
+            ssl_certfile=cert,
+            ssl_keyfile=key,
         )
         self.server = QuietServer(config)
 
@@ -100,11 +104,16 @@ class Served:
     @property
     def url(self) -> str:
         host = self.host
-        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
+        scheme = "https" if self.tls else "http"
+        return (
+            f"{scheme}://[{host}]:{self.port}" if ":" in host else f"{scheme}://{host}:{self.port}"
+        )
 
 
-def serve_app(name: str, app: Any, host: str, port: int) -> Served:
-    return Served(name, app, bind(host, port))
+def serve_app(
+    name: str, app: Any, host: str, port: int, *, tls: tuple[str, str] | None = None
+) -> Served:
+    return Served(name, app, bind(host, port), tls)
 
 
 async def start(served: Served) -> asyncio.Task[None]:

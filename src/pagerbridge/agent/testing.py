@@ -100,7 +100,9 @@ def running_agent(
         assert config is not None
         agent = Agent(config, database_url=database_url, target=target, clock=clock, sender=sender)
         try:
-            served = serve_app("agent", agent.app, config.listen_host, config.listen_port)
+            served = serve_app(
+                "agent", agent.app, config.listen_host, config.listen_port, tls=agent.tls_files
+            )
             stop = asyncio.Event()
             box["handle"] = AgentHandle(agent, served, asyncio.get_running_loop(), stop)
             background = [agent.run_background] if deliver else []

@@ -105,7 +105,9 @@ def run_agent(
     async def main() -> None:
         agent = Agent(config, database_url=database_url, target=target)
         try:
-            served = serve_app("agent", agent.app, config.listen_host, config.listen_port)
+            served = serve_app(
+                "agent", agent.app, config.listen_host, config.listen_port, tls=agent.tls_files
+            )
             stop = asyncio.Event()
 
             def ready() -> None:
@@ -167,7 +169,11 @@ def run_up(
         target = resolve_target(config, sandbox_url=sandbox_url)
         agent = Agent(config, database_url=database_url, target=target)
         try:
-            front.append(serve_app("agent", agent.app, config.listen_host, config.listen_port))
+            front.append(
+                serve_app(
+                    "agent", agent.app, config.listen_host, config.listen_port, tls=agent.tls_files
+                )
+            )
             if with_hub:
                 hub_app = _hub_app(database_url, notes)
                 if hub_app is not None:
