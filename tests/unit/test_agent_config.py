@@ -109,6 +109,12 @@ def test_full_file_parses_every_section(tmp_path: Path, monkeypatch: pytest.Monk
             "unknown time zone",
         ),
         ("token: short\n", 1, "token", "16 characters"),
+        (
+            "tls:\n  cert_file: /nonexistent/agent.crt\n  key_file: /nonexistent/agent.key\n",
+            2,
+            "tls.cert_file",
+            "not a readable file",
+        ),
         ("self_monitoring:\n  routing_key: abc\n", 2, "self_monitoring.routing_key", "32"),
     ],
 )
