@@ -70,6 +70,24 @@ def test_one_key_is_strictly_ordered(storage: OutboxStorage) -> None:
     assert storage.get(ids[0]).delivered_at == pytest.approx(T0 + 1)  # type: ignore[union-attr]
 
 
+def test_claim_records_completions_first_in_the_same_transaction(storage: OutboxStorage) -> None:
+    ids = storage.insert_batch([row("k", n=0), row("k", n=1)], now=T0, max_pending=None)
+    claim(storage)
+    got = storage.claim(
+        now=T0 + 1,
+        limit=10,
+        lease_seconds=60,
+        worker="w",
+        completions=[Completion(ids[0], DELIVERED)],
+    )
+    assert [r.id for r in got] == [ids[1]]  # the key's next row, in the same call
+    assert storage.get(ids[0]).state == DELIVERED  # type: ignore[union-attr]
+    only_record = storage.claim(
+        now=T0 + 2, limit=0, lease_seconds=60, worker="w", completions=[Completion(ids[1], DEAD)]
+    )
+    assert only_record == [] and storage.get(ids[1]).state == DEAD  # type: ignore[union-attr]
+
+
 def test_different_keys_go_in_parallel(storage: OutboxStorage) -> None:
     storage.insert_batch([row("a"), row("a"), row("b"), row("x", rk=RK2)], now=T0, max_pending=None)
     got = claim(storage)
