@@ -29,6 +29,7 @@ from pagerbridge.sandbox.rest_common import (
 )
 from pagerbridge.sandbox.runtime import Runtime
 from pagerbridge.sandbox.state import Clock, utc_now
+from pagerbridge.sandbox.timers import advance
 
 log = logging.getLogger("pagerbridge.sandbox")
 
@@ -70,6 +71,8 @@ def create_app(options: SandboxOptions | None = None, *, clock: Clock = utc_now)
         tasks: list[asyncio.Task[None]] = []
         if not options.sink:
             tasks.append(asyncio.create_task(_start_webhooks(app, runtime, clock, deferred)))
+        if not options.sink:
+            tasks.append(asyncio.create_task(_tick(runtime)))
         if options.state_file is not None:
             tasks.append(asyncio.create_task(_autosave(runtime, options.state_file)))
         for task in tasks:
@@ -132,11 +135,20 @@ def _oauth(runtime: Runtime) -> list[BaseRoute]:
 
 #: With ``--state``, changes are written at most this many seconds after they happen.
 AUTOSAVE_INTERVAL = 2.0
+#: How often escalations and timeouts are applied when no request arrives.
+TICK_INTERVAL = 1.0
 
 
 def _report_failure(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.error("sandbox background task failed: %s", task.exception(), exc_info=task.exception())
+
+
+async def _tick(runtime: Runtime) -> None:
+    """Apply due escalations and timeouts even when no request comes in."""
+    while True:
+        await asyncio.sleep(TICK_INTERVAL)
+        advance(runtime.state)
 
 
 async def _autosave(runtime: Runtime, path: Path) -> None:

@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from pagerbridge.sandbox.options import FaultSpec
 from pagerbridge.sandbox.runtime import Runtime
 from pagerbridge.sandbox.sink import SINK_PATHS, sink
+from pagerbridge.sandbox.timers import advance
 
 #: Paths that are not the REST API (no token needed, no REST limit).
 OPEN_PREFIXES = ("/v2/", "/_sandbox", "/oauth/", "/favicon.ico")
@@ -91,6 +92,7 @@ class Gate:
         if runtime.options.sink and path in SINK_PATHS and scope["method"] == "POST":
             await sink(SINK_PATHS[path], receive, send, runtime)
             return
+        advance(runtime.state)  # deadlines due by now (escalations, timeouts) happen first
         if not is_rest(path):
             await self.app(scope, receive, send)
             return

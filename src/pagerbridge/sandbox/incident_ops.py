@@ -162,6 +162,7 @@ def open_incident(
             extra={"assignees": [state.ref("user", u) for u in assigned]},
         )
     state.services[service_id]["last_incident_timestamp"] = now
+    state.changed(incident, restart=True)
     state.publish("incident.triggered", incident, agent=agent)
     return incident
 
@@ -231,6 +232,7 @@ def set_status(
                 summary="Unacknowledged",
             )
             state.publish("incident.unacknowledged", incident, agent=agent)
+    state.changed(incident, restart=old == "resolved")
     return True
 
 
@@ -300,6 +302,7 @@ def set_escalation_policy(
         summary="Escalated to " + state.escalation_policies[policy_id]["name"],
         extra={"assignees": [state.ref("user", u) for u in users]},
     )
+    state.changed(incident, restart=True)
     state.publish("incident.delegated", incident, agent=agent)
 
 
@@ -332,6 +335,7 @@ def escalate(
         summary=f"Escalated to level {level}",
         extra={"assignees": [state.ref("user", u) for u in users]},
     )
+    state.changed(incident, level=level)
     state.publish("incident.escalated", incident, agent=agent)
 
 

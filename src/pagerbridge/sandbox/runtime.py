@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pagerbridge.errors import ConfigError
+from pagerbridge.sandbox import timers
 from pagerbridge.sandbox.limits_faults import Faults, FixedWindow, Monotonic, SlidingWindow
 from pagerbridge.sandbox.options import SandboxOptions
 from pagerbridge.sandbox.seed import load_seed
@@ -45,6 +46,7 @@ class Runtime:
     def fresh_state(self) -> SandboxState:
         state = SandboxState(base_url=self.options.url, clock=self.clock)
         state.publishers = self.publishers
+        timers.install(state)
         load_seed(state, self.options.seed)
         return state
 
@@ -68,6 +70,7 @@ class Runtime:
             raise ConfigError("the state file must hold a JSON object", file=str(path))
         try:
             self.state.restore(data)
+            timers.rebuild(self.state)
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(
                 f"the state file is not a sandbox state: {exc}", file=str(path)

@@ -162,6 +162,10 @@ class SandboxState:
     incident_counter: int = 0
     sink_count: int = 0
     publishers: list[Publisher] = field(default_factory=list)
+    #: ``hook(incident, level=..., restart=...)`` after every incident change (``timers``).
+    change_hooks: list[Callable[..., None]] = field(default_factory=list)
+    #: Derived, unsaved helpers kept by other modules (the timers' deadline heap).
+    extensions: dict[str, Any] = field(default_factory=dict)
 
     # -- naming and references ---------------------------------------------------------------
 
@@ -239,6 +243,11 @@ class SandboxState:
         return False
 
     # -- hooks -------------------------------------------------------------------------------
+
+    def changed(self, incident: Resource, **kwargs: Any) -> None:
+        """Report an incident change (status, escalation level) to the change hooks."""
+        for hook in self.change_hooks:
+            hook(incident, **kwargs)
 
     def publish(
         self,
