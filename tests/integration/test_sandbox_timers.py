@@ -81,9 +81,10 @@ def test_loops_back_to_the_first_rule(timed: tuple[SandboxHandle, Clock]) -> Non
 
 def test_acknowledgement_timeout_and_auto_resolve(timed: tuple[SandboxHandle, Clock]) -> None:
     sb, clock = timed
-    service = sb.runtime.state.services["PDEMO01"]
-    service["acknowledgement_timeout"] = 600
-    service["auto_resolve_timeout"] = 3600
+    body = {"service": {"acknowledgement_timeout": 600, "auto_resolve_timeout": 3600}}
+    assert sb.rest("PUT", "/services/PDEMO01", body)[0] == 200
+    bad = {"service": {"auto_resolve_timeout": "soon"}}
+    assert sb.rest("PUT", "/services/PDEMO01", bad)[0] == 400
     sb.send_event("trigger", dedup_key="t")
     sb.send_event("acknowledge", dedup_key="t")
     clock.move(minutes=11)

@@ -128,7 +128,16 @@ async def update_service(request: Request) -> Response:
     if service is None:
         raise RestError(404, "Service Not Found", 5002, [])
     body = await read_body(request, "service")
-    before = {f: service.get(f) for f in ("name", "description", "status")}
+    before = {
+        f: service.get(f)
+        for f in (
+            "name",
+            "description",
+            "status",
+            "acknowledgement_timeout",
+            "auto_resolve_timeout",
+        )
+    }
     if "status" in body:
         if body["status"] not in SERVICE_STATUSES:
             raise invalid_input(f"'service.status' must be one of {', '.join(SERVICE_STATUSES)}")
@@ -138,6 +147,16 @@ async def update_service(request: Request) -> Response:
             if not isinstance(body[field], str):
                 raise invalid_input(f"'service.{field}' must be a string")
             service[field] = body[field]
+    for field in ("acknowledgement_timeout", "auto_resolve_timeout"):
+        if field in body:
+            value = body[field]
+            if value is not None and (
+                not isinstance(value, int) or isinstance(value, bool) or value <= 0
+            ):
+                raise invalid_input(
+                    f"'service.{field}' must be a positive number of seconds or null"
+                )
+            service[field] = value
     service["summary"] = service["name"]
     service["updated_at"] = state.now_iso()
     changed = [
