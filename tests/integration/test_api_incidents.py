@@ -260,6 +260,7 @@ def test_im_against_a_server(hub: Hub) -> None:
     assert [e["actor"] for e in entries] == ["dave", "dave"]  # From: header carries the actor
     no_token = _im(hub, None, "list")
     assert no_token.returncode == 6 and "--token" in no_token.stderr
+    assert json.loads(_im(hub, token, "sla", "check", "--json").stdout) == []
     assert _im(hub, token, "sla", "set", "SEV-4", "--ack", "1h").returncode == 0
     assert json.loads(_im(hub, token, "sla", "show", "--json").stdout)[3]["ack"] == "1h"
 

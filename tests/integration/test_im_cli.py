@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -197,3 +198,16 @@ def test_note_and_assign_both_forms(sqlite_db: str) -> None:
     assert ok(sqlite_db, "assign", "--incident", "INC-1", "--to", "")["assignee"] is None
     bodies = [e["body"] for e in ok(sqlite_db, "timeline", "--incident", "INC-1")]
     assert bodies[1:] == ["first", "second", "third", "assigned to carol: handover", "unassigned"]
+
+
+def test_sla_check_records_breaches_once(sqlite_db: str) -> None:
+    assert ok(sqlite_db, "sla", "check") == []
+    ok(sqlite_db, "sla", "set", "SEV-4", "--ack", "1s", "--resolve", "1s")
+    ok(sqlite_db, "declare", "--sev", "SEV-4", "--title", "slow burn")
+    time.sleep(1.2)
+    breaches = ok(sqlite_db, "sla", "check")
+    assert sorted(b["sla"] for b in breaches) == ["acknowledge", "resolve"]
+    assert {b["incident"] for b in breaches} == {"INC-1"}
+    assert ok(sqlite_db, "sla", "check") == []
+    shown = im(sqlite_db, "show", "INC-1")
+    assert shown.stdout.count("BREACHED at") == 2

@@ -6,6 +6,7 @@ OpenAPI document honest: every key present, no key the models do not declare.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -40,6 +41,13 @@ def test_serialized_shapes_match_response_models(sqlite_url: str) -> None:
     exact(schemas.ServiceOut, cmds.service_add("web", owner_team="t"))
     exact(schemas.SlaList, {"policies": cmds.sla_show()})
     exact(schemas.SlaOut, cmds.sla_set("SEV-2", ack="10m"))
+    exact(schemas.BreachList, {"breaches": cmds.sla_check()})
+    later = Commands(
+        cmds.sessions, actor="a", origin="api", now=datetime.now(UTC) + timedelta(days=9)
+    )
+    breaches = later.sla_check()
+    assert [(b["incident"], b["sla"]) for b in breaches] == [("INC-1", "resolve")]  # it was acked
+    exact(schemas.BreachList, {"breaches": breaches})
     exact(schemas.TokenCreated, cmds.token_create("x"))
     exact(schemas.TokenList, {"tokens": cmds.token_list()})
     engine.dispose()

@@ -147,6 +147,27 @@ def sla_set(
     guard(go)
 
 
+@sla_app.command("check")
+def sla_check(
+    db: DbOpt = None, server: ServerOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Record SLA breaches now (the hub does this every 30 s; use this from cron without one)."""
+
+    def go() -> None:
+        breaches = backend(db, server, token).sla_check()
+        from pagerbridge.cli import im_output
+
+        if as_json:
+            im_output.emit_json(breaches)
+        elif not breaches:
+            print("no new SLA breaches")
+        else:
+            for b in breaches:
+                print(f"{b['incident']}: time to {b['sla']} breached (due {b['due_at']})")
+
+    guard(go)
+
+
 @token_app.command("create")
 def token_create(
     name: NameArg,

@@ -202,6 +202,10 @@ class RemoteCommands:
         result: dict[str, Any] = self._call("PUT", f"/sla/{_quote(severity)}", body)
         return result
 
+    def sla_check(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._call("POST", "/sla/check", {})["breaches"]
+        return result
+
     def token_create(self, name: str) -> dict[str, Any]:
         result: dict[str, Any] = self._call("POST", "/tokens", {"name": name})
         return result

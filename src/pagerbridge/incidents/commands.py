@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pagerbridge.errors import ConflictError, StorageError
 from pagerbridge.incidents import catalog, serialize, service, sla, timeline
-from pagerbridge.incidents.lifecycle import parse_origin, parse_severity
+from pagerbridge.incidents.lifecycle import format_ref, parse_origin, parse_severity
 from pagerbridge.store.engine import redact_url
 
 #: A declaration naming a new service can lose the race to create it; the retry finds it.
@@ -219,6 +219,18 @@ class Commands:
                 session=s, severity=sev, ack_seconds=ack_s, resolve_seconds=res_s, now=self.now
             )
             return serialize.sla_target(target)
+
+    def sla_check(self) -> list[dict[str, Any]]:
+        """Record SLA breaches now (what the hub does periodically); returns the new ones."""
+        with self._tx() as s:
+            return [
+                {
+                    "incident": format_ref(b.incident_id),
+                    "sla": b.sla,
+                    "due_at": serialize.iso(b.due_at),
+                }
+                for b in sla.check_sla(session=s, now=self.now)
+            ]
 
     # API tokens ------------------------------------------------------------------------------
 

@@ -144,6 +144,16 @@ class SlaList(BaseModel):
     policies: list[SlaOut]
 
 
+class BreachOut(BaseModel):
+    incident: str
+    sla: str = Field(description="acknowledge or resolve")
+    due_at: str
+
+
+class BreachList(BaseModel):
+    breaches: list[BreachOut]
+
+
 class TokenOut(BaseModel):
     name: str
     prefix: str

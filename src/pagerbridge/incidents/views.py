@@ -166,6 +166,15 @@ def build_router() -> APIRouter:
     def sla_set(severity: str, body: schemas.SlaIn, cmds: Cmds) -> JSONResponse:
         return ok(cmds.sla_set(severity, ack=body.ack, resolve=body.resolve))
 
+    @r.post(
+        "/sla/check",
+        response_model=schemas.BreachList,
+        tags=["sla"],
+        summary="Record SLA breaches now (the hub also does this periodically)",
+    )
+    def sla_check(cmds: Cmds) -> JSONResponse:
+        return ok({"breaches": cmds.sla_check()})
+
     @r.get("/tokens", response_model=schemas.TokenList, tags=["tokens"])
     def token_list(cmds: Cmds) -> JSONResponse:
         return ok({"tokens": cmds.token_list()})
