@@ -148,7 +148,10 @@ async def _tick(runtime: Runtime) -> None:
     """Apply due escalations and timeouts even when no request comes in."""
     while True:
         await asyncio.sleep(TICK_INTERVAL)
-        advance(runtime.state)
+        try:
+            advance(runtime.state)
+        except Exception:  # keep ticking: one bad deadline must not stop time
+            log.exception("applying the sandbox's incident deadlines failed")
 
 
 async def _autosave(runtime: Runtime, path: Path) -> None:

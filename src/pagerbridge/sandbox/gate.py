@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,6 +22,7 @@ from pagerbridge.sandbox.timers import advance
 #: Paths that are not the REST API (no token needed, no REST limit).
 OPEN_PREFIXES = ("/v2/", "/_sandbox", "/oauth/", "/favicon.ico")
 PRINCIPAL_KEY = "pagerbridge.principal"
+log = logging.getLogger("pagerbridge.sandbox")
 _NO_FAULTS = FaultSpec()
 
 
@@ -92,7 +94,10 @@ class Gate:
         if runtime.options.sink and path in SINK_PATHS and scope["method"] == "POST":
             await sink(SINK_PATHS[path], receive, send, runtime)
             return
-        advance(runtime.state)  # deadlines due by now (escalations, timeouts) happen first
+        try:
+            advance(runtime.state)  # deadlines due by now (escalations, timeouts) happen first
+        except Exception:  # a bug in the timers must not take the whole API down
+            log.exception("applying the sandbox's incident deadlines failed")
         if not is_rest(path):
             await self.app(scope, receive, send)
             return
