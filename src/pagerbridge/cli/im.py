@@ -72,7 +72,8 @@ def declare(
     description: Annotated[str, typer.Option("--description", "-d")] = "",
     assignee: Annotated[str | None, typer.Option("--assignee", "-a")] = None,
     field: Annotated[
-        list[str] | None, typer.Option("--field", "-f", help="Custom field key=value (repeat).")
+        list[str] | None,
+        typer.Option("--field", "-f", metavar="KEY=VALUE", help="Custom field key=value (repeat)."),
     ] = None,
     db: DbOpt = None,
     server: ServerOpt = None,
@@ -144,7 +145,7 @@ _transition_command("reopen", "Reopen a resolved or closed incident (→ open)."
 @app.command()
 def note(
     ref: RefArg = None,
-    text: Annotated[str | None, typer.Argument(metavar="[TEXT]", show_default=False)] = None,
+    text: Annotated[str | None, typer.Argument(metavar="TEXT", show_default=False)] = None,
     incident: RefOpt = None,
     note_opt: Annotated[str | None, typer.Option("--note", "-n", help="The note's text.")] = None,
     db: DbOpt = None,

@@ -90,7 +90,7 @@ TokenOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 RefArg = Annotated[
     str | None,
-    typer.Argument(metavar="[INCIDENT]", help="INC-<n> (or give --incident).", show_default=False),
+    typer.Argument(metavar="INCIDENT", help="INC-<n> (or give --incident).", show_default=False),
 ]
 RefOpt = Annotated[
     str | None,
