@@ -28,9 +28,10 @@ from pagerbridge.store.engine import is_postgresql, make_engine
 log = logging.getLogger("pagerbridge.server")
 
 SLA_INTERVAL: Final = 30.0
-#: Worker threads for the (synchronous) database work; fewer threads than anyio's default 40
-#: means less GIL contention, and 16 transactions in flight per process hide database latency.
-THREADS: Final = 16
+#: Database connections per hub process: FastAPI runs the (synchronous) handlers on anyio's
+#: default 40 worker threads, so the pool can lend each of them one.
+POOL_SIZE: Final = 10
+POOL_OVERFLOW: Final = 30
 API_PREFIX: Final = "/api/v1"
 
 
@@ -62,7 +63,6 @@ def create_app(
     sla_interval: float | None = SLA_INTERVAL,
     clock: Callable[[], datetime] | None = None,
     engine_options: dict[str, Any] | None = None,
-    threads: int = THREADS,
 ) -> FastAPI:
     """The hub application for ``database_url``.
 
@@ -72,18 +72,15 @@ def create_app(
     """
     options = dict(engine_options or {})
     if is_postgresql(database_url):
-        options.setdefault("pool_size", threads)
-        options.setdefault("max_overflow", 8)
+        options.setdefault("pool_size", POOL_SIZE)
+        options.setdefault("max_overflow", POOL_OVERFLOW)
     engine = make_engine(database_url, **options)
     sessions = sessionmaker(engine, expire_on_commit=False)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        import anyio.to_thread
-
         from pagerbridge.store import migrate as store_migrate
 
-        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         if migrate:
             await asyncio.to_thread(store_migrate.upgrade, engine)
         else:
