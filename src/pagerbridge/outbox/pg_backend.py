@@ -176,6 +176,11 @@ class PostgresStorage:
         finished = conn.execute(_Q["complete_many"], params).fetchall()
         keys = sorted(r["ordering_key"] for r in finished)
         if keys:
+            # The per-key locks insert_batch takes: an insert that saw the finished row still
+            # active (and queued its row as blocked) commits before we look for the next row, or
+            # runs after us and sees the row finished. Without them, under READ COMMITTED, the
+            # next row can stay blocked forever (found by tests/integration/test_agent_delivery).
+            conn.execute(_Q["lock_keys"], {"keys": keys})
             conn.execute(_Q["promote_many"], {"keys": keys, "now": now, "blocked": BLOCKED})
 
     def get(self, row_id: int) -> OutboxRow | None:
