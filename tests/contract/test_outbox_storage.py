@@ -332,3 +332,78 @@ def test_enqueue_in_transaction_commits_with_the_caller(database_url: str) -> No
         assert [r.id for r in claim(s)] == [second]
     finally:
         s.close()
+
+
+def test_random_operations_keep_the_ordering_invariants(storage: OutboxStorage) -> None:
+    """Random inserts, claims and outcomes (deliver, retry, dead, deferral), with leases expiring:
+    a claimed row is always the earliest active row of its key, a key never has two rows in
+    flight, and every row ends delivered or dead, each key's deliveries in insertion order."""
+    import random
+
+    rng = random.Random(20261123)
+    keys = [f"k{i}" for i in range(4)]
+    now = T0
+    inserted: dict[str, list[int]] = {k: [] for k in keys}
+    delivered: dict[str, list[int]] = {k: [] for k in keys}
+    in_flight: dict[int, str] = {}
+    for step in range(300):
+        now += rng.choice([0.0, 0.5, 2.0])
+        if step < 200 and rng.random() < 0.4:
+            k = rng.choice(keys)
+            (rid,) = storage.insert_batch([row(k, n=step)], now=now, max_pending=None)
+            assert rid is not None
+            inserted[k].append(rid)
+        got = storage.claim(now=now, limit=rng.randint(1, 4), lease_seconds=5, worker="w")
+        for r in got:
+            active = [
+                x.id
+                for x in storage.list_rows(dedup_key=r.dedup_key, states=["pending", "in_flight"])
+            ]
+            assert r.id == min(active), "claimed a row behind an earlier active one"
+            assert r.dedup_key not in [in_flight[i] for i in in_flight if i != r.id]
+            in_flight[r.id] = r.dedup_key or ""
+        outcomes = []
+        for rid in list(in_flight):
+            roll = rng.random()
+            if roll < 0.15:
+                continue  # the worker "died": the lease will expire
+            key = in_flight.pop(rid)
+            if roll < 0.65:
+                outcomes.append(Completion(rid, DELIVERED))
+                delivered[key].append(rid)
+            elif roll < 0.85:
+                outcomes.append(Completion(rid, PENDING, now + rng.choice([0.0, 1.0]), "HTTP 503"))
+            elif roll < 0.95:
+                outcomes.append(Completion(rid, PENDING, now + 0.5, count_attempt=False))
+            else:
+                outcomes.append(Completion(rid, DEAD, last_error="HTTP 400"))
+        storage.complete(outcomes, now=now)
+        for rid in [i for i in in_flight if (storage.get(i) or row_stub()).state != IN_FLIGHT]:
+            in_flight.pop(rid)
+        for rid in list(in_flight):  # expired leases come back to the pool
+            r = storage.get(rid)
+            if r is not None and r.lease_expires_at is not None and r.lease_expires_at <= now:
+                in_flight.pop(rid)
+    # drain whatever is left, delivering everything
+    for _ in range(200):
+        now += 10
+        got = storage.claim(now=now, limit=10, lease_seconds=5, worker="w")
+        if not got and storage.pending_count() == 0:
+            break
+        storage.complete([Completion(r.id, DELIVERED) for r in got], now=now)
+        for r in got:
+            delivered[r.dedup_key or ""].append(r.id)
+    assert storage.pending_count() == 0
+    dead = {r.id for r in storage.list_rows(states=[DEAD], limit=1000)}
+    for k in keys:
+        order = [i for i in delivered[k] if i not in dead]
+        first_seen = list(dict.fromkeys(order))
+        assert first_seen == sorted(first_seen), f"{k} delivered out of order"
+        assert set(first_seen) | (dead & set(inserted[k])) == set(inserted[k])
+
+
+def row_stub() -> Any:
+    class _Gone:
+        state = "gone"
+
+    return _Gone()
