@@ -196,3 +196,20 @@ def test_sigterm_finishes_the_call_in_flight_and_exits_0(tmp_path: Path) -> None
         assert row.state == DELIVERED
     finally:
         outbox.close()
+
+
+def test_events_url_ending_in_v2_enqueue_and_change_events(sqlite_url: str) -> None:
+    with (
+        running_sandbox(rate_limits=False) as sandbox,
+        running_agent(
+            database_url=sqlite_url, events_url=sandbox.events_url, config=UNLIMITED
+        ) as agent,
+    ):
+        assert sandbox.events_url.endswith("/v2/enqueue")
+        assert post(agent.enqueue_url, event("suffix")).status == 202
+        change = {"routing_key": KEY, "payload": {"summary": "deployed", "source": "ci"}}
+        assert post(agent.change_url, change).status == 202
+        wait_for(lambda: len(sandbox.arrivals()) == 2, what="2 arrivals")
+        kinds = sorted((a["change"], a["dedup_key"] or "") for a in sandbox.arrivals())
+        assert kinds[0] == (False, "suffix")
+        assert kinds[1][0] is True
