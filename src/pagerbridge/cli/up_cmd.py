@@ -181,6 +181,7 @@ def run_up(
 
             def ready() -> None:
                 if sandbox_mode:
+                    logging.getLogger("pagerbridge").warning(SANDBOX_BANNER)
                     line = "=" * (len(SANDBOX_BANNER) + 8)
                     _say(line)
                     _say(f"    {SANDBOX_BANNER}")
