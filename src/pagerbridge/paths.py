@@ -75,7 +75,17 @@ def sqlite_path(url: str) -> Path | None:
 
 
 def ensure_private_file(path: Path) -> None:
-    """Create ``path`` (and its directory) readable by its owner only, if it does not exist."""
+    """Create ``path`` (and its directory) readable by its owner only, if it does not exist.
+
+    Never opens an existing file: closing any descriptor of a SQLite database drops every POSIX
+    lock this process holds on it, and another process may then checkpoint and delete the WAL
+    under our live connections (events lost). See tests/integration/test_outbox_sqlite_locks.py.
+    """
+    if path.exists():
+        return
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o600)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
     os.close(fd)

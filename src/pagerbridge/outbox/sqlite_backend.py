@@ -99,9 +99,13 @@ class SqliteStorage:
         import os
 
         try:
+            # Create it private; never open an existing database by hand (closing the descriptor
+            # would drop this process's SQLite locks: see pagerbridge.paths.ensure_private_file).
             if not self.path.exists():
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))
+                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            pass
         except OSError as exc:
             raise StorageError(
                 f"cannot create the outbox database {self.path}: {exc.strerror}"
