@@ -79,7 +79,7 @@ def ensure_private_file(path: Path) -> None:
 
     Never opens an existing file: closing any descriptor of a SQLite database drops every POSIX
     lock this process holds on it, and another process may then checkpoint and delete the WAL
-    under our live connections (events lost). See tests/integration/test_outbox_sqlite_locks.py.
+    under our live connections (events lost). See tests/integration/test_pd_send_sqlite_locks.py.
     """
     if path.exists():
         return
