@@ -116,13 +116,22 @@ def serve_app(
     return Served(name, app, bind(host, port), tls)
 
 
+async def _serve(served: Served) -> None:
+    try:
+        await served.server.serve(sockets=[served.sock])
+    except SystemExit:  # uvicorn's answer to a failed lifespan start-up (it logged why)
+        raise PagerbridgeError(
+            f"the {served.name} failed to start on {served.url} (see the log above)"
+        ) from None
+
+
 async def start(served: Served) -> asyncio.Task[None]:
     """Start serving in a task and wait until the server accepts connections."""
-    task = asyncio.create_task(served.server.serve(sockets=[served.sock]), name=served.name)
+    task = asyncio.create_task(_serve(served), name=served.name)
     while not served.server.started:
         if task.done():
             task.result()  # raises what made start-up fail
-            raise PagerbridgeError(f"{served.name} stopped during start-up")
+            raise PagerbridgeError(f"the {served.name} stopped during start-up")
         await asyncio.sleep(0.01)
     return task
 
