@@ -281,13 +281,17 @@ class DeliveryWorker:
 
     async def _deliver(self, row: OutboxRow) -> Completion:
         if self.rate_limit.enabled:
-            wait = await asyncio.to_thread(
-                self.storage.take_token,
-                row.routing_key,
-                rate=self.rate_limit.rate,
-                burst=self.rate_limit.capacity,
-                now=self.clock(),
-            )
+            try:
+                wait = await asyncio.to_thread(
+                    self.storage.take_token,
+                    row.routing_key,
+                    rate=self.rate_limit.rate,
+                    burst=self.rate_limit.capacity,
+                    now=self.clock(),
+                )
+            except StorageError as exc:  # no budget known: do not send blind, try again soon
+                log.warning("rate-limit bucket unavailable: %s", exc)
+                wait = self.poll_interval
             if wait > 0:
                 self.metrics.rate_limited(row.routing_key, wait)
                 return Completion(
