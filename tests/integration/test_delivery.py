@@ -374,3 +374,32 @@ async def test_a_429_holds_the_whole_routing_key(sqlite_url: str) -> None:
     assert len(target.accepted()) == 5
     assert outbox.stats().by_state == {DELIVERED: 5}
     outbox.close()
+
+
+async def test_worker_rides_out_storage_errors(tmp_path: Any) -> None:
+    from pagerbridge.errors import StorageError
+    from pagerbridge.outbox.sqlite_backend import SqliteStorage
+
+    class Flaky(SqliteStorage):
+        failures = 3
+
+        def claim(self, **kwargs: Any) -> Any:
+            if self.failures:
+                self.failures -= 1
+                raise StorageError("database is locked (simulated)")
+            return super().claim(**kwargs)
+
+    outbox = Outbox(Flaky(tmp_path / "pb.db"))
+    outbox.enqueue_event(event(0, "k"))
+    async with running_target() as target:
+        worker = DeliveryWorker(outbox, events_url=target.url, rate_limit=OFF, poll_interval=0.05)
+        stop = asyncio.Event()
+        task = asyncio.create_task(worker.run(stop))
+        for _ in range(200):
+            if target.accepted():
+                break
+            await asyncio.sleep(0.02)
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    assert len(target.accepted()) == 1 and outbox.storage.failures == 0  # type: ignore[attr-defined]
+    await outbox.aclose()
