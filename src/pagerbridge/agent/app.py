@@ -28,6 +28,9 @@ from pagerbridge.pagerduty.limits import EVENT_MAX_BYTES
 log = logging.getLogger("pagerbridge.agent")
 
 JSON = "application/json"
+#: Oversized bodies up to this size are drained so the client can read the 400; larger ones are
+#: answered at once (the client may then see the connection close while it sends).
+DRAIN_MAX_BYTES = 8 * 1024 * 1024
 
 
 def _respond(verdict: Verdict) -> Response:
@@ -54,6 +57,11 @@ async def _read_limited(request: Request) -> bytes | None:
         except ValueError:
             size = -1
         if size > EVENT_MAX_BYTES:
+            if size <= DRAIN_MAX_BYTES:
+                # Read and discard (never parse) so the client, still sending, gets our 400
+                # instead of a broken pipe.
+                async for _ in request.stream():
+                    pass
             return None
         if size >= 0:
             # The HTTP parser frames the body by Content-Length, so it cannot be longer.
@@ -63,9 +71,12 @@ async def _read_limited(request: Request) -> bytes | None:
     async for chunk in request.stream():
         total += len(chunk)
         if total > EVENT_MAX_BYTES:
-            return None
+            chunks.clear()  # too large: keep nothing, drain a while, then give up
+            if total > DRAIN_MAX_BYTES:
+                return None
+            continue
         chunks.append(chunk)
-    return b"".join(chunks)
+    return None if total > EVENT_MAX_BYTES else b"".join(chunks)
 
 
 def create_agent_app(

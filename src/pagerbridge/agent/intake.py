@@ -67,8 +67,8 @@ def invalid(errors: list[str]) -> Verdict:
 
 
 def too_large(size: int | None) -> Verdict:
-    got = f"{size} bytes" if size is not None else "more"
-    return invalid([f"Event is too large: {got}, the limit is {EVENT_MAX_BYTES} bytes (512 KB)"])
+    got = f"{size} bytes" if size is not None else f"more than {EVENT_MAX_BYTES} bytes"
+    return invalid([f"Event is too large: {got}; the limit is {EVENT_MAX_BYTES} bytes (512 KB)"])
 
 
 class Intake:
