@@ -137,6 +137,20 @@ def test_pause_and_resume(db: str) -> None:
     assert js("resume", RK2, "--db", db) == {"resumed": False}
 
 
+def test_keys_can_be_given_as_shown(db: str) -> None:
+    assert [r["dedup_key"] for r in js("list", "--db", db, "--routing-key", "…cdef")["rows"]] == [
+        "o1"
+    ]
+    assert js("pause", "…cdef", "--db", db) == {"paused": "…cdef"}
+    assert js("status", "--db", db, "--show-keys")["paused"] == [RK2]
+    assert js("retry", "--routing-key", "…beef", "--db", db) == {"retried": 1}
+    unknown = pd_queue("list", "--db", db, "--routing-key", "…zzzz")
+    assert (
+        unknown.returncode == 2
+        and "no routing key in the outbox ends with 'zzzz'" in unknown.stderr
+    )
+
+
 def test_storage_errors_are_one_line(tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("not a directory")
     proc = pd_queue("status", "--db", str(tmp_path / "afile" / "pb.db"))

@@ -45,6 +45,20 @@ def short_key(key: str, show: bool) -> str:
     return "…" + key[-4:]
 
 
+def resolve_key(outbox: Outbox, value: str | None) -> str | None:
+    """Accept a key as shown (``…beef``): the one routing key in the queue ending that way."""
+    if value is None or not value.startswith(("…", "...")):
+        return value
+    suffix = value.lstrip(".…")
+    known = set(outbox.stats().by_routing_key) | set(outbox.paused())
+    matches = sorted(k for k in known if k.endswith(suffix))
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        fail(f"no routing key in the outbox ends with {suffix!r}", 2)
+    fail(f"{len(matches)} routing keys end with {suffix!r}: give more of the key", 2)
+
+
 def _open(db: str | None) -> Outbox:
     from pagerbridge.outbox import open_outbox
     from pagerbridge.paths import resolve_database_url
@@ -163,7 +177,9 @@ def list_rows(
         list[str] | None,
         typer.Option("--state", help="pending, in_flight, delivered, dead, suppressed"),
     ] = None,
-    routing_key: Annotated[str | None, typer.Option("--routing-key")] = None,
+    routing_key: Annotated[
+        str | None, typer.Option("--routing-key", help="A full key, or as shown (…beef)")
+    ] = None,
     dedup_key: Annotated[str | None, typer.Option("--dedup-key")] = None,
     since: Annotated[str | None, typer.Option("--since", help="30m, 2h, 1d or ISO 8601")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 50,
@@ -188,7 +204,7 @@ def list_rows(
         try:
             rows = outbox.list_rows(
                 states=states,
-                routing_key=routing_key,
+                routing_key=resolve_key(outbox, routing_key),
                 dedup_key=dedup_key,
                 since=since_ts,
                 after_id=after,
@@ -282,7 +298,9 @@ def retry(
             if row_id is not None and outbox.get(row_id) is None:
                 fail(f"no outbox row with id {row_id}", EXIT_NOT_FOUND)
             count = outbox.retry(
-                ids=[row_id] if row_id is not None else [], dead=dead, routing_key=routing_key
+                ids=[row_id] if row_id is not None else [],
+                dead=dead,
+                routing_key=resolve_key(outbox, routing_key),
             )
         finally:
             outbox.close()
@@ -334,7 +352,7 @@ def pause(
     def go() -> None:
         outbox = _open(db)
         try:
-            outbox.pause(routing_key)
+            outbox.pause(resolve_key(outbox, routing_key) or routing_key)
         finally:
             outbox.close()
         if as_json:
@@ -356,7 +374,7 @@ def resume(
     def go() -> None:
         outbox = _open(db)
         try:
-            resumed = outbox.resume(routing_key)
+            resumed = outbox.resume(resolve_key(outbox, routing_key) or routing_key)
         finally:
             outbox.close()
         if as_json:
