@@ -3,6 +3,9 @@ each with a .source file naming where it came from)."""
 
 from __future__ import annotations
 
+import json
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -22,7 +25,10 @@ from pagerbridge.updates.checkers import (
     wordpress,
     zypper,
 )
-from pagerbridge.updates.commands import CheckerError
+from pagerbridge.updates.commands import CheckerError, CommandResult
+
+sys.path.insert(0, str(Path(__file__).parent))
+from test_updates_replay import ReplayRunner
 
 FIXTURES = Path(__file__).parent / "fixtures" / "updates"
 
@@ -115,10 +121,26 @@ def test_pacman_checkupdates_and_arch_audit() -> None:
     assert flagged == ["openssl"]
 
 
-def test_apk_version_line_format() -> None:
-    # No recorded apk output was found (see the helper report); this checks the documented
-    # line shape `name-version < new` from apk-version(8) only through the parser's split rule.
+def test_apk_version_alpine318_against_321() -> None:
+    updates = apk.parse_apk_version(fixture("apk_version_l_alpine318_to_321.txt"))
+    assert len(updates) == 14  # every row, not the "Installed: Available:" header
+    by_name = {u.package: u for u in updates}
+    assert (by_name["apk-tools"].current_version, by_name["apk-tools"].available_version) == (
+        "2.14.4-r0",
+        "2.14.6-r3",
+    )
+    # names with dashes and digits split at the version, not at the first dash
+    assert by_name["alpine-baselayout-data"].current_version == "3.4.3-r1"
+    assert by_name["ca-certificates-bundle"].current_version == "20241121-r1"
+    assert by_name["ssl_client"].available_version == "1.37.0-r14"
+    assert not any(u.security for u in updates)  # apk has no security metadata
     assert apk.parse_apk_version("") == []
+
+
+def test_apk_checker_runs_apk_version() -> None:
+    runner = ReplayRunner().add(["apk", "version", "-l", "<"], "apk_version_l_alpine318_to_321.txt")
+    updates = apk.ApkChecker.from_options({}, runner).check()
+    assert len(updates) == 14 and runner.calls == [("apk", "version", "-l", "<")]
 
 
 def test_snap_refresh_list_docs() -> None:
@@ -199,7 +221,86 @@ def test_wordpress_tables_from_wp_cli() -> None:
         wordpress.parse_wp_rows(fixture("wp_core_check_update_handbook.txt")), "4.5.1", "blog"
     )
     assert core[0].available_version == "4.5.2" and core[0].kind == "core"
+    assert (
+        wordpress.core_updates(
+            wordpress.parse_wp_rows(fixture("wp_core_check_update_handbook.txt")), "4.5.2", "blog"
+        )
+        == []
+    )
     assert wordpress.parse_wp_rows("Success: WordPress is at the latest version.") == []
+
+
+def test_wordpress_json_from_wp_cli() -> None:
+    assert (
+        wordpress.parse_wp_rows(fixture("wp_core_check_update_json_none_core_command.json")) == []
+    )
+    plugins = wordpress.parse_wp_rows(fixture("wp_plugin_list_json_apiscp.json"))
+    assert [p["name"] for p in plugins] == ["akismet", "hello"]
+    (update,) = wordpress.extension_updates(plugins, "plugin", "blog")
+    assert (update.package, update.current_version, update.kind) == (
+        "blog: akismet",
+        "4.2.3",
+        "plugin",
+    )
+    # a PHP notice before the JSON line (even one with brackets) does not hide it
+    noisy = "[23-Nov-2026 03:00:00 UTC] PHP Deprecated: x\n" + fixture(
+        "wp_plugin_list_json_apiscp.json"
+    )
+    assert wordpress.parse_wp_rows(noisy) == plugins
+    with pytest.raises(CheckerError, match="neither JSON nor a table"):
+        wordpress.parse_wp_rows("Error: This does not seem to be a WordPress installation.")
+
+
+class _WpRunner:
+    """wp-cli answering from recorded outputs; stderr as a test sets it."""
+
+    def __init__(self, stderr: str = "") -> None:
+        self.stderr = stderr
+        self.calls: list[tuple[str, ...]] = []
+
+    def which(self, program: str) -> str | None:
+        return None
+
+    def run(self, argv: Sequence[str]) -> CommandResult:
+        args = tuple(argv)
+        self.calls.append(args)
+        name = {
+            ("core", "version"): "wp_core_version_handbook.txt",
+            ("core", "check-update"): "wp_core_check_update_handbook.txt",
+            ("plugin", "list"): "wp_plugin_list_json_apiscp.json",
+            ("theme", "list"): "wp_theme_list_ideas174.txt",  # the table form is read as well
+        }[(args[2], args[3])]
+        return CommandResult(args, 0, fixture(name), self.stderr)
+
+
+def test_wordpress_checker_per_site() -> None:
+    runner = _WpRunner()
+    options = {"sites": [{"name": "blog", "path": "/srv/blog"}], "allow_root": True}
+    updates = wordpress.WordPressChecker.from_options(options, runner).check()
+    # core: the handbook's install is at 4.5.2 and its check-update offers 4.5.2: nothing newer
+    assert [(u.package, u.kind, u.current_version) for u in updates] == [
+        ("blog: akismet", "plugin", "4.2.3"),
+        ("blog: twentytwentyone", "theme", "1.7"),
+    ]
+    assert [call[2:4] for call in runner.calls] == [
+        ("core", "version"),
+        ("core", "check-update"),
+        ("plugin", "list"),
+        ("theme", "list"),
+    ]
+    assert all("--format=json" in call for call in runner.calls[1:])
+    assert all(
+        call[1] == "--path=/srv/blog" and call[-1] == "--allow-root" for call in runner.calls
+    )
+
+
+def test_wordpress_update_api_failure_is_a_checker_failure() -> None:
+    """core-command's feature "Check update shows warning when version check API fails": STDERR
+    contains this warning while wp-cli exits 0. Not checked is not "up to date"."""
+    runner = _WpRunner(stderr="Warning: Failed to check for updates")
+    options = {"sites": [{"name": "blog", "path": "/srv/blog"}]}
+    with pytest.raises(CheckerError, match=r"blog.*Failed to check for updates"):
+        wordpress.WordPressChecker.from_options(options, runner).check()
 
 
 def test_distro_debian12_against_distro_info() -> None:
@@ -212,23 +313,51 @@ def test_distro_debian12_against_distro_info() -> None:
     assert distro.debian_upgrade("13", "13") is None
 
 
+def test_do_release_upgrade_ubuntu() -> None:
+    offered = distro.parse_do_release_upgrade(fixture("do_release_upgrade_c_new_ubuntu1604.txt"))
+    assert offered == "18.04.4 LTS"
+    assert (
+        distro.parse_do_release_upgrade(fixture("do_release_upgrade_none_ubuntu1804.txt")) is None
+    )
+    # "no release" after a failed download means "not checked": a failure, not a clean answer
+    with pytest.raises(CheckerError, match=r"meta-release-lts; release not checked"):
+        distro.parse_do_release_upgrade(fixture("do_release_upgrade_offline_ubuntu1804.txt"))
+
+
+def test_docker_ps_json_from_docs() -> None:
+    assert docker.parse_ps(fixture("docker_ps_format_json_docs.txt")) == [
+        ("boring_keldysh", "nginx")
+    ]
+    assert docker.parse_ps("") == []
+    with pytest.raises(CheckerError, match="line 1 is not JSON"):
+        docker.parse_ps("CONTAINER ID   IMAGE")  # a table: --format was not honoured
+
+
 def test_docker_checker_compares_pulled_and_registry_digests() -> None:
-    """The flow over the docs' real outputs; the `docker ps` line is our own template's
-    rendering (name<TAB>image), not a recorded tool output."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).parent))
-    from test_updates_replay import ReplayRunner
-
-    runner = ReplayRunner({("docker", "ps"): ("web\talpine:latest\nbuilt\t4f0a1b2c3d4e\n", 0)})
+    """The flow over docker's and podman's documented outputs (from different machines, so the
+    digests differ: the running image counts as outdated)."""
+    runner = ReplayRunner().add(["docker", "ps"], "docker_ps_format_json_docs.txt")
     runner.add(["docker", "image", "inspect"], "podman_image_inspect_repodigests_docs.json")
     runner.add(
         ["docker", "buildx", "imagetools", "inspect"], "docker_buildx_imagetools_inspect_docs.txt"
     )
     (update,) = docker.DockerChecker.from_options({}, runner).check()
-    assert (update.package, update.source, update.kind) == ("web", "alpine:latest", "image")
+    assert (update.package, update.source, update.kind) == ("boring_keldysh", "nginx", "image")
     assert (update.current_version, update.available_version) == ("1b0d4ddd99b1", "21a3deaa0d32")
-    # the container running a bare image id was skipped: nothing to compare it with
-    assert not any("4f0a1b2c3d4e" in call for call in runner.calls[1:])
-    excluded = docker.DockerChecker.from_options({"exclude": ["web"]}, runner).check()
+    assert runner.calls[0] == ("docker", "ps", "--format", "{{json .}}")
+    assert runner.calls[1][-1] == "nginx" and runner.calls[2][-1] == "nginx"
+    excluded = docker.DockerChecker.from_options({"exclude": ["boring_keldysh"]}, runner).check()
     assert excluded == []
+    only_other = docker.DockerChecker.from_options({"containers": "db"}, runner).check()
+    assert only_other == []
+
+
+def test_docker_recognises_bare_image_ids() -> None:
+    """A container started from an image id has no registry reference to compare with, so the
+    checker skips it; ids look like the docs' container ID (short) or a full sha256 digest."""
+    (row,) = [json.loads(line) for line in fixture("docker_ps_format_json_docs.txt").splitlines()]
+    assert docker.is_image_id(row["ID"])
+    assert docker.is_image_id(
+        "sha256:" + "21a3deaa0d32a8057914f36584b5288d2e5ecc984380bc0118285c70fa8c9300"
+    )
+    assert not docker.is_image_id(row["Image"])  # "nginx": a repository reference

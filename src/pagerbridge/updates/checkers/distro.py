@@ -11,6 +11,9 @@ from pagerbridge.updates.commands import CheckerError, require
 from pagerbridge.updates.models import Update
 
 _NEW_RELEASE = re.compile(r"New release '([^']+)' available")
+# do-release-upgrade prints this (and then "no release") when it could not fetch the meta-release
+# file, so "nothing found" after it means "not checked".
+_NOT_CHECKED = re.compile(r"^Failed to connect to (\S+?)\.? ", re.MULTILINE)
 
 
 class DistroOptions(CheckerOptions):
@@ -40,8 +43,17 @@ def debian_upgrade(current: str, stable: str) -> Update | None:
 
 
 def parse_do_release_upgrade(text: str) -> str | None:
+    """The release ``do-release-upgrade -c`` offers, or None when it offers none. Raises
+    CheckerError when it could not reach the meta-release server (it still prints "no release")."""
     match = _NEW_RELEASE.search(text)
-    return match.group(1) if match else None
+    if match:
+        return match.group(1)
+    offline = _NOT_CHECKED.search(text)
+    if offline:
+        raise CheckerError(
+            f"do-release-upgrade could not fetch {offline.group(1)}; release not checked"
+        )
+    return None
 
 
 class DistroChecker(Checker):

@@ -20,12 +20,24 @@ class DockerOptions(CheckerOptions):
 
 
 def parse_ps(text: str) -> list[tuple[str, str]]:
-    """``docker ps --format '{{.Names}}\\t{{.Image}}'`` as (container, image)."""
+    """``docker ps --format '{{json .}}'`` (one JSON object per container) as (container, image).
+
+    A container with several names (legacy links: ``web,other/alias``) is reported by its first.
+    """
     rows = []
-    for line in text.splitlines():
-        parts = line.split("\t")
-        if len(parts) >= 2 and parts[0]:
-            rows.append((parts[0].strip(), parts[1].strip()))
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise CheckerError(f"docker ps line {number} is not JSON: {exc}") from exc
+        if not isinstance(row, dict):
+            raise CheckerError(f"docker ps line {number} is not a JSON object")
+        name = str(row.get("Names", "")).split(",")[0].strip()
+        image = str(row.get("Image", "")).strip()
+        if name and image:
+            rows.append((name, image))
     return rows
 
 
@@ -48,6 +60,11 @@ def parse_imagetools_digest(text: str) -> str:
     raise CheckerError("docker buildx imagetools inspect printed no Digest line")
 
 
+def is_image_id(image: str) -> bool:
+    """A bare image id (``4f0a1b2c3d4e``, ``sha256:...``) rather than a registry reference."""
+    return bool(_HEX_ID.match(image))
+
+
 def short(digest: str) -> str:
     return digest.split(":", 1)[-1][:12]
 
@@ -62,10 +79,10 @@ class DockerChecker(Checker):
         return ("all" in allowed or name in allowed) and name not in self.options.exclude
 
     def find_updates(self) -> list[Update]:
-        ps = require(self.runner.run(["docker", "ps", "--format", "{{.Names}}\t{{.Image}}"]))
+        ps = require(self.runner.run(["docker", "ps", "--format", "{{json .}}"]))
         updates = []
         for container, image in parse_ps(ps.stdout):
-            if not self.wanted(container) or _HEX_ID.match(image):
+            if not self.wanted(container) or is_image_id(image):
                 continue
             inspect = self.runner.run(
                 ["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", image]

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -14,6 +15,7 @@ from pagerbridge.updates.commands import CheckerError, require
 from pagerbridge.updates.models import Update
 
 _FIELDS = "name,status,update,version,update_version"
+_UPDATE_CHECK_FAILED = re.compile(r"^Warning: Failed to check for updates.*$", re.MULTILINE)
 
 
 class Site(BaseModel):
@@ -35,33 +37,55 @@ class WordPressOptions(CheckerOptions):
 
 
 def parse_wp_rows(text: str) -> list[dict[str, str]]:
-    """wp-cli output as rows: JSON (``--format=json``) or its boxed table. Notices before the
-    JSON (PHP deprecations) are skipped."""
+    """wp-cli output as rows: ``--format=json`` (one line, a JSON array) or its boxed table.
+
+    wp-cli prints JSON on one line, so the last line that starts with ``[`` is the payload:
+    PHP notices and deprecations before it (which may contain brackets themselves) are skipped.
+    A table is read as well (wp-cli/core-command#250 reports ``check-update`` answering with the
+    table whatever ``--format`` said). ``[]`` and "Success: ..." mean nothing pending.
+    """
     stripped = text.strip()
     if not stripped or stripped.startswith("Success:"):
         return []
-    start = stripped.find("[")
-    if start != -1 and not stripped.startswith("+"):
+    for line in reversed(stripped.splitlines()):
+        if not line.lstrip().startswith("["):
+            continue
         try:
-            data: Any = json.loads(stripped[start:])
-        except json.JSONDecodeError as exc:
-            raise CheckerError(f"wp-cli printed something that is not JSON: {exc}") from exc
-        return [{k: str(v) for k, v in row.items()} for row in data if isinstance(row, dict)]
-    return parse_pipe_table(stripped)
+            data: Any = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # e.g. a PHP log line "[23-Nov-2026 ...] PHP Deprecated: ..."
+        if isinstance(data, list):
+            return [
+                {k: "" if v is None else str(v) for k, v in row.items()}
+                for row in data
+                if isinstance(row, dict)
+            ]
+    rows = parse_pipe_table(stripped)
+    if not rows:
+        raise CheckerError(f"wp-cli printed neither JSON nor a table: {stripped[:200]!r}")
+    return rows
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """``6.8.1`` -> (6, 8, 1): enough to order WordPress release numbers."""
+    return tuple(int(part) for part in re.findall(r"\d+", version))
 
 
 def core_updates(rows: list[dict[str, str]], current: str, site: str) -> list[Update]:
-    """The newest offered core version; a ``minor`` update (a maintenance/security release)
-    ranks high."""
-    if not rows:
+    """The newest core version offered (wp-cli lists the latest major and the latest minor of
+    the installed branch); core updates rank high: minor ones are maintenance/security releases."""
+    offered = [row for row in rows if row.get("version")]
+    if not offered:
         return []
-    best = rows[0]
+    best = max(offered, key=lambda row: version_key(row["version"]))
+    if current and version_key(best["version"]) <= version_key(current):
+        return []  # a stale offer (WordPress was updated since the last check): nothing pending
     return [
         Update(
             checker="wordpress",
             package=f"{site}: WordPress core",
             current_version=current,
-            available_version=best.get("version", ""),
+            available_version=best["version"],
             priority="high",
             kind="core",
             detail=best.get("update_type", ""),
@@ -95,7 +119,13 @@ class WordPressChecker(Checker):
             argv.append("--allow-root")
         if site.run_as:
             argv = ["sudo", "-n", "-u", site.run_as, *argv]
-        return require(self.runner.run(argv)).stdout
+        result = require(self.runner.run(argv))
+        # wp-cli warns and still exits 0 when WordPress.org's update API cannot be reached
+        # (core-command's feature "Check update shows warning when version check API fails").
+        failed = _UPDATE_CHECK_FAILED.search(result.stderr)
+        if failed:
+            raise CheckerError(f"site {site.name!r}: {failed.group(0).strip()}")
+        return result.stdout
 
     def find_updates(self) -> list[Update]:
         if not self.options.sites:
