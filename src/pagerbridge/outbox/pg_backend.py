@@ -114,25 +114,39 @@ class PostgresStorage:
             if max_pending is not None:
                 active = conn.execute(_Q["count_active"]).fetchone() or {"count": 0}
                 room = max(0, max_pending - int(next(iter(active.values()))))
+            accepted: list[dict[str, Any]] = []
             for row in rows:
                 if row.state == PENDING:
                     if room <= 0:
                         out.append(None)
                         continue
                     room -= 1
-                params = {
-                    "kind": row.kind,
-                    "payload": row.payload,
-                    "ordering_key": row.ordering_key,
-                    "routing_key": row.routing_key,
-                    "dedup_key": row.dedup_key,
-                    "state": row.state,
-                    "now": now,
-                    "blocked": BLOCKED,
-                }
-                found = conn.execute(_Q["insert"], params).fetchone()
-                assert found is not None
-                out.append(int(found["id"]))
+                out.append(len(accepted))  # replaced by the id below
+                accepted.append(
+                    {
+                        "kind": row.kind,
+                        "payload": row.payload,
+                        "ordering_key": row.ordering_key,
+                        "routing_key": row.routing_key,
+                        "dedup_key": row.dedup_key,
+                        "state": row.state,
+                        "now": now,
+                        "blocked": BLOCKED,
+                    }
+                )
+            ids: list[int] = []
+            if accepted:
+                # One pipelined round trip for the batch; rows run in order, so a row sees the
+                # earlier rows of its key (and waits behind them).
+                with conn.cursor() as cur:
+                    cur.executemany(_Q["insert"], accepted, returning=True)
+                    while True:
+                        found = cur.fetchone()
+                        assert found is not None
+                        ids.append(int(found["id"]))
+                        if not cur.nextset():
+                            break
+            out = [None if i is None else ids[i] for i in out]
             if any(i is not None for i in out):
                 conn.execute(_Q["notify"])
         return out
