@@ -125,3 +125,11 @@ def test_wrong_token_is_refused(tls_sandbox: SandboxHandle) -> None:
     with pytest.raises(pagerduty.HttpError) as caught:
         rest.rget("incidents")
     assert caught.value.response.status_code == 401
+
+
+def test_tls_key_files_are_removed_on_exit() -> None:
+    with running_sandbox(tls=True) as sb:
+        assert sb.ca_path is not None and sb.ca_path.exists()
+        assert sb.key_path is not None and sb.key_path.exists()
+        key = sb.key_path
+    assert not key.exists() and not key.parent.exists()

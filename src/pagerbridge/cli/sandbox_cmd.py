@@ -161,3 +161,6 @@ def serve(options: object) -> None:
         )
     except OSError as exc:
         fail(f"cannot listen on {options.host}:{options.port}: {exc.strerror or exc}")
+    finally:
+        if tls is not None:
+            tls.cleanup()

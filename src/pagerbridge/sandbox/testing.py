@@ -51,6 +51,8 @@ class SandboxHandle:
 
     url: str
     ca_path: Path | None = None
+    #: The server's private key (``tls=True``), removed when the sandbox stops.
+    key_path: Path | None = None
     token: str = DEMO_TOKEN
     routing_key: str = DEMO_ROUTING_KEY
     service_id: str = DEMO_SERVICE_ID
@@ -217,13 +219,20 @@ def running_sandbox(**options: Any) -> Iterator[SandboxHandle]:
             raise RuntimeError(f"the sandbox did not start on {opts.host}:{opts.port}")
         time.sleep(0.01)
     try:
-        yield SandboxHandle(url=opts.url, ca_path=tls.ca if tls else None, app=app)
+        yield SandboxHandle(
+            url=opts.url,
+            ca_path=tls.ca if tls else None,
+            key_path=tls.key if tls else None,
+            app=app,
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=SHUTDOWN_GRACE + 2)
         if thread.is_alive():  # a client still holds a TLS connection open: stop anyway
             server.force_exit = True
             thread.join(timeout=5)
+        if tls is not None:
+            tls.cleanup()
         if tmp is not None:
             tmp.cleanup()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,10 @@ class TLSFiles:
     ca: Path
     cert: Path
     key: Path
+
+    def cleanup(self) -> None:
+        """Remove the server's key and certificate (the CA file stays for clients)."""
+        shutil.rmtree(self.key.parent, ignore_errors=True)
 
 
 def default_ca_path() -> Path:
