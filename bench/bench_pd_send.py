@@ -23,14 +23,14 @@ RK = "deadbeefdeadbeefdeadbeefdeadbeef"
 BIN = Path(sys.executable).parent
 
 
-def timed(cmd: list[str], runs: int, env: dict[str, str]) -> list[float]:
+def timed(cmd: list[str], runs: int, env: dict[str, str], expect: int = 0) -> list[float]:
     out = []
     for i in range(runs):
         start = time.perf_counter()
         proc = subprocess.run([c.replace("{i}", str(i)) for c in cmd], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
         out.append((time.perf_counter() - start) * 1000)
-        if proc.returncode != 0:
+        if proc.returncode != expect:
             raise SystemExit(f"{cmd[0]} failed: {proc.stderr.decode()}")
     return out
 
@@ -61,6 +61,9 @@ def main() -> None:
         report("python -c pass", timed([py, "-c", "pass"], args.runs, env))
         report("python -c 'import sqlite3'", timed([py, "-c", "import sqlite3"], args.runs, env))
         report("pd-send (trigger, fsynced)", timed(pd_send, args.runs, env))
+        # the same process without the database write: start-up + imports + validation only
+        invalid = [str(BIN / "pd-send"), "--db", db, "-k", RK[:-1], "-t", "trigger", "-d", "x"]
+        report("pd-send (invalid: no write)", timed(invalid, args.runs, env, expect=2))
         resolve = [
             str(BIN / "pd-send"),
             "--db",
