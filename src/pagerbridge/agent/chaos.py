@@ -15,6 +15,7 @@ new alert), and is left out of the checks.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import random
 import threading
 import time
@@ -118,7 +119,7 @@ class _Clients:
             item = queue[0]
             try:
                 answer = post(url, item.body(), timeout=5)
-            except OSError:
+            except (OSError, http.client.HTTPException):
                 if item.dedup_key is None:
                     queue.pop(0)  # re-sending would make a new alert: leave it out
                 return  # the agent is gone; the next round continues
