@@ -337,3 +337,33 @@ async def test_ping_reaches_a_subscription_whatever_its_events(
     assert request.event["event_type"] == "pagey.ping"
     assert request.event["resource_type"] == "pagey"
     assert request.event["data"] == {"message": "Hello from your friend Pagey!", "type": "ping"}
+
+
+async def test_https_receivers_are_verified_and_tls_errors_drop_at_once() -> None:
+    import ssl
+
+    import trustme
+
+    ca = trustme.CA()
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_ctx)
+    trusting = ssl.create_default_context()
+    ca.configure_trust(trusting)
+    async with WebhookReceiver(ssl_context=server_ctx) as rx:
+        assert rx.url.startswith("https://")
+        sub = subscription(rx.url)
+        for ctx, expected in ((trusting, "delivered"), (None, "dropped")):
+            dispatcher = WebhookDispatcher(lambda: [sub], policy=FAST, ssl_context=ctx)
+            await dispatcher.start()
+            try:
+                dispatcher.publish("incident.triggered", sample_incident(), agent=None, **SERVICE)
+                await run(dispatcher)
+            finally:
+                await dispatcher.stop()
+            delivery = dispatcher.deliveries()[0]
+            assert delivery.status == expected
+            if expected == "dropped":  # an untrusted certificate is permanent: no retry
+                assert len(delivery.attempts) == 1
+                assert delivery.reason is not None and delivery.reason.startswith("TLS")
+    assert len(rx.received) == 1
+    verify(rx.received[0].body, rx.received[0].headers["X-PagerDuty-Signature"], "secret-new")

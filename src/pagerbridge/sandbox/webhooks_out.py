@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import random
+import ssl
 import time
 import uuid
 from collections import deque
@@ -67,6 +68,7 @@ class WebhookDispatcher:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: Callable[[], float] = random.random,
         session: aiohttp.ClientSession | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._registry: dict[str, Resource] = {}
         self._source = subscriptions or (lambda: self._registry.values())
@@ -76,6 +78,8 @@ class WebhookDispatcher:
         self.sleep = sleep
         self.rng = rng
         self._session = session
+        #: TLS trust for https receivers (None: the system's CAs, as PagerDuty verifies them).
+        self.ssl_context = ssl_context
         self._own_session = session is None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queues: dict[tuple[str, str], deque[Delivery]] = {}
@@ -340,6 +344,7 @@ class WebhookDispatcher:
                 headers=delivery.headers,
                 timeout=timeout,
                 allow_redirects=False,
+                ssl=self.ssl_context if self.ssl_context is not None else True,
             ) as response:
                 await response.read()
                 status = response.status

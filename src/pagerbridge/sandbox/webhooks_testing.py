@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -49,11 +50,13 @@ class WebhookReceiver:
         decide: Decider | None = None,
         hang_for: float = 30.0,
         retry_after: str | None = "0",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self._script: deque[Answer] = deque(script)
         self.decide = decide
         self.hang_for = hang_for
         self.retry_after = retry_after
+        self.ssl_context = ssl_context
         self.received: list[ReceivedWebhook] = []
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -96,10 +99,11 @@ class WebhookReceiver:
         app.router.add_route("POST", "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, "127.0.0.1", 0, ssl_context=self.ssl_context)
         await site.start()
         host, port = self._runner.addresses[0][:2]
-        self.url = f"http://{host}:{port}/webhooks"
+        scheme = "https" if self.ssl_context is not None else "http"
+        self.url = f"{scheme}://{host}:{port}/webhooks"
         return self.url
 
     async def stop(self) -> None:
