@@ -82,12 +82,37 @@ def test_dnf_security_advisories() -> None:
     assert rhel["389-ds-base-libs"] == ("RHSA-2014:1031", "Important")
 
 
+def test_dnf4_and_dnf5_advisory_forms_from_dnf_test_suite() -> None:
+    dnf4 = dnf.parse_security_advisories(
+        fixture("dnf4_updateinfo_list_all_security_ci_dnf_stack.txt")
+    )
+    dnf5 = dnf.parse_security_advisories(
+        fixture("dnf5_updateinfo_list_all_security_ci_dnf_stack.txt")
+    )
+    # the same advisory in both forms (dnf4's "i" installed marker is not part of the id)
+    assert dnf4 == dnf5 == {"CQRlib": ("FEDORA-2018-318f184113", "Moderate")}
+    custom = dnf.parse_security_advisories(fixture("dnf5_updateinfo_list_custom_ci_dnf_stack.txt"))
+    # only Type "security" rows count (custom_type with severity Critical does not); of the
+    # three security advisories naming labirinto the most severe is kept
+    assert custom == {"labirinto": ("FEDORA-2019-57b5902ed1", "Critical")}
+
+
 def test_dnf_merge_flags_packages_with_an_advisory() -> None:
     rows = dnf.parse_check_update(fixture("dnf_check_update_fedora34.txt"))
-    advisories = {"chrony": ("FEDORA-2021-xyz", "Important")}
-    updates = {u.package: u for u in dnf.merge(rows, advisories)}
-    assert updates["chrony.x86_64"].security and updates["chrony.x86_64"].priority == "high"
-    assert not updates["bluez.x86_64"].security
+    advisories = dnf.parse_security_advisories(
+        fixture("dnf5_updateinfo_list_all_security_ci_dnf_stack.txt")
+    )
+    plain = dnf.merge(rows, advisories)
+    assert not any(u.security for u in plain)  # no advisory names a Fedora 34 package here
+    # the check-update row for the advisory's own package (name, arch, version from its NEVRA)
+    nevra = "CQRlib-1.1.2-16.fc29.x86_64"
+    row = (dnf.nevra_name(nevra), "x86_64", nevra[len("CQRlib-") : -len(".x86_64")], "")
+    (flagged,) = dnf.merge([row], advisories)
+    assert flagged.package == "CQRlib.x86_64" and flagged.security
+    assert flagged.priority == "high" and flagged.detail == "FEDORA-2018-318f184113 (Moderate)"
+    custom = dnf.parse_security_advisories(fixture("dnf5_updateinfo_list_custom_ci_dnf_stack.txt"))
+    (critical,) = dnf.merge([("labirinto", "x86_64", "1.56.2-6.fc30", "")], custom)
+    assert critical.priority == "critical"
     assert dnf.nevra_name("389-ds-base-1.3.1.6-26.el7_0.x86_64") == "389-ds-base"
 
 

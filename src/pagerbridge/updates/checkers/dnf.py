@@ -1,6 +1,7 @@
 """dnf / yum (Fedora, RHEL and clones): ``dnf check-update`` for every pending update, and
 ``dnf updateinfo list --security --updates`` for the advisories that make some of them security
-fixes (severity Critical/Important raises the priority)."""
+fixes (severity Critical/Important raises the priority). dnf4's and dnf5's output forms are
+both read (dnf5 answers ``check-update`` and ``updateinfo`` as aliases)."""
 
 from __future__ import annotations
 
@@ -12,8 +13,14 @@ from pagerbridge.updates.models import Update
 
 _ARCHES = r"(?:x86_64|noarch|i686|i386|aarch64|ppc64le|s390x|armv7hl|src)"
 _CHECK_LINE = re.compile(rf"^(?P<name>\S+)\.(?P<arch>{_ARCHES})\s+(?P<version>\S+)\s+(?P<repo>\S+)")
-_ADVISORY = re.compile(r"^\s*(?P<id>\S+)\s+(?P<severity>[A-Za-z]+)/Sec\.\s+(?P<nevra>\S+)")
+# dnf4: "[i ]ID  Important/Sec.  nevra" (or "ID  security  nevra" when the advisory has no severity)
+_ADVISORY = re.compile(
+    r"^\s*(?:i\s+)?(?P<id>\S+)\s+(?:(?P<severity>[A-Za-z]+)/Sec\.|security)\s+(?P<nevra>\S+)\s*$"
+)
+# dnf5: a table "Name  Type  Severity  Package  Issued" (Severity may be empty, Issued is 2 words)
+_DNF5_HEADER = re.compile(r"^\s*Name\s+Type\s+Severity\s+Package\s+Issued\s*$")
 _NEVRA_ARCH = re.compile(rf"\.{_ARCHES}$")
+_SEVERITY_RANK = {"low": 1, "moderate": 2, "important": 3, "critical": 4}
 
 
 class DnfOptions(CheckerOptions):
@@ -40,13 +47,34 @@ def nevra_name(nevra: str) -> str:
 
 
 def parse_security_advisories(text: str) -> dict[str, tuple[str, str]]:
-    """``updateinfo list --security`` as {package name: (advisory id, severity)}."""
+    """``updateinfo list --security`` as {package name: (advisory id, severity)}, from dnf4's
+    lines or dnf5's table (dnf5 lists every type unless filtered, so its Type column decides).
+    A package named by several advisories keeps the most severe (the first one on a tie)."""
     found: dict[str, tuple[str, str]] = {}
+
+    def add(nevra: str, advisory: str, severity: str) -> None:
+        name = nevra_name(nevra)
+        if name not in found or _rank(severity) > _rank(found[name][1]):
+            found[name] = (advisory, severity)
+
+    dnf5 = False
     for line in text.splitlines():
+        if _DNF5_HEADER.match(line):
+            dnf5 = True
+            continue
+        if dnf5:
+            fields = line.split()
+            if len(fields) in (5, 6) and fields[1] == "security":
+                add(fields[-3], fields[0], fields[2] if len(fields) == 6 else "")
+            continue
         match = _ADVISORY.match(line)
         if match:
-            found[nevra_name(match["nevra"])] = (match["id"], match["severity"])
+            add(match["nevra"], match["id"], match["severity"] or "")
     return found
+
+
+def _rank(severity: str) -> int:
+    return _SEVERITY_RANK.get(severity.lower(), 0)
 
 
 def severity_priority(severity: str) -> str:
@@ -68,7 +96,9 @@ def merge(
                 security=advisory is not None,
                 priority=severity_priority(advisory[1]) if advisory else "normal",
                 source=repo,
-                detail=f"{advisory[0]} ({advisory[1]})" if advisory else "",
+                detail=(f"{advisory[0]} ({advisory[1]})" if advisory[1] else advisory[0])
+                if advisory
+                else "",
             )
         )
     return updates
