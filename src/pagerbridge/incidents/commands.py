@@ -12,11 +12,12 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from pagerbridge.errors import ConflictError, StorageError
-from pagerbridge.incidents import catalog, serialize, service, sla, timeline
+from pagerbridge.incidents import catalog, changes, serialize, service, sla, timeline
 from pagerbridge.incidents.lifecycle import format_ref, parse_origin, parse_severity
 from pagerbridge.store.engine import redact_url
 
@@ -45,9 +46,20 @@ class Commands:
 
     @contextmanager
     def _tx(self) -> Iterator[Session]:
+        with self._converted(), self.sessions.begin() as session:
+            yield session
+
+    @contextmanager
+    def _core_tx(self) -> Iterator[Connection]:
+        """A transaction without an ORM session, for the Core hot paths (:mod:`changes`)."""
+        engine: Engine = self.sessions.kw["bind"]
+        with self._converted(), engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def _converted(self) -> Iterator[None]:
         try:
-            with self.sessions.begin() as session:
-                yield session
+            yield
         except IntegrityError as exc:
             raise ConflictError("a concurrent change created the same thing first; retry") from exc
         except DBAPIError as exc:
@@ -95,20 +107,21 @@ class Commands:
     def transition(
         self, ref: str, action: str, *, note: str | None = None, expected_version: int | None = None
     ) -> dict[str, Any]:
-        with self._tx() as s:
-            inc = service.transition(
-                session=s,
+        with self._core_tx() as conn:
+            changed = changes.transition(
+                conn,
                 ref=ref,
                 action=action,
                 note=note,
                 expected_version=expected_version,
                 **self._who(),
             )
-            return serialize.incident(inc)
+        return serialize.incident_values(changed.incident)
 
     def note(self, ref: str, body: str) -> dict[str, Any]:
-        with self._tx() as s:
-            return serialize.entry(service.add_note(session=s, ref=ref, body=body, **self._who()))
+        with self._core_tx() as conn:
+            changed = changes.add_note(conn, ref=ref, body=body, **self._who())
+        return serialize.entry_values(changed.entry)
 
     def assign(
         self,
@@ -118,16 +131,16 @@ class Commands:
         note: str | None = None,
         expected_version: int | None = None,
     ) -> dict[str, Any]:
-        with self._tx() as s:
-            inc = service.assign(
-                session=s,
+        with self._core_tx() as conn:
+            changed = changes.assign(
+                conn,
                 ref=ref,
                 assignee=assignee,
                 note=note,
                 expected_version=expected_version,
                 **self._who(),
             )
-            return serialize.incident(inc)
+        return serialize.incident_values(changed.incident)
 
     def list_incidents(
         self,

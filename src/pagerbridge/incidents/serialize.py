@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -18,27 +19,12 @@ def iso(value: datetime | None) -> str | None:
 
 
 def incident(inc: Incident, *, sla: Target | None = None) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "id": format_ref(inc.id),
-        "number": inc.id,
-        "title": inc.title,
-        "description": inc.description,
-        "severity": inc.severity,
-        "status": inc.status,
-        "services": [s.name for s in inc.services],
-        "assignee": inc.assignee,
-        "correlation_id": inc.correlation_id,
-        "custom_fields": inc.custom_fields,
-        "origin": inc.origin,
-        "created_by": inc.created_by,
-        "version": inc.version,
-        "created_at": iso(inc.created_at),
-        "updated_at": iso(inc.updated_at),
-        "mitigated_at": iso(inc.mitigated_at),
-        "resolved_at": iso(inc.resolved_at),
-        "closed_at": iso(inc.closed_at),
-        "reopened_at": iso(inc.reopened_at),
-    }
+    data = incident_values(
+        {
+            **{name: getattr(inc, name) for name in _FIELDS},
+            "services": [s.name for s in inc.services],
+        }
+    )
     if sla is not None:
         ack_due, res_due = due_times(inc, sla)
         data["sla"] = {
@@ -50,16 +36,78 @@ def incident(inc: Incident, *, sla: Target | None = None) -> dict[str, Any]:
     return data
 
 
-def entry(e: TimelineEntry) -> dict[str, Any]:
+_FIELDS = (
+    "id",
+    "title",
+    "description",
+    "severity",
+    "status",
+    "assignee",
+    "correlation_id",
+    "custom_fields",
+    "origin",
+    "created_by",
+    "version",
+    "created_at",
+    "updated_at",
+    "mitigated_at",
+    "resolved_at",
+    "closed_at",
+    "reopened_at",
+)
+
+
+def incident_values(v: Mapping[str, Any]) -> dict[str, Any]:
+    """The API shape from column values plus ``services`` (names), as the Core paths read them."""
     return {
-        "id": e.id,
-        "incident": format_ref(e.incident_id),
-        "at": iso(e.at),
-        "kind": e.kind,
-        "actor": e.actor,
-        "origin": e.origin,
-        "body": e.body,
-        "data": e.data,
+        "id": format_ref(v["id"]),
+        "number": v["id"],
+        "title": v["title"],
+        "description": v["description"],
+        "severity": v["severity"],
+        "status": v["status"],
+        "services": list(v["services"]),
+        "assignee": v["assignee"],
+        "correlation_id": v["correlation_id"],
+        "custom_fields": v["custom_fields"],
+        "origin": v["origin"],
+        "created_by": v["created_by"],
+        "version": v["version"],
+        "created_at": iso(v["created_at"]),
+        "updated_at": iso(v["updated_at"]),
+        "mitigated_at": iso(v["mitigated_at"]),
+        "resolved_at": iso(v["resolved_at"]),
+        "closed_at": iso(v["closed_at"]),
+        "reopened_at": iso(v["reopened_at"]),
+    }
+
+
+def entry(e: TimelineEntry) -> dict[str, Any]:
+    return entry_values(
+        {
+            "id": e.id,
+            "incident_id": e.incident_id,
+            "at": e.at,
+            "kind": e.kind,
+            "actor": e.actor,
+            "origin": e.origin,
+            "body": e.body,
+            "data": e.data,
+        }
+    )
+
+
+def entry_values(v: Mapping[str, Any]) -> dict[str, Any]:
+    """The API shape of a timeline entry from its column values."""
+    return {
+        "id": v["id"],
+        "incident": format_ref(v["incident_id"]),
+        "at": iso(v["at"]),
+        "kind": v["kind"],
+        "actor": v["actor"],
+        "origin": v["origin"],
+        "body": v["body"],
+        "data": v["data"],
     }
 
 

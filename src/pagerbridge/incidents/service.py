@@ -4,9 +4,11 @@ Every function takes the session as the keyword ``session``, records the change 
 with its ``actor`` and ``origin`` (local / api / pagerduty), flushes, and leaves the commit to the
 caller, so a connector can enqueue outbox rows in the same transaction.
 
-Lost updates are impossible: a change first locks the incident row (``SELECT ... FOR UPDATE`` on
-PostgreSQL; on SQLite the transaction already holds the write lock from ``BEGIN IMMEDIATE``), and
-the ``version`` column is checked by every UPDATE as a second line of defence.
+Changes to an existing incident are written in SQLAlchemy Core by :mod:`changes` (the hot path);
+the functions here wrap them for session users. Lost updates are impossible: a change first locks
+the incident row (``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the transaction already holds
+the write lock from ``BEGIN IMMEDIATE``), and the ``version`` column is checked by every UPDATE as
+a second line of defence.
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ from typing import Any, Final
 
 from sqlalchemy import Select, select
 from sqlalchemy.orm import Session, joinedload
-from sqlalchemy.orm.exc import StaleDataError
 
-from pagerbridge.errors import ConflictError, IllegalTransitionError, IncidentNotFoundError
-from pagerbridge.incidents import timeline
+from pagerbridge.errors import IncidentNotFoundError
+from pagerbridge.incidents import changes, timeline
 from pagerbridge.incidents.catalog import ensure_services
 from pagerbridge.incidents.errors import InvalidInputError
 from pagerbridge.incidents.lifecycle import (
@@ -30,13 +31,10 @@ from pagerbridge.incidents.lifecycle import (
     parse_ref,
     parse_severity,
     parse_status,
-    refusal,
-    target_status,
 )
 from pagerbridge.incidents.models import Counter, Incident, IncidentService, Service, TimelineEntry
 
 TITLE_MAX: Final = 1024
-ASSIGNEE_MAX: Final = 255
 PAGE_MAX: Final = 500
 PAGE_DEFAULT: Final = 25
 
@@ -84,14 +82,6 @@ def _check_title(title: str) -> str:
     return title
 
 
-def _check_assignee(assignee: str | None) -> str | None:
-    if assignee is None or not assignee.strip():
-        return None
-    if len(assignee) > ASSIGNEE_MAX:
-        raise InvalidInputError(f"assignee is longer than {ASSIGNEE_MAX} characters")
-    return assignee.strip()
-
-
 def declare(
     *,
     session: Session,
@@ -112,7 +102,7 @@ def declare(
     when = _now(now)
     title = _check_title(title)
     sev = parse_severity(severity) if severity else None
-    assignee = _check_assignee(assignee)
+    assignee = changes.check_assignee(assignee)
     svc, created = ensure_services(session=session, names=list(services), now=when)
     if sev is None:
         defaults = [s.default_severity for s in svc if s.name not in created]
@@ -174,23 +164,12 @@ def get_incident(*, session: Session, ref: str | int, for_update: bool = False) 
     return incident
 
 
-def _locked(session: Session, ref: str | int, expected_version: int | None) -> Incident:
-    incident = get_incident(session=session, ref=ref, for_update=True)
-    if expected_version is not None and incident.version != expected_version:
-        raise ConflictError(
-            f"{format_ref(incident.id)} changed since you read it (version {expected_version}, "
-            f"now {incident.version}); reload and retry"
-        )
+def _reloaded(session: Session, number: int) -> Incident:
+    """The ORM view of an incident a Core change just wrote (refreshing any stale copy)."""
+    incident = session.get(Incident, number, populate_existing=True)
+    if incident is None:  # pragma: no cover - the change just locked it
+        raise IncidentNotFoundError(f"no incident {format_ref(number)}")
     return incident
-
-
-def _flush(session: Session, incident: Incident) -> None:
-    try:
-        session.flush()
-    except StaleDataError as exc:
-        raise ConflictError(
-            f"{format_ref(incident.id)} was changed by someone else at the same time; retry"
-        ) from exc
 
 
 def transition(
@@ -204,38 +183,23 @@ def transition(
     now: datetime | None = None,
     expected_version: int | None = None,
 ) -> Incident:
-    """Apply ``ack``/``resolve``/``close``/``reopen``; IllegalTransitionError says why not."""
-    when = _now(now)
-    incident = _locked(session, ref, expected_version)
-    before = incident.status
-    after = target_status(action, before)
-    if after is None:
-        raise IllegalTransitionError(refusal(action, format_ref(incident.id), before))
-    incident.status = after
-    incident.updated_at = when
-    if action == "ack":
-        incident.mitigated_at = when
-    elif action == "resolve":
-        incident.resolved_at = when
-    elif action == "close":
-        incident.closed_at = when
-    else:  # reopen: the SLA clocks start again
-        incident.reopened_at = when
-        incident.mitigated_at = incident.resolved_at = incident.closed_at = None
-        incident.sla_started_at = when
-        incident.ack_breached_at = incident.resolve_breached_at = None
-    timeline.append(
-        session=session,
-        incident_id=incident.id,
-        kind="status",
+    """Apply ``ack``/``resolve``/``close``/``reopen``; IllegalTransitionError says why not.
+
+    The change itself is :func:`pagerbridge.incidents.changes.transition` (Core, the hot path);
+    this returns the ORM object for callers that work with sessions.
+    """
+    session.flush()
+    changed = changes.transition(
+        session.connection(),
+        ref=ref,
+        action=action,
         actor=actor,
         origin=origin,
-        at=when,
-        body=f"{before} → {after}" + (f": {note}" if note else ""),
-        data={"action": action, "from": before, "to": after, "note": note},
+        note=note,
+        now=now,
+        expected_version=expected_version,
     )
-    _flush(session, incident)
-    return incident
+    return _reloaded(session, changed.incident["id"])
 
 
 def ack(**kwargs: Any) -> Incident:
@@ -264,21 +228,13 @@ def add_note(
     now: datetime | None = None,
 ) -> TimelineEntry:
     """A note is a timeline entry; it also bumps the incident's version and ``updated_at``."""
-    when = _now(now)
-    if not body.strip():
-        raise InvalidInputError("a note must not be empty")
-    incident = _locked(session, ref, None)
-    incident.updated_at = when
-    entry = timeline.append(
-        session=session,
-        incident_id=incident.id,
-        kind="note",
-        actor=actor,
-        origin=origin,
-        at=when,
-        body=body,
+    session.flush()
+    changed = changes.add_note(
+        session.connection(), ref=ref, body=body, actor=actor, origin=origin, now=now
     )
-    _flush(session, incident)
+    _reloaded(session, changed.incident["id"])
+    entry = session.get(TimelineEntry, changed.entry["id"])
+    assert entry is not None
     return entry
 
 
@@ -294,25 +250,18 @@ def assign(
     expected_version: int | None = None,
 ) -> Incident:
     """Set (or clear, with None/"") who is responsible."""
-    when = _now(now)
-    new = _check_assignee(assignee)
-    incident = _locked(session, ref, expected_version)
-    old = incident.assignee
-    incident.assignee = new
-    incident.updated_at = when
-    text = f"assigned to {new}" if new else "unassigned"
-    timeline.append(
-        session=session,
-        incident_id=incident.id,
-        kind="assigned",
+    session.flush()
+    changed = changes.assign(
+        session.connection(),
+        ref=ref,
+        assignee=assignee,
         actor=actor,
         origin=origin,
-        at=when,
-        body=text + (f": {note}" if note else ""),
-        data={"from": old, "to": new, "note": note},
+        note=note,
+        now=now,
+        expected_version=expected_version,
     )
-    _flush(session, incident)
-    return incident
+    return _reloaded(session, changed.incident["id"])
 
 
 def list_incidents(

@@ -35,16 +35,40 @@ def append(
 ) -> TimelineEntry:
     """Add one entry; the caller's transaction commits it with the change it records."""
     entry = TimelineEntry(
-        incident_id=incident_id,
-        kind=kind,
-        actor=(actor or "unknown")[:ACTOR_MAX],
-        origin=parse_origin(origin),
-        at=at,
-        body=body,
-        data=data or {},
+        **entry_values(
+            incident_id=incident_id,
+            kind=kind,
+            actor=actor,
+            origin=origin,
+            at=at,
+            body=body,
+            data=data,
+        )
     )
     session.add(entry)
     return entry
+
+
+def entry_values(
+    *,
+    incident_id: int,
+    kind: str,
+    actor: str,
+    origin: str,
+    at: datetime,
+    body: str = "",
+    data: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The column values of one entry (shared by the ORM and the Core write paths)."""
+    return {
+        "incident_id": incident_id,
+        "kind": kind,
+        "actor": (actor or "unknown")[:ACTOR_MAX],
+        "origin": parse_origin(origin),
+        "at": at,
+        "body": body,
+        "data": data or {},
+    }
 
 
 def entries(*, session: Session, incident_id: int) -> Sequence[TimelineEntry]:
