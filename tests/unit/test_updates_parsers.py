@@ -116,6 +116,28 @@ def test_dnf_merge_flags_packages_with_an_advisory() -> None:
     assert dnf.nevra_name("389-ds-base-1.3.1.6-26.el7_0.x86_64") == "389-ds-base"
 
 
+def test_rpm_query_from_rpm_test_suite() -> None:
+    installed = dnf.parse_rpm_query(fixture("rpm_q_installed_rpm_testsuite.txt"))
+    assert installed == {"hello.x86_64": "2.0-1"}
+    (update,) = dnf.merge([("hello", "x86_64", "", "")], {}, installed)
+    assert update.current_version == "2.0-1"
+    assert dnf.parse_rpm_query("") == {}
+
+
+def test_dnf_checker_flow_fedora34() -> None:
+    runner = ReplayRunner().add(["dnf", "-q", "check-update"], "dnf_check_update_fedora34.txt", 100)
+    runner.add(["dnf", "-q", "updateinfo"], "dnf5_updateinfo_list_all_security_ci_dnf_stack.txt")
+    updates = dnf.DnfChecker.from_options({}, runner).check()
+    assert len(updates) == 11 and not any(u.security for u in updates)
+    # current versions are asked of rpm by name.arch; without rpm they stay blank
+    assert runner.calls[-1][:3] == ("rpm", "-q", "anthy-unicode.x86_64")
+    assert all(u.current_version == "" for u in updates)
+    # check-update's status 1 is an error, not "no updates"
+    failing = ReplayRunner().add(["dnf", "-q", "check-update"], "dnf_check_update_fedora34.txt", 1)
+    with pytest.raises(CheckerError, match="exited with status 1"):
+        dnf.DnfChecker.from_options({}, failing).check()
+
+
 def test_zypper_list_updates_leap156() -> None:
     (update,) = zypper.parse_list_updates(fixture("zypper_list_updates_leap156.txt"))
     assert update.package == "aaa_base"

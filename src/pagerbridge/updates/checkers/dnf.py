@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 from pagerbridge.updates.checkers.base import Checker, CheckerOptions
-from pagerbridge.updates.commands import require
+from pagerbridge.updates.commands import CheckerError, require
 from pagerbridge.updates.models import Update
 
 _ARCHES = r"(?:x86_64|noarch|i686|i386|aarch64|ppc64le|s390x|armv7hl|src)"
@@ -81,8 +81,26 @@ def severity_priority(severity: str) -> str:
     return {"critical": "critical", "important": "high"}.get(severity.lower(), "high")
 
 
+def parse_rpm_query(text: str) -> dict[str, str]:
+    """``rpm -q name.arch ...`` (default format: one NEVRA per installed match) as
+    {"name.arch": "version-release"}; "package ... is not installed" lines are skipped. rpm's
+    default format has no epoch. For several installed versions (kernels) the last line wins."""
+    installed = {}
+    for line in text.splitlines():
+        nevra = line.strip()
+        arch = _NEVRA_ARCH.search(nevra)
+        if not arch or " " in nevra:
+            continue
+        parts = nevra[: arch.start()].rsplit("-", 2)
+        if len(parts) == 3:
+            installed[f"{parts[0]}{arch.group(0)}"] = f"{parts[1]}-{parts[2]}"
+    return installed
+
+
 def merge(
-    rows: list[tuple[str, str, str, str]], advisories: dict[str, tuple[str, str]]
+    rows: list[tuple[str, str, str, str]],
+    advisories: dict[str, tuple[str, str]],
+    installed: dict[str, str] | None = None,
 ) -> list[Update]:
     updates = []
     for name, arch, version, repo in rows:
@@ -91,7 +109,7 @@ def merge(
             Update(
                 checker="dnf",
                 package=f"{name}.{arch}",
-                current_version="",
+                current_version=(installed or {}).get(f"{name}.{arch}", ""),
                 available_version=version,
                 security=advisory is not None,
                 priority=severity_priority(advisory[1]) if advisory else "normal",
@@ -119,4 +137,13 @@ class DnfChecker(Checker):
             return []
         sec = self.runner.run(self.argv(dnf, "-q", "updateinfo", "list", "--security", "--updates"))
         advisories = parse_security_advisories(require(sec).stdout)
-        return merge(rows, advisories)
+        return merge(rows, advisories, self.installed_versions(rows))
+
+    def installed_versions(self, rows: list[tuple[str, str, str, str]]) -> dict[str, str]:
+        """Current versions from ``rpm -q`` (exit status = number of names not installed). Only
+        a nicety for the report: without rpm the versions stay blank, the check still counts."""
+        try:
+            result = self.runner.run(["rpm", "-q", *(f"{name}.{arch}" for name, arch, *_ in rows)])
+        except CheckerError:
+            return {}
+        return parse_rpm_query(result.stdout)
