@@ -249,7 +249,7 @@ def test_pip_list_outdated_debian12() -> None:
 def test_docker_digests_from_docs() -> None:
     remote = docker.parse_imagetools_digest(fixture("docker_buildx_imagetools_inspect_docs.txt"))
     assert remote == "sha256:21a3deaa0d32a8057914f36584b5288d2e5ecc984380bc0118285c70fa8c9300"
-    local = docker.parse_repo_digests(fixture("podman_image_inspect_repodigests_docs.json"))
+    local = docker.parse_repo_digests(fixture("podman_image_inspect_fedora_docs.json"))
     assert local[0].startswith("sha256:1b0d4ddd99b1") and len(local) == 2
     assert docker.short(remote) == "21a3deaa0d32"
 
@@ -384,7 +384,7 @@ def test_docker_checker_compares_pulled_and_registry_digests() -> None:
     """The flow over docker's and podman's documented outputs (from different machines, so the
     digests differ: the running image counts as outdated)."""
     runner = ReplayRunner().add(["docker", "ps"], "docker_ps_format_json_docs.txt")
-    runner.add(["docker", "image", "inspect"], "podman_image_inspect_repodigests_docs.json")
+    runner.add(["docker", "image", "inspect"], "podman_image_inspect_fedora_docs.json")
     runner.add(
         ["docker", "buildx", "imagetools", "inspect"], "docker_buildx_imagetools_inspect_docs.txt"
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from pagerbridge.updates.checkers.base import Checker, CheckerOptions
 from pagerbridge.updates.commands import CheckerError, require
@@ -42,14 +43,18 @@ def parse_ps(text: str) -> list[tuple[str, str]]:
 
 
 def parse_repo_digests(text: str) -> list[str]:
-    """``docker image inspect --format '{{json .RepoDigests}}'`` -> the ``sha256:`` digests."""
+    """``docker image inspect IMAGE`` (a JSON array with one object per image) -> the
+    ``sha256:`` digests of its ``RepoDigests`` (empty for an image built locally)."""
     try:
-        values = json.loads(text.strip() or "[]")
+        values: Any = json.loads(text.strip() or "[]")
     except json.JSONDecodeError as exc:
         raise CheckerError(
             f"docker image inspect printed something that is not JSON: {exc}"
         ) from exc
-    return [str(v).split("@", 1)[1] for v in values or [] if "@" in str(v)]
+    if not isinstance(values, list) or not all(isinstance(v, dict) for v in values):
+        raise CheckerError("docker image inspect printed JSON that is not a list of images")
+    digests = [str(d) for image in values for d in image.get("RepoDigests") or []]
+    return [d.split("@", 1)[1] for d in digests if "@" in d]
 
 
 def parse_imagetools_digest(text: str) -> str:
@@ -84,9 +89,7 @@ class DockerChecker(Checker):
         for container, image in parse_ps(ps.stdout):
             if not self.wanted(container) or is_image_id(image):
                 continue
-            inspect = self.runner.run(
-                ["docker", "image", "inspect", "--format", "{{json .RepoDigests}}", image]
-            )
+            inspect = self.runner.run(["docker", "image", "inspect", image])
             local = parse_repo_digests(require(inspect).stdout)
             if not local:
                 continue  # built locally: no registry digest to compare with
