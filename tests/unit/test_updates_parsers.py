@@ -371,6 +371,21 @@ def test_do_release_upgrade_ubuntu() -> None:
         distro.parse_do_release_upgrade(fixture("do_release_upgrade_offline_ubuntu1804.txt"))
 
 
+def test_distro_checker_on_ubuntu() -> None:
+    options = {"os_release": str(FIXTURES / "os_release_ubuntu2404.txt")}
+    none = ReplayRunner().add(["do-release-upgrade"], "do_release_upgrade_none_ubuntu1804.txt", 1)
+    assert distro.DistroChecker.from_options(options, none).check() == []
+    assert none.calls == [("do-release-upgrade", "-c")]
+    offline = ReplayRunner().add(
+        ["do-release-upgrade"], "do_release_upgrade_offline_ubuntu1804.txt", 1
+    )
+    with pytest.raises(CheckerError, match="release not checked"):
+        distro.DistroChecker.from_options(options, offline).check()
+    broken = ReplayRunner().add(["do-release-upgrade"], "do_release_upgrade_none_ubuntu1804.txt", 2)
+    with pytest.raises(CheckerError, match="exited with status 2"):
+        distro.DistroChecker.from_options(options, broken).check()
+
+
 def test_docker_ps_json_from_docs() -> None:
     assert docker.parse_ps(fixture("docker_ps_format_json_docs.txt")) == [
         ("boring_keldysh", "nginx")
