@@ -157,3 +157,20 @@ def test_prometheus_metrics_count() -> None:
     assert 'pagerbridge_outbox_retries_total{reason="timeout"} 1.0' in text
     assert "pagerbridge_outbox_dead_total 1.0" in text
     assert RK not in text  # routing keys never become labels
+
+
+def test_schema_marker_is_created_by_the_schema_script(tmp_path: Path) -> None:
+    import sqlite3
+
+    from pagerbridge.outbox.queries import schema_sql
+    from pagerbridge.outbox.sqlite_backend import SCHEMA_MARKER
+
+    assert f"CREATE INDEX IF NOT EXISTS {SCHEMA_MARKER} " in schema_sql("sqlite")
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as conn:  # a database from before the marker index existed
+        conn.executescript(schema_sql("sqlite").replace(SCHEMA_MARKER, "ix_placeholder"))
+        conn.execute("DROP INDEX ix_placeholder")
+    SqliteStorage(db).close()
+    with sqlite3.connect(db) as conn:
+        names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+    assert SCHEMA_MARKER in names

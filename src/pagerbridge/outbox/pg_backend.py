@@ -112,8 +112,12 @@ class PostgresStorage:
             conn.execute(_Q["lock_keys"], {"keys": keys})
             room = len(rows)
             if max_pending is not None:
-                active = conn.execute(_Q["count_active"]).fetchone() or {"count": 0}
-                room = max(0, max_pending - int(next(iter(active.values()))))
+                found = conn.execute(_Q["active_span"]).fetchone()
+                span = found["span"] if found else None
+                if span is not None and span + len(rows) > max_pending:  # near the limit
+                    counted = conn.execute(_Q["count_active"]).fetchone()
+                    span = next(iter(counted.values())) if counted else 0
+                room = max(0, max_pending - int(span or 0))
             accepted: list[dict[str, Any]] = []
             for row in rows:
                 if row.state == PENDING:

@@ -22,6 +22,9 @@ from pagerbridge.outbox.storage import NewRow
 from pagerbridge.outbox.types import DELIVERED, PENDING, Completion, OutboxRow, Stats
 
 BUSY_TIMEOUT_MS = 30_000
+#: An object only the newest ``schema_sqlite.sql`` creates: move it along when the script grows.
+#: The script runs in one transaction, so its presence means everything is there.
+SCHEMA_MARKER = "ix_outbox_active_id"
 #: Seconds a count of active rows may be reused while far below the queue bound (see insert_batch).
 ACTIVE_COUNT_TTL = 1.0
 ACTIVE_COUNT_MARGIN = 0.9
@@ -112,8 +115,10 @@ class SqliteStorage:
             ) from exc
         conn = self._conn()
         try:
+            # When the newest object is missing, run the (idempotent) script: a new database gets
+            # everything, an older one what it lacks.
             found = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox_rate'"
+                "SELECT 1 FROM sqlite_master WHERE name = ?", (SCHEMA_MARKER,)
             ).fetchone()
             if found is None:
                 conn.executescript("BEGIN IMMEDIATE;\n" + schema_sql("sqlite") + "\nCOMMIT;")

@@ -49,6 +49,12 @@ outbox_table = sa.Table(
         postgresql_where=sa.text(_ACTIVE),
     ),
     sa.Index("ix_outbox_routing_key", "routing_key", "id"),
+    sa.Index(
+        "ix_outbox_active_id",
+        "id",
+        sqlite_where=sa.text(_ACTIVE),
+        postgresql_where=sa.text(_ACTIVE),
+    ),
     sqlite_autoincrement=True,
 )
 

@@ -4,6 +4,13 @@
 -- name: count_active
 SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight');
 
+-- name: active_span
+-- An upper bound of the active rows (ids from the oldest active row to the newest row), cheap
+-- with ix_outbox_active_id; NULL when nothing is active. Exact counting is needed only near
+-- the limit.
+SELECT (SELECT MAX(id) FROM outbox) - (SELECT MIN(id) FROM outbox
+                                      WHERE state IN ('pending', 'in_flight')) + 1 AS span;
+
 -- name: insert
 INSERT INTO outbox (kind, payload, ordering_key, routing_key, dedup_key, state, attempts,
                     next_attempt_at, created_at, updated_at, deadline_from)

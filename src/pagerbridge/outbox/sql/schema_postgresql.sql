@@ -24,6 +24,9 @@ CREATE INDEX IF NOT EXISTS ix_outbox_state_due ON outbox (state, next_attempt_at
 CREATE INDEX IF NOT EXISTS ix_outbox_active_lane ON outbox (ordering_key, id)
     WHERE state IN ('pending', 'in_flight');
 CREATE INDEX IF NOT EXISTS ix_outbox_routing_key ON outbox (routing_key, id);
+-- The oldest active row in O(log n): bounds the queue size without counting a large backlog.
+CREATE INDEX IF NOT EXISTS ix_outbox_active_id ON outbox (id)
+    WHERE state IN ('pending', 'in_flight');
 CREATE TABLE IF NOT EXISTS outbox_paused (
     routing_key TEXT NOT NULL,
     paused_at DOUBLE PRECISION NOT NULL,
