@@ -154,6 +154,22 @@ def test_zypper_security_patches_sles12sp2() -> None:
     assert len(zypper.parse_list_patches(text, security_only=False)) == 2
 
 
+def test_zypper_checker_flow() -> None:
+    base = ["zypper", "--non-interactive", "--quiet"]
+    sudo = ["sudo", "-n", *base]
+    runner = ReplayRunner().add([*sudo, "list-updates"], "zypper_list_updates_leap156.txt", 100)
+    runner.add([*sudo, "list-patches"], "zypper_list_patches_sles12sp2.txt", 101)
+    updates = zypper.ZypperChecker.from_options({"use_sudo": True}, runner).check()
+    assert [(u.package, u.kind, u.security) for u in updates] == [
+        ("aaa_base", "package", False),
+        ("SUSE-SLE-SERVER-12-SP2-2017-1252", "patch", True),
+    ]
+    assert runner.calls[1] == (*sudo, "list-patches", "--category", "security")
+    failing = ReplayRunner().add([*base, "list-updates"], "zypper_list_updates_leap156.txt", 104)
+    with pytest.raises(CheckerError, match="status 104"):
+        zypper.ZypperChecker.from_options({}, failing).check()
+
+
 def test_pacman_checkupdates_and_arch_audit() -> None:
     rows = pacman.parse_checkupdates(fixture("pacman_checkupdates_arch.txt"))
     assert len(rows) == 18
