@@ -8,7 +8,7 @@ SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight');
 -- An upper bound of the active rows (ids from the oldest active row to the newest row), cheap
 -- with ix_outbox_active_id; NULL when nothing is active. Exact counting is needed only near
 -- the limit.
-SELECT (SELECT MAX(id) FROM outbox) - (SELECT MIN(id) FROM outbox
+SELECT (SELECT MAX(id) FROM outbox) - (SELECT MIN(id) FROM outbox INDEXED BY ix_outbox_active_id
                                       WHERE state IN ('pending', 'in_flight')) + 1 AS span;
 
 -- name: insert
