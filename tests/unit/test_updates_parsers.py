@@ -165,9 +165,40 @@ def test_zypper_checker_flow() -> None:
         ("SUSE-SLE-SERVER-12-SP2-2017-1252", "patch", True),
     ]
     assert runner.calls[1] == (*sudo, "list-patches", "--category", "security")
+    # `zypper info -t patch` was not answered: the patch is kept as its own item
+    assert runner.calls[2][len(sudo) :] == (
+        "info",
+        "-t",
+        "patch",
+        "SUSE-SLE-SERVER-12-SP2-2017-1252",
+    )
     failing = ReplayRunner().add([*base, "list-updates"], "zypper_list_updates_leap156.txt", 104)
     with pytest.raises(CheckerError, match="status 104"):
         zypper.ZypperChecker.from_options({}, failing).check()
+
+
+def test_zypper_patch_info_maps_patches_to_packages() -> None:
+    fixes = zypper.parse_patch_info(fixture("zypper_info_patch_local_debian12.txt"))
+    assert fixes == {"local-hello-web-2026-1": ["hello-web", "hello-web-lang"]}
+    assert zypper.parse_patch_info("") == {}
+
+
+def test_zypper_checker_flags_packages_its_security_patches_fix() -> None:
+    base = ["zypper", "--non-interactive", "--quiet"]
+    runner = ReplayRunner().add([*base, "list-updates"], "zypper_list_updates_local_debian12.txt")
+    runner.add([*base, "list-patches"], "zypper_list_patches_security_local_debian12.txt")
+    runner.add([*base, "info", "-t", "patch"], "zypper_info_patch_local_debian12.txt")
+    updates = zypper.ZypperChecker.from_options({}, runner).check()
+    assert [(u.package, u.current_version, u.available_version, u.security) for u in updates] == [
+        ("hello-web", "1.0-1", "1.0-2", True),
+        ("hello-web-lang", "1.0-1", "1.0-2", True),
+    ]  # the patch is not reported a second time as its own item
+    assert {u.priority for u in updates} == {"high"}
+    assert updates[0].detail == "local-hello-web-2026-1 (Security update for hello-web)"
+    assert runner.calls[-1] == (*base, "info", "-t", "patch", "local-hello-web-2026-1")
+    # security_only keeps exactly those
+    only = zypper.ZypperChecker.from_options({"security_only": True}, runner).check()
+    assert len(only) == 2
 
 
 def test_pacman_checkupdates_and_arch_audit() -> None:
