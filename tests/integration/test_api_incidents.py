@@ -302,3 +302,61 @@ def test_im_server_unreachable() -> None:
         timeout=60,
     )
     assert result.returncode == 69 and "cannot reach the hub" in result.stderr
+
+
+def _raw(hub: Hub, token: str, path: str, data: bytes, content_type: str | None) -> tuple[int, Any]:
+    headers = {"Authorization": f"Bearer {token}"}
+    if content_type:
+        headers["Content-Type"] = content_type
+    req = urllib.request.Request(hub.url + path, data=data, method="POST", headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_state_change_routes_answer_like_the_fastapi_routes(hub: Hub, api: Client) -> None:
+    """ack/resolve/close/reopen are plain Starlette routes (pagerbridge.server.hot): same token
+    check, actor, body validation and messages as the FastAPI routes (assign is one)."""
+    api("POST", "/api/v1/incidents", {"title": "x", "severity": "SEV-3"})
+    token = api.token or ""
+    bad_bodies: list[tuple[bytes, str | None]] = [
+        (b'{"note": ', "application/json"),
+        (b'{"nope": 1}', "application/json"),
+        (b'{"expected_version": "seven"}', None),
+        (b"[1, 2]", "application/json"),
+    ]
+    for data, ctype in bad_bodies:
+        hot = _raw(hub, token, "/api/v1/incidents/INC-1/ack", data, ctype)
+        slow = _raw(hub, token, "/api/v1/incidents/INC-1/assign", data, ctype)
+        assert hot[0] == slow[0] == 422, (data, hot, slow)
+        assert hot[1]["error"]["type"] == "invalid_input"
+        # assign also requires "assignee"; every message about the shared fields is the same.
+        assert set(hot[1]["error"]["errors"]) <= set(slow[1]["error"]["errors"]), (hot, slow)
+    assert (
+        "not valid JSON (error at character 9)"
+        in _raw(hub, token, "/api/v1/incidents/INC-1/ack", b'{"note": ', "application/json")[1][
+            "error"
+        ]["message"]
+    )
+    status, body = api("POST", "/api/v1/incidents/INC-1/ack", token=None)
+    assert status == 401 and "missing API token" in body["error"]["message"]
+    assert api("POST", "/api/v1/incidents/INC-1/ack", token="pbt_wrong")[0] == 401
+    assert api("GET", "/api/v1/incidents/INC-1")[1]["status"] == "open"  # nothing changed
+    status, acked = api(
+        "POST", "/api/v1/incidents/INC-1/ack", {"note": "mine"}, headers={"From": "erin"}
+    )
+    assert status == 200 and acked["status"] == "mitigated" and acked["version"] == 2
+    assert (
+        _raw(hub, token, "/api/v1/incidents/INC-1/resolve", b"null", "application/json")[0] == 200
+    )
+    entries = api("GET", "/api/v1/incidents/INC-1/timeline")[1]["entries"]
+    assert [(e["actor"], e["origin"]) for e in entries[1:]] == [("erin", "api"), ("tests", "api")]
+    assert entries[1]["data"] == {
+        "action": "ack",
+        "from": "open",
+        "to": "mitigated",
+        "note": "mine",
+    }
+    assert api("POST", "/api/v1/incidents/INC-9/close")[1]["error"]["type"] == "not_found"

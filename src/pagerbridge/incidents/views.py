@@ -42,9 +42,13 @@ async def commands(
     ``async`` although it does no I/O: FastAPI runs sync dependencies in its thread pool, and a
     thread hop per dependency costs more than the work.
     """
-    principal: str = request.state.principal
-    actor = from_.strip()[:255] if from_ and from_.strip() else principal
+    actor = actor_for(request.state.principal, from_)
     return Commands(request.app.state.sessions, actor=actor, origin="api")
+
+
+def actor_for(principal: str, given: str | None) -> str:
+    """Who acted: the ``From`` header if given (as in PagerDuty's REST API), else the token."""
+    return given.strip()[:255] if given and given.strip() else principal
 
 
 Cmds = Annotated[Commands, Depends(commands)]

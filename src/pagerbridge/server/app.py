@@ -16,12 +16,12 @@ from typing import Any, Final
 
 from fastapi import Depends, FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import sessionmaker
 
 from pagerbridge import __version__
 from pagerbridge.incidents.views import build_router
-from pagerbridge.server import errors
+from pagerbridge.server import errors, hot
 from pagerbridge.server.auth import TokenAuth, authenticate
 from pagerbridge.store.engine import is_postgresql, make_engine
 
@@ -29,9 +29,11 @@ log = logging.getLogger("pagerbridge.server")
 
 SLA_INTERVAL: Final = 30.0
 #: Database connections per hub process: FastAPI runs the (synchronous) handlers on anyio's
-#: default 40 worker threads, so the pool can lend each of them one.
-POOL_SIZE: Final = 10
-POOL_OVERFLOW: Final = 30
+#: default 40 worker threads, so the pool can lend each of them one. The state-change routes
+#: (pagerbridge.server.hot) run at most POOL_SIZE at once, so under load they reuse pooled
+#: connections instead of opening and closing overflow ones (a PostgreSQL backend each).
+POOL_SIZE: Final = 16
+POOL_OVERFLOW: Final = 24
 API_PREFIX: Final = "/api/v1"
 
 
@@ -53,6 +55,12 @@ async def _sla_loop(
         except Exception as exc:  # keep checking; the next round may succeed
             log.error("SLA check failed: %s", exc)
         await asyncio.sleep(interval)
+
+
+def _hot_concurrency(engine: Engine) -> int:
+    """The pool's size (PostgreSQL); SQLite opens a connection per use and has no pool size."""
+    size = getattr(engine.pool, "size", None)
+    return int(size()) if callable(size) else POOL_SIZE
 
 
 def create_app(
@@ -119,4 +127,7 @@ def create_app(
         return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
 
     app.include_router(build_router(), prefix=API_PREFIX, dependencies=[Depends(authenticate)])
+    # The hottest routes as plain Starlette endpoints, matched before their FastAPI twins (which
+    # stay for the OpenAPI document): see pagerbridge.server.hot.
+    app.router.routes[:0] = hot.routes(API_PREFIX, concurrency=_hot_concurrency(engine))
     return app

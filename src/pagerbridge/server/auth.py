@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Final
 
 import anyio.to_thread
-from fastapi import Request
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import Request
 
 from pagerbridge.incidents.errors import AuthenticationRequiredError
 from pagerbridge.incidents.tokens import hash_token, verify_token
@@ -83,8 +83,8 @@ class TokenAuth:
         return row.name
 
 
-async def authenticate(request: Request) -> None:
-    """FastAPI dependency: sets ``request.state.principal`` or raises (401).
+async def principal_of(request: Request) -> str:
+    """The request's principal, or AuthenticationRequiredError (401).
 
     A cached token is answered on the event loop; a database lookup goes to a worker thread.
     """
@@ -93,4 +93,9 @@ async def authenticate(request: Request) -> None:
     principal = auth.cached(header)
     if principal is None:
         principal = await anyio.to_thread.run_sync(auth.principal, header)
-    request.state.principal = principal
+    return principal
+
+
+async def authenticate(request: Request) -> None:
+    """FastAPI dependency: sets ``request.state.principal`` or raises (401)."""
+    request.state.principal = await principal_of(request)
