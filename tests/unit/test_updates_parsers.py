@@ -102,18 +102,29 @@ def test_dnf_merge_flags_packages_with_an_advisory() -> None:
     advisories = dnf.parse_security_advisories(
         fixture("dnf5_updateinfo_list_all_security_ci_dnf_stack.txt")
     )
-    plain = dnf.merge(rows, advisories)
-    assert not any(u.security for u in plain)  # no advisory names a Fedora 34 package here
-    # the check-update row for the advisory's own package (name, arch, version from its NEVRA)
-    nevra = "CQRlib-1.1.2-16.fc29.x86_64"
-    row = (dnf.nevra_name(nevra), "x86_64", nevra[len("CQRlib-") : -len(".x86_64")], "")
-    (flagged,) = dnf.merge([row], advisories)
-    assert flagged.package == "CQRlib.x86_64" and flagged.security
-    assert flagged.priority == "high" and flagged.detail == "FEDORA-2018-318f184113 (Moderate)"
+    assert not any(u.security for u in dnf.merge(rows, advisories))  # no overlap on Fedora 34
     custom = dnf.parse_security_advisories(fixture("dnf5_updateinfo_list_custom_ci_dnf_stack.txt"))
+    # the row check-update would print for the package of the Critical advisory (its NEVRA)
     (critical,) = dnf.merge([("labirinto", "x86_64", "1.56.2-6.fc30", "")], custom)
-    assert critical.priority == "critical"
+    assert critical.security and critical.priority == "critical"
     assert dnf.nevra_name("389-ds-base-1.3.1.6-26.el7_0.x86_64") == "389-ds-base"
+
+
+def test_dnf_checker_flow_local_repository() -> None:
+    """check-update, updateinfo and rpm -q from one machine and one repository."""
+    runner = ReplayRunner().add(
+        ["dnf", "-q", "check-update"], "dnf_check_update_local_debian12.txt", 100
+    )
+    runner.add(["dnf", "-q", "updateinfo"], "dnf_updateinfo_list_security_local_debian12.txt")
+    runner.add(["rpm", "-q"], "rpm_q_local_debian12.txt")
+    updates = dnf.DnfChecker.from_options({}, runner).check()
+    assert [(u.package, u.current_version, u.available_version) for u in updates] == [
+        ("hello-web.noarch", "1.0-1", "1.0-2"),
+        ("hello-web-lang.noarch", "1.0-1", "1.0-2"),
+    ]
+    assert all(u.security and u.priority == "high" for u in updates)
+    assert updates[0].detail == "local-hello-web-2026-1 (Important)"
+    assert runner.calls[-1] == ("rpm", "-q", "hello-web.noarch", "hello-web-lang.noarch")
 
 
 def test_rpm_query_from_rpm_test_suite() -> None:
