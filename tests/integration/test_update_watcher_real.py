@@ -191,6 +191,14 @@ settings:
         assert actions == ["trigger", "resolve"]
 
 
+def no_tools_path(tmp_path: Path) -> dict[str, str]:
+    """A PATH with no package tools on it, so "not installed" does not depend on what the
+    machine running the tests happens to have (zypper and dnf are Debian packages too)."""
+    empty = tmp_path / "no-tools-bin"
+    empty.mkdir(exist_ok=True)
+    return {"PATH": str(empty)}
+
+
 def test_cli_exit_codes_for_failures_and_config_errors(
     tmp_path: Path, pip_env: dict[str, Path]
 ) -> None:
@@ -201,13 +209,14 @@ def test_cli_exit_codes_for_failures_and_config_errors(
         f"      find_links: {opts['find_links']}\n      isolated: true\n"
     )
     partial = write_config(tmp_path, "hostname: h\nwatchers:\n" + pip_block + "  - type: zypper\n")
-    result = uw("run", "--config", str(partial), "--no-notify", env={"PATH": "/usr/bin:/bin"})
+    no_tools = no_tools_path(tmp_path)
+    result = uw("run", "--config", str(partial), "--no-notify", env=no_tools)
     assert result.returncode == 2, result.stdout + result.stderr
     assert "zypper: FAILED - zypper is not installed" in result.stdout
     assert "uwdemo  1.0 -> 2.0" in result.stdout
 
     failing = write_config(tmp_path, "hostname: h\nwatchers:\n  - type: zypper\n  - type: dnf\n")
-    assert uw("run", "--config", str(failing), "--no-notify").returncode == 3
+    assert uw("run", "--config", str(failing), "--no-notify", env=no_tools).returncode == 3
 
     broken = write_config(tmp_path, "watchers:\n  - type: apt\n    options:\n      sudo: yes\n")
     result = uw("validate", "--config", str(broken))
@@ -307,10 +316,10 @@ def test_quiet_mode_and_log_file(tmp_path: Path) -> None:
         tmp_path,
         f"hostname: h\nwatchers:\n  - type: zypper\nsettings:\n  quiet: true\n  log_file: {log}\n",
     )
-    result = uw("run", "--config", str(config), env={"PATH": "/usr/bin:/bin"})
+    result = uw("run", "--config", str(config), env=no_tools_path(tmp_path))
     assert result.returncode == 3 and result.stdout == ""
     assert "zypper: FAILED - zypper is not installed" in log.read_text()
     config.write_text(config.read_text().replace(str(log), "/proc/nope/uw.log"))
-    result = uw("run", "--config", str(config), env={"PATH": "/usr/bin:/bin"})
+    result = uw("run", "--config", str(config), env=no_tools_path(tmp_path))
     assert result.returncode == 3
     assert "warning: cannot write log file /proc/nope/uw.log" in result.stderr
