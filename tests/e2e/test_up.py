@@ -13,7 +13,7 @@ from pagerbridge.agent.testing import free_port, get, pagerbridge_command, post
 DEMO_KEY = "deadbeefdeadbeefdeadbeefdeadbeef"
 
 
-def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 20.0) -> str:
+def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 60.0) -> str:
     """Read stdout until a line contains ``needle``; returns everything read."""
     assert proc.stdout is not None
     seen = []
@@ -70,7 +70,7 @@ def test_up_in_sandbox_mode_delivers_an_event(tmp_path: Path) -> None:
             },
         )
         assert answer.status == 202, answer.body
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30  # generous: the shared CI machine can be very busy
         arrivals: list[dict[str, object]] = []
         while time.monotonic() < deadline:
             arrivals = json.loads(get(f"http://127.0.0.1:{sandbox_port}/_sandbox/events").body)[
@@ -79,13 +79,13 @@ def test_up_in_sandbox_mode_delivers_an_event(tmp_path: Path) -> None:
             if arrivals:
                 break
             time.sleep(0.1)
-        assert [a["dedup_key"] for a in arrivals] == ["up-e2e"]
+        assert [a["dedup_key"] for a in arrivals] == ["up-e2e"], arrivals
         assert get(f"http://127.0.0.1:{agent_port}/health").json()["ok"] is True
     finally:
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
     assert proc.returncode == 0, out
-    assert "Traceback" not in out
+    assert "Traceback" not in out, out
     assert (tmp_path / "pb.db").exists()
 
 
