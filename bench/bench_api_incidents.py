@@ -36,20 +36,35 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def tree_cpu_seconds(root: int) -> float:
-    """CPU time (user + system) used so far by ``root`` and its descendants (Linux /proc)."""
+def _proc_table() -> tuple[dict[int, int], dict[int, int], dict[int, str]]:
+    """pid -> parent, pid -> CPU ticks (user + system), pid -> command name (Linux /proc)."""
     parents: dict[int, int] = {}
     ticks: dict[int, int] = {}
+    names: dict[int, str] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            head, _, tail = (entry / "stat").read_text().rpartition(")")
         except OSError:
             continue
+        fields = tail.split()
         pid = int(entry.name)
         parents[pid] = int(fields[1])
         ticks[pid] = int(fields[11]) + int(fields[12])
+        names[pid] = head.partition("(")[2]
+    return parents, ticks, names
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time used so far by every PostgreSQL process on the machine (other users' included)."""
+    _, ticks, names = _proc_table()
+    return sum(t for pid, t in ticks.items() if names[pid] == "postgres") / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system) used so far by ``root`` and its descendants (Linux /proc)."""
+    parents, ticks, _ = _proc_table()
     tree, frontier = {root}, [root]
     while frontier:
         parent = frontier.pop()
@@ -112,12 +127,15 @@ async def run(base: str, token: str, clients: int, seconds: float, server_pid: i
         )
         lat.clear()
         cpu_before = tree_cpu_seconds(server_pid)
+        pg_before, own_before = postgres_cpu_seconds(), time.process_time()
         start = time.monotonic()
         results = await asyncio.gather(
             *(client(session, base, n + 1, start + seconds, lat, statuses) for n in range(clients))
         )
         took = time.monotonic() - start
         cpu = tree_cpu_seconds(server_pid) - cpu_before
+        pg_cpu = postgres_cpu_seconds() - pg_before
+        own_cpu = time.process_time() - own_before
     done = sum(r[0] for r in results)
     errors = sum(r[1] for r in results)
     lat.sort()
@@ -131,6 +149,12 @@ async def run(base: str, token: str, clients: int, seconds: float, server_pid: i
         f"hub CPU: {cpu:.1f} s over {took:.1f} s ({cpu / took:.2f} cores busy), "
         f"{per_change:.2f} ms per change: {os.cpu_count()} free cores would carry "
         f"~{(os.cpu_count() or 1) / per_change * 1000:.0f} changes/s (hub only)"
+    )
+    pg_ms, own_ms = pg_cpu / max(done, 1) * 1000, own_cpu / max(done, 1) * 1000
+    print(
+        f"CPU per change: hub {per_change:.2f} ms + PostgreSQL {pg_ms:.2f} ms (all its processes) "
+        f"+ load generator {own_ms:.2f} ms = {per_change + pg_ms + own_ms:.2f} ms; "
+        f"load average {os.getloadavg()[0]:.1f}"
     )
 
 

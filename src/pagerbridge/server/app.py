@@ -21,7 +21,7 @@ from sqlalchemy.orm import sessionmaker
 
 from pagerbridge import __version__
 from pagerbridge.incidents.views import build_router
-from pagerbridge.server import errors, hot
+from pagerbridge.server import errors, hot, pool
 from pagerbridge.server.auth import TokenAuth, authenticate
 from pagerbridge.store.engine import is_postgresql, make_engine
 
@@ -82,7 +82,10 @@ def create_app(
     if is_postgresql(database_url):
         options.setdefault("pool_size", POOL_SIZE)
         options.setdefault("max_overflow", POOL_OVERFLOW)
+        options.setdefault("pool_pre_ping", False)
     engine = make_engine(database_url, **options)
+    if is_postgresql(database_url) and not options["pool_pre_ping"]:
+        pool.ping_when_idle(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)
 
     @contextlib.asynccontextmanager
