@@ -211,3 +211,35 @@ def test_sla_check_records_breaches_once(sqlite_db: str) -> None:
     assert ok(sqlite_db, "sla", "check") == []
     shown = im(sqlite_db, "show", "INC-1")
     assert shown.stdout.count("BREACHED at") == 2
+
+
+def test_hot_commands_start_without_typer_or_pydantic(sqlite_db: str) -> None:
+    """declare / ack / list run through the lean parser (pagerbridge.cli.im_fast)."""
+    probe = (
+        "import sys\n"
+        "from pagerbridge.cli.im import run\n"
+        "sys.argv[1:] = sys.argv[1:]\n"
+        "try:\n"
+        "    run()\n"
+        "finally:\n"
+        "    heavy = [m for m in ('typer', 'pydantic', 'rich', 'alembic', 'fastapi')"
+        " if m in sys.modules]\n"
+        "    print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("PAGERBRIDGE_")}
+    environ["PAGERBRIDGE_DATABASE_URL"] = sqlite_db
+    for args in (
+        ["declare", "--sev", "2", "--title", "x", "--service", "db"],
+        ["ack", "INC-1", "--note", "n"],
+        ["list", "--json"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-c", probe, *args],
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "HEAVY []" in result.stderr, (args, result.stderr)
+    assert ok(sqlite_db, "show", "INC-1")["status"] == "mitigated"

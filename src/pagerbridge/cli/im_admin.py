@@ -6,16 +6,8 @@ from typing import Annotated
 
 import typer
 
-from pagerbridge.cli.im_common import (
-    EXIT_USAGE,
-    DbOpt,
-    JsonOpt,
-    ServerOpt,
-    TokenOpt,
-    backend,
-    fail,
-    guard,
-)
+from pagerbridge.cli.im_common import EXIT_USAGE, backend, fail, guard
+from pagerbridge.cli.im_options import DbOpt, JsonOpt, ServerOpt, TokenOpt
 
 service_app = typer.Typer(help="Services incidents affect.", no_args_is_help=True)
 sla_app = typer.Typer(help="SLA targets per severity.", no_args_is_help=True)

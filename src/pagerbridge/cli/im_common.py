@@ -6,8 +6,9 @@ Exit codes (documented in docs/incidents.md and ``im --help``):
     5 illegal transition or conflict · 6 authentication refused by the server
     69 server unreachable · 74 database unavailable or schema not current
 
-Kept light: only Typer and the standard library load here; SQLAlchemy loads when a local command
-runs, urllib when a remote one does, FastAPI only for ``im serve``.
+Kept light: only the standard library loads here (not even Typer: the lean parser of
+:mod:`im_fast` uses these too); SQLAlchemy loads when a local command runs, urllib when a remote
+one does, FastAPI only for ``im serve``. Typer's option types are in :mod:`im_options`.
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ import getpass
 import os
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn, TypeVar
-
-import typer
+from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 from pagerbridge.errors import (
     ConfigError,
@@ -65,40 +64,6 @@ EXIT_CODES: Final[list[tuple[tuple[type[BaseException], ...], int]]] = [
 SERVER_ENV: Final = "PAGERBRIDGE_SERVER"
 TOKEN_ENV: Final = "PAGERBRIDGE_TOKEN"
 ACTOR_ENV: Final = "PAGERBRIDGE_ACTOR"
-
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        help="Database URL or SQLite file (default: $PAGERBRIDGE_DATABASE_URL, else the data dir).",
-        show_default=False,
-    ),
-]
-ServerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--server",
-        envvar=SERVER_ENV,
-        help="Talk to a hub at this URL instead of the database (e.g. http://127.0.0.1:8080).",
-        show_default=False,
-    ),
-]
-TokenOpt = Annotated[
-    str | None,
-    typer.Option("--token", envvar=TOKEN_ENV, help="API token for --server.", show_default=False),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
-RefArg = Annotated[
-    str | None,
-    typer.Argument(metavar="INCIDENT", help="INC-<n> (or give --incident).", show_default=False),
-]
-RefOpt = Annotated[
-    str | None,
-    typer.Option("--incident", "-i", help="INC-<n> (or give it positionally).", show_default=False),
-]
-NoteOpt = Annotated[
-    str | None, typer.Option("--note", "-n", help="Add this note to the timeline entry.")
-]
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:

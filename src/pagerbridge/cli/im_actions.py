@@ -1,0 +1,146 @@
+"""What the hot ``im`` commands do once their arguments are parsed: one body per command, called
+by the Typer app (:mod:`im_app`) and by the lean parser (:mod:`im_fast`) alike, so both give the
+same output, messages and exit codes. Standard library only at import time.
+"""
+
+from __future__ import annotations
+
+from pagerbridge.cli.im_common import EXIT_USAGE, backend, fail, guard, notice, pick_ref
+
+
+def _fields(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            fail(f"--field {pair!r} must look like key=value", EXIT_USAGE)
+        out[key.strip()] = value
+    return out
+
+
+def declare(
+    *,
+    title: str,
+    sev: str | None,
+    service: str | None,
+    description: str,
+    assignee: str | None,
+    field: list[str],
+    db: str | None,
+    server: str | None,
+    token: str | None,
+    as_json: bool,
+) -> None:
+    def go() -> None:
+        from pagerbridge.incidents.lifecycle import parse_severity, split_services
+
+        names = split_services(service)
+        severity = parse_severity(sev) if sev else None
+        result = backend(db, server, token).declare(
+            title=title,
+            severity=severity,
+            services=names,
+            description=description,
+            assignee=assignee,
+            custom_fields=_fields(field),
+        )
+        for name in result["created_services"]:
+            notice(f"service {name!r} did not exist and was created (see `im service show {name}`)")
+        if as_json:
+            from pagerbridge.cli.im_output import emit_json
+
+            emit_json(result)
+        else:
+            from pagerbridge.cli.im_output import incident_line
+
+            print("declared " + incident_line(result["incident"]))
+
+    guard(go)
+
+
+def transition(
+    action: str,
+    *,
+    ref: str | None,
+    incident: str | None,
+    note: str | None,
+    db: str | None,
+    server: str | None,
+    token: str | None,
+    as_json: bool,
+) -> None:
+    name = pick_ref(ref, incident)
+
+    def go() -> None:
+        inc = backend(db, server, token).transition(name, action, note=note)
+        if as_json:
+            from pagerbridge.cli.im_output import emit_json
+
+            emit_json(inc)
+        else:
+            print(f"{inc['id']} is now {inc['status']}")
+
+    guard(go)
+
+
+def list_incidents(
+    *,
+    status: str | None,
+    service: str | None,
+    sev: str | None,
+    limit: int,
+    offset: int,
+    db: str | None,
+    server: str | None,
+    token: str | None,
+    as_json: bool,
+) -> None:
+    def go() -> None:
+        page = backend(db, server, token).list_incidents(
+            status=status, service_name=service, severity=sev, limit=limit, offset=offset
+        )
+        from pagerbridge.cli import im_output
+
+        im_output.emit_json(page) if as_json else im_output.incidents(page)
+
+    guard(go)
+
+
+def show(
+    *,
+    ref: str | None,
+    incident: str | None,
+    db: str | None,
+    server: str | None,
+    token: str | None,
+    as_json: bool,
+) -> None:
+    name = pick_ref(ref, incident)
+
+    def go() -> None:
+        inc = backend(db, server, token).show(name)
+        from pagerbridge.cli import im_output
+
+        im_output.emit_json(inc) if as_json else im_output.incident(inc)
+
+    guard(go)
+
+
+def timeline(
+    *,
+    ref: str | None,
+    incident: str | None,
+    db: str | None,
+    server: str | None,
+    token: str | None,
+    as_json: bool,
+) -> None:
+    name = pick_ref(ref, incident)
+
+    def go() -> None:
+        entries = backend(db, server, token).timeline(name)
+        from pagerbridge.cli import im_output
+
+        im_output.emit_json(entries) if as_json else im_output.timeline(entries)
+
+    guard(go)

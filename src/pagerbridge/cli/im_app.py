@@ -1,0 +1,260 @@
+"""``im``'s Typer app: every command, its help and its usage errors (declare, ack, resolve, close,
+reopen, note, list, ...). The entry point is :func:`pagerbridge.cli.im.run`, which tries the lean
+parser of :mod:`im_fast` first for the hottest commands.
+
+Every command works on the local database (``--db`` / $PAGERBRIDGE_DATABASE_URL / the default
+SQLite file; the schema must be current, ``pagerbridge db upgrade`` makes it so) or on a hub
+(``--server`` / $PAGERBRIDGE_SERVER, token via ``--token`` / $PAGERBRIDGE_TOKEN). Each command
+imports what it needs. Exit codes: see :mod:`pagerbridge.cli.im_common`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from pagerbridge.cli import im_actions, im_admin
+from pagerbridge.cli.im_common import EXIT_USAGE, backend, fail, guard, pick_ref
+from pagerbridge.cli.im_options import (
+    DbOpt,
+    JsonOpt,
+    NoteOpt,
+    RefArg,
+    RefOpt,
+    ServerOpt,
+    TokenOpt,
+)
+
+EPILOG = (
+    "Exit codes: 0 ok, 1 error, 2 usage/invalid input, 3 not found, 4 configuration, "
+    "5 illegal transition/conflict, 6 authentication refused, 69 server unreachable, "
+    "74 database unavailable or schema not current."
+)
+
+app = typer.Typer(
+    name="im",
+    help="Incident management: declare, acknowledge, resolve and follow incidents.",
+    epilog=EPILOG,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(im_admin.service_app, name="service")
+app.add_typer(im_admin.sla_app, name="sla")
+app.add_typer(im_admin.token_app, name="token")
+
+
+@app.command()
+def declare(
+    title: Annotated[str, typer.Option("--title", "-t", help="What is wrong, in one line.")],
+    sev: Annotated[
+        str | None,
+        typer.Option("--sev", "--severity", "-s", help="SEV-1..SEV-4 (default: the service's)."),
+    ] = None,
+    service: Annotated[
+        str | None, typer.Option("--service", help="Affected service(s), comma-separated.")
+    ] = None,
+    description: Annotated[str, typer.Option("--description", "-d")] = "",
+    assignee: Annotated[str | None, typer.Option("--assignee", "-a")] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option("--field", "-f", metavar="KEY=VALUE", help="Custom field key=value (repeat)."),
+    ] = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Declare a new incident (services named that do not exist yet are created)."""
+    im_actions.declare(
+        title=title,
+        sev=sev,
+        service=service,
+        description=description,
+        assignee=assignee,
+        field=field or [],
+        db=db,
+        server=server,
+        token=token,
+        as_json=as_json,
+    )
+
+
+def _transition_command(action: str, doc: str) -> None:
+    def command(
+        ref: RefArg = None,
+        incident: RefOpt = None,
+        note: NoteOpt = None,
+        db: DbOpt = None,
+        server: ServerOpt = None,
+        token: TokenOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        im_actions.transition(
+            action,
+            ref=ref,
+            incident=incident,
+            note=note,
+            db=db,
+            server=server,
+            token=token,
+            as_json=as_json,
+        )
+
+    command.__doc__ = doc
+    app.command(name=action)(command)
+
+
+_transition_command("ack", "Acknowledge an open incident (open → mitigated).")
+_transition_command("resolve", "Resolve an incident (open/mitigated → resolved).")
+_transition_command("close", "Close a resolved incident (resolved → closed).")
+_transition_command("reopen", "Reopen a resolved or closed incident (→ open).")
+
+
+@app.command()
+def note(
+    ref: RefArg = None,
+    text: Annotated[str | None, typer.Argument(metavar="TEXT", show_default=False)] = None,
+    incident: RefOpt = None,
+    note_opt: Annotated[str | None, typer.Option("--note", "-n", help="The note's text.")] = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a note to an incident's timeline: im note INC-1 "text" (or --incident/--note)."""
+    if incident and ref and not text:  # im note --incident INC-1 "text"
+        ref, text = None, ref
+    name = pick_ref(ref, incident)
+    body = note_opt if note_opt is not None else text
+    if not body:
+        fail("what does the note say? give it as TEXT or --note", EXIT_USAGE)
+
+    def go() -> None:
+        entry = backend(db, server, token).note(name, body)
+        if as_json:
+            from pagerbridge.cli.im_output import emit_json
+
+            emit_json(entry)
+        else:
+            print(f"note added to {entry['incident']}")
+
+    guard(go)
+
+
+@app.command()
+def assign(
+    ref: RefArg = None,
+    incident: RefOpt = None,
+    to: Annotated[
+        str | None, typer.Option("--to", "--assignee", help="Who is responsible ('' clears).")
+    ] = None,
+    note: NoteOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Assign an incident: im assign INC-1 --to alice."""
+    name = pick_ref(ref, incident)
+    if to is None:
+        fail("assign to whom? give --to NAME (or --to '' to unassign)", EXIT_USAGE)
+
+    def go() -> None:
+        inc = backend(db, server, token).assign(name, to or None, note=note)
+        if as_json:
+            from pagerbridge.cli.im_output import emit_json
+
+            emit_json(inc)
+        else:
+            print(
+                f"{inc['id']} assigned to {inc['assignee']}"
+                if inc["assignee"]
+                else f"{inc['id']} unassigned"
+            )
+
+    guard(go)
+
+
+@app.command(name="list")
+def list_(
+    status: Annotated[str | None, typer.Option("--status", help="open, mitigated, ...")] = None,
+    service: Annotated[str | None, typer.Option("--service")] = None,
+    sev: Annotated[str | None, typer.Option("--sev", "--severity")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 25,
+    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List incidents, newest first, a page at a time."""
+    im_actions.list_incidents(
+        status=status,
+        service=service,
+        sev=sev,
+        limit=limit,
+        offset=offset,
+        db=db,
+        server=server,
+        token=token,
+        as_json=as_json,
+    )
+
+
+@app.command()
+def show(
+    ref: RefArg = None,
+    incident: RefOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one incident, with its SLA deadlines."""
+    im_actions.show(ref=ref, incident=incident, db=db, server=server, token=token, as_json=as_json)
+
+
+@app.command()
+def timeline(
+    ref: RefArg = None,
+    incident: RefOpt = None,
+    db: DbOpt = None,
+    server: ServerOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show an incident's timeline, oldest first."""
+    im_actions.timeline(
+        ref=ref, incident=incident, db=db, server=server, token=token, as_json=as_json
+    )
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8080,
+    db: DbOpt = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    sla_interval: Annotated[
+        float, typer.Option("--sla-interval", help="Seconds between SLA checks (0: off).")
+    ] = 30.0,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="Log every request (default: errors only).")
+    ] = False,
+) -> None:
+    """Run the hub's API server (migrates the database on start)."""
+    from pagerbridge.cli.im_serve import serve as run_server
+
+    guard(
+        lambda: run_server(
+            host=host,
+            port=port,
+            db=db,
+            workers=workers,
+            sla_interval=sla_interval,
+            access_log=access_log,
+        )
+    )
