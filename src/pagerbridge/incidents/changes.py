@@ -9,7 +9,7 @@ A change is three statements in the caller's transaction: the incident row is lo
 with its service names (``SELECT ... FOR UPDATE OF im_incidents`` on PostgreSQL; SQLite's
 ``BEGIN IMMEDIATE`` already holds the write lock), the status rule is checked, then one UPDATE
 guarded by ``version`` (a mismatch is a ConflictError, never a silent overwrite) and one INSERT
-into the timeline. Nothing commits here.
+into the timeline (on PostgreSQL these two are one statement). Nothing commits here.
 """
 
 from __future__ import annotations
@@ -67,6 +67,22 @@ _UPDATE = (
     .values(version=bindparam("new_version"))
 )
 _APPEND = insert(_timeline).returning(_timeline.c.id)
+_ENTRY_COLUMNS: Final = ("incident_id", "at", "kind", "actor", "origin", "body", "data")
+# PostgreSQL: the guarded UPDATE and the timeline INSERT as one statement (one round trip);
+# no row back means the version guard refused the UPDATE. SQLite has no data-modifying CTEs.
+_changed = _UPDATE.returning(_incidents.c.id).cte("changed")
+_UPDATE_AND_APPEND = (
+    insert(_timeline)
+    .from_select(
+        _ENTRY_COLUMNS,
+        select(
+            _changed.c.id,
+            *(bindparam("e_" + name, type_=_timeline.c[name].type) for name in _ENTRY_COLUMNS[1:]),
+        ).select_from(_changed),
+    )
+    .returning(_timeline.c.id)
+    .add_cte(_changed, nest_here=True)
+)
 _COLUMNS: Final = tuple(column.name for column in _incidents.columns)
 
 
@@ -112,18 +128,22 @@ def _write(
     """Store ``values`` (the UPDATE checks the version read) and append the timeline entry."""
     seen = values["version"]
     params = {"v_" + name: values[name] for name in MUTABLE}
-    result = conn.execute(
-        _UPDATE, {**params, "number": values["id"], "seen": seen, "new_version": seen + 1}
+    params.update(number=values["id"], seen=seen, new_version=seen + 1)
+    entry = entry_values(
+        incident_id=values["id"], kind=kind, actor=actor, origin=origin, at=at, body=body, data=data
     )
-    if result.rowcount != 1:
+    entry_id: int | None = None
+    if conn.dialect.name == "postgresql":
+        params.update({"e_" + name: entry[name] for name in _ENTRY_COLUMNS[1:]})
+        entry_id = conn.execute(_UPDATE_AND_APPEND, params).scalar()
+    elif conn.execute(_UPDATE, params).rowcount == 1:
+        entry_id = conn.execute(_APPEND, entry).scalar_one()
+    if entry_id is None:
         raise ConflictError(
             f"{format_ref(values['id'])} was changed by someone else at the same time; retry"
         )
     values["version"] = seen + 1
-    entry = entry_values(
-        incident_id=values["id"], kind=kind, actor=actor, origin=origin, at=at, body=body, data=data
-    )
-    entry["id"] = int(conn.execute(_APPEND, entry).scalar_one())
+    entry["id"] = int(entry_id)
     return Changed(values, entry)
 
 
