@@ -15,9 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.applications import Starlette
-
-from pagerbridge.agent.app import create_agent_app
+from pagerbridge.agent.app import AgentApp, create_agent_app
 from pagerbridge.agent.auth import TokenPolicy
 from pagerbridge.agent.config import AgentConfig
 from pagerbridge.agent.forward import ForwardSender
@@ -118,7 +116,7 @@ class Agent:
                 clock=clock,
             )
         self.worker_state = "starting"
-        self.app: Starlette = create_agent_app(
+        self.app: AgentApp = create_agent_app(
             self.intake,
             metrics=self.metrics,
             policy=TokenPolicy(config.token, loopback_exempt=config.loopback_exempt),
