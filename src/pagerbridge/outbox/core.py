@@ -8,7 +8,6 @@ one, so many concurrent HTTP requests cost one fsync.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,12 +31,9 @@ from pagerbridge.outbox.types import (
 
 if TYPE_CHECKING:
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
 Clock = Callable[[], float]
-
-
-def _encode(event: Mapping[str, Any]) -> str:
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
 
 
 def prepare_event(
@@ -52,17 +48,19 @@ def prepare_event(
     A trigger without a dedup key gets one here (as PagerDuty would), so the caller can print it
     and later resolve the alert; ``payload.timestamp`` is filled with the time of acceptance.
     """
-    from pagerbridge.pagerduty.event_rules import normalise_event
+    from pagerbridge.pagerduty.event_rules import normalise_event_text
 
-    data = dict(event)
-    if not change and data.get("event_action") == "trigger" and not data.get("dedup_key"):
-        data["dedup_key"] = os.urandom(16).hex()
-    normalised = normalise_event(data, change=change, now=datetime.fromtimestamp(now, UTC))
+    data = event
+    if not change and event.get("event_action") == "trigger" and not event.get("dedup_key"):
+        data = {**event, "dedup_key": os.urandom(16).hex()}  # normalise copies; so no copy here
+    normalised, text = normalise_event_text(
+        data, change=change, now=datetime.fromtimestamp(now, UTC)
+    )
     routing_key = str(normalised.get("routing_key", ""))
     dedup_key = None if change else normalised.get("dedup_key")
     return NewRow(
         kind=KIND_CHANGE_EVENT if change else KIND_EVENT,
-        payload=_encode(normalised),
+        payload=text,
         ordering_key=ordering_key(routing_key, dedup_key, change=change),
         routing_key=routing_key,
         dedup_key=dedup_key,
@@ -89,6 +87,10 @@ class Outbox:
         self._committer: asyncio.Task[None] | None = None
         self._wake: asyncio.Event | None = None
         self._closing = False
+        #: The group commit's own thread: one connection that stays warm (its page cache is not
+        #: invalidated by writes from other pool threads' connections), never queued behind
+        #: workers' database calls in the shared default executor.
+        self._writer: ThreadPoolExecutor | None = None
         #: Called (in the event loop) after rows were committed, to wake local workers at once.
         self.listeners: list[Callable[[], None]] = []
 
@@ -156,8 +158,12 @@ class Outbox:
 
     async def _commit_loop(self) -> None:
         import asyncio
+        from concurrent.futures import ThreadPoolExecutor
 
         assert self._wake is not None
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix="outbox-writer")
+        loop = asyncio.get_running_loop()
         while True:
             if not self._pending:
                 if self._closing:
@@ -172,7 +178,7 @@ class Outbox:
             batch, self._pending = self._pending, []
             rows = [row for row, _ in batch]
             try:
-                results = await asyncio.to_thread(self._insert, rows, self.clock())
+                results = await loop.run_in_executor(self._writer, self._insert, rows, self.clock())
             except BaseException as exc:  # every waiter learns the failure
                 for _, fut in batch:
                     if not fut.done():
@@ -255,4 +261,7 @@ class Outbox:
             assert self._wake is not None
             self._wake.set()
             await self._committer
+        if self._writer is not None:
+            self._writer.shutdown(wait=False)
+            self._writer = None
         await asyncio.to_thread(self.storage.close)

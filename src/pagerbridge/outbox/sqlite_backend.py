@@ -66,6 +66,29 @@ def stats_from_groups(
     return Stats(by_state=by_state, by_routing_key=by_key, oldest_pending_at=oldest, paused=paused)
 
 
+def _batch_json(rows: Sequence[NewRow]) -> str:
+    """The ``:rows`` parameter of ``insert_many``; flags rows queued behind an earlier pending
+    row of the same batch (one statement does not see its own inserts)."""
+    active: set[str] = set()
+    out = []
+    for row in rows:
+        behind = row.ordering_key in active
+        if row.state == PENDING:
+            active.add(row.ordering_key)
+        out.append(
+            (
+                row.kind,
+                row.payload,
+                row.ordering_key,
+                row.routing_key,
+                row.dedup_key,
+                row.state,
+                behind,
+            )
+        )
+    return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
+
+
 def _storage_error(exc: sqlite3.Error, path: Path) -> StorageError:
     name = getattr(exc, "sqlite_errorname", "")
     if name == "SQLITE_FULL":
@@ -188,23 +211,25 @@ class SqliteStorage:
             if max_pending is not None:
                 active = self._active_count(conn, max_pending, len(rows))
                 room = max(0, max_pending - active)
+            taken: list[NewRow] = []
             for row in rows:
                 if row.state == PENDING:
                     if room <= 0:
                         out.append(None)
                         continue
                     room -= 1
-                params = {
-                    "kind": row.kind,
-                    "payload": row.payload,
-                    "ordering_key": row.ordering_key,
-                    "routing_key": row.routing_key,
-                    "dedup_key": row.dedup_key,
-                    "state": row.state,
-                    "now": now,
-                    "blocked": BLOCKED,
-                }
-                out.append(int(conn.execute(_Q["insert"], params).fetchone()[0]))
+                out.append(0)  # a placeholder for the id, filled in below
+                taken.append(row)
+            if taken:
+                before = conn.total_changes
+                conn.execute(
+                    _Q["insert_many"], {"rows": _batch_json(taken), "now": now, "blocked": BLOCKED}
+                )
+                last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+                if conn.total_changes - before != len(taken):  # pragma: no cover - invariant
+                    raise StorageError("the outbox insert did not add one row per event")
+                ids = iter(range(last - len(taken) + 1, last + 1))
+                out = [None if i is None else next(ids) for i in out]
         if self._active is not None:
             pairs = zip(rows, out, strict=True)
             added = sum(1 for r, i in pairs if i is not None and r.state == PENDING)

@@ -22,6 +22,27 @@ SELECT :kind, :payload, :ordering_key, :routing_key, :dedup_key, :state, 0,
        :now, :now, :now
 RETURNING id;
 
+-- name: insert_many
+-- A whole batch in ONE statement: :rows is a JSON array of
+-- [kind, payload, ordering_key, routing_key, dedup_key, state, blocked_by_earlier_row_in_batch].
+-- One sqlite3_step for the batch means one GIL hand-off in the writer thread instead of one per
+-- row (each hand-off can wait for the event loop's thread). Ids are consecutive inside one write
+-- transaction (AUTOINCREMENT, one writer, array order), so they end at last_insert_rowid().
+INSERT INTO outbox (kind, payload, ordering_key, routing_key, dedup_key, state, attempts,
+                    next_attempt_at, created_at, updated_at, deadline_from)
+SELECT json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'),
+       json_extract(r.value, '$[2]'), json_extract(r.value, '$[3]'),
+       json_extract(r.value, '$[4]'), json_extract(r.value, '$[5]'), 0,
+       CASE WHEN json_extract(r.value, '$[5]') = 'pending' AND (
+                json_extract(r.value, '$[6]') OR EXISTS (
+                    SELECT 1 FROM outbox AS e
+                    WHERE e.ordering_key = json_extract(r.value, '$[2]')
+                      AND e.state IN ('pending', 'in_flight')))
+            THEN :blocked ELSE :now END,
+       :now, :now, :now
+FROM json_each(:rows) AS r
+ORDER BY r.key;
+
 -- name: claim
 UPDATE outbox
 SET state = 'in_flight', next_attempt_at = :lease, lease_expires_at = :lease,
