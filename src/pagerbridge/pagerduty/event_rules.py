@@ -43,7 +43,14 @@ from pagerbridge.pagerduty.limits import (
     TRUNCATION_MARKER,
 )
 
-__all__ = ["encode_event", "events_url", "format_timestamp", "normalise_event", "truncate_summary"]
+__all__ = [
+    "encode_event",
+    "events_url",
+    "format_timestamp",
+    "normalise_event",
+    "normalise_event_text",
+    "truncate_summary",
+]
 
 #: The object that replaces ``payload.custom_details`` when the event is too large.
 OVERSIZE_NOTE_KEY = "pagerbridge_note"
@@ -127,6 +134,18 @@ def normalise_event(
 
     Raises ``EventValidationError`` listing every problem. The input is never modified.
     """
+    return normalise_event_text(data, change=change, now=now)[0]
+
+
+def normalise_event_text(
+    data: Mapping[str, Any], *, change: bool = False, now: datetime | None = None
+) -> tuple[dict[str, Any], str]:
+    """:func:`normalise_event`, plus the compact JSON text of the result.
+
+    The size check has to encode the event anyway; callers that store or send it (the outbox)
+    reuse that text instead of encoding a second time. ``text.encode()`` equals
+    ``encode_event(event)``.
+    """
     if not isinstance(data, Mapping):
         raise EventValidationError([f"the event must be a JSON object, got {_kind(data)}"])
     event = dict(data)
@@ -152,11 +171,10 @@ def normalise_event(
         check.optional_text(event, "client", "client")
         check.optional_text(event, "client_url", "client_url")
 
-    if not check.errors:
-        _check_size(event, check)
-    if check.errors:
+    text = _check_size(event, check) if not check.errors else None
+    if check.errors or text is None:
         raise EventValidationError(check.errors)
-    return event
+    return event, text
 
 
 def _check_action(event: dict[str, Any], check: _Checker) -> str | None:
@@ -294,14 +312,21 @@ def _check_links(event: dict[str, Any], check: _Checker) -> None:
         check.optional_text(link, "text", f"links[{index}].text")
 
 
-def _check_size(event: dict[str, Any], check: _Checker) -> None:
+def _encoded_text(event: Mapping[str, Any]) -> tuple[str, int]:
+    """The compact JSON text of ``event`` and its size in UTF-8 bytes (``encode_event``'s)."""
+    text = json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text, len(text) if text.isascii() else len(text.encode())
+
+
+def _check_size(event: dict[str, Any], check: _Checker) -> str | None:
+    """The event's JSON text when it fits (after replacing oversized custom_details), else None."""
     try:
-        size = len(encode_event(event))
+        text, size = _encoded_text(event)
     except (TypeError, ValueError) as exc:
         check.invalid("event", f"cannot be encoded as JSON: {exc}")
-        return
+        return None
     if size <= EVENT_MAX_BYTES:
-        return
+        return text
     payload = event.get("payload")
     if isinstance(payload, Mapping) and "custom_details" in payload:
         payload = event["payload"] = dict(payload)  # never modify the caller's objects
@@ -311,16 +336,17 @@ def _check_size(event: dict[str, Any], check: _Checker) -> None:
                 f"limit of {EVENT_MAX_BYTES} bytes (512 KB)"
             )
         }
-        trimmed = len(encode_event(event))
+        text, trimmed = _encoded_text(event)
         if trimmed <= EVENT_MAX_BYTES:
-            return
+            return text
         check.invalid(
             "event",
             f"too large: {trimmed} bytes even without payload.custom_details; "
             f"PagerDuty accepts at most {EVENT_MAX_BYTES} bytes (512 KB)",
         )
-        return
+        return None
     check.invalid(
         "event",
         f"too large: {size} bytes; PagerDuty accepts at most {EVENT_MAX_BYTES} bytes (512 KB)",
     )
+    return None
