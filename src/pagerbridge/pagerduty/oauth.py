@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 
@@ -83,7 +84,7 @@ def _margin(token: OAuthToken, renew_before: timedelta, clock: Clock) -> timedel
     return min(renew_before, max(lifetime / 2, timedelta(0)))
 
 
-class _CachedToken:
+class _CachedToken(ABC):
     """One cached token, renewed under a lock by ``_fetch`` (the subclass's grant)."""
 
     def __init__(self, *, clock: Clock | None, renew_before: timedelta) -> None:
@@ -94,8 +95,9 @@ class _CachedToken:
         self._lock = asyncio.Lock()
         self.fetches = 0
 
+    @abstractmethod
     async def _fetch(self) -> OAuthToken:
-        raise NotImplementedError
+        """Get a new token from PagerDuty by this class's grant."""
 
     def _fresh(self) -> bool:
         if self._token is None:
