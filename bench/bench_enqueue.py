@@ -1,10 +1,15 @@
 """Durable enqueue over HTTP: wrk against the agent's /v2/enqueue vs a trivial 202 endpoint.
 
-Both run on the same stack (uvicorn with uvloop + httptools, a plain Starlette route) as separate
-processes, measured alternately in the same run. The agent is the real ``pagerbridge agent``
-(JSON parse, PagerDuty validation, group commit with fsync) with its delivery worker running
-against a black hole (a port that accepts connections and never answers, like an unreachable
-PagerDuty), so the worker holds its calls open and we measure intake.
+Same stack for both, so the comparison is fair both ways: the trivial server is started by the
+agent's own serving code (``pagerbridge.agent.serving``: one process, one uvloop event loop, the
+same ``uvicorn.Config`` with httptools, no access log, no Server header), and its endpoint is
+built the way the agent's hot route is: a raw ASGI app that reads the body and answers PagerDuty's
+202 body (``asgi``). A Starlette-route variant (``starlette``, what the agent used before) is
+measured too. Servers run as separate processes, alternately, in the same run. The agent is the
+real ``pagerbridge agent`` (JSON parse, PagerDuty validation, group commit with fsync before the
+202) with its delivery worker running against a black hole (a port that accepts connections and
+never answers, like an unreachable PagerDuty), so the worker holds its calls open and we measure
+intake. Each server's CPU time (user + system, all threads) per request is read from /proc.
 
     apt-get install -y wrk
     .venv/bin/python bench/bench_enqueue.py                  # 3 runs x 20 s, 32 connections
@@ -29,6 +34,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 KEY = "0123456789abcdef0123456789abcdef"
 BODY = json.dumps(
@@ -46,28 +52,49 @@ wrk.headers["Content-Type"] = "application/json"
 TRIVIAL_BODY = b'{"status":"success","message":"Event processed","dedup_key":"x"}'
 
 
-def serve_trivial(port: int) -> None:
-    """The baseline: read the body, answer 202 with PagerDuty's body. Same server stack."""
-    import uvicorn
+def serve_trivial(port: int, kind: str) -> None:
+    """The baseline: read the body, answer 202 with PagerDuty's body, on the agent's stack."""
+    import asyncio
+
+    import uvloop
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
 
+    from pagerbridge.agent.serving import run_services, serve_app
+
+    async def raw(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":  # lifespan: nothing to set up
+            message = await receive()
+            while message["type"] != "lifespan.shutdown":
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                message = await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        message = await receive()
+        while message.get("more_body", False):
+            message = await receive()
+        headers = [
+            (b"content-length", str(len(TRIVIAL_BODY)).encode()),
+            (b"content-type", b"application/json"),
+        ]
+        await send({"type": "http.response.start", "status": 202, "headers": headers})
+        await send({"type": "http.response.body", "body": TRIVIAL_BODY})
+
     async def enqueue(request: Request) -> Response:
         await request.body()
         return Response(TRIVIAL_BODY, 202, media_type="application/json")
 
-    app = Starlette(routes=[Route("/v2/enqueue", enqueue, methods=["POST"])])
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning",
-        access_log=False,
-    )
+    app: Any = raw
+    if kind == "starlette":
+        app = Starlette(routes=[Route("/v2/enqueue", enqueue, methods=["POST"])])
+
+    async def main() -> None:
+        await run_services(asyncio.Event(), front=[serve_app("trivial", app, "127.0.0.1", port)])
+
+    uvloop.run(main())
 
 
 def free_port() -> int:
@@ -132,9 +159,30 @@ def run_wrk(url: str, lua: Path, duration: int, connections: int, threads: int) 
     }
 
 
-def start_trivial() -> tuple[subprocess.Popen[bytes], str]:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all its threads (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(
+    proc: subprocess.Popen[bytes], url: str, lua: Path, args: argparse.Namespace
+) -> dict[str, float]:
+    """wrk against ``url``, plus the server's CPU per request and the load average."""
+    before = cpu_seconds(proc.pid)
+    r = run_wrk(url + "/v2/enqueue", lua, args.duration, args.connections, args.threads)
+    cpu = cpu_seconds(proc.pid) - before
+    r["cpu_us_per_request"] = cpu / max(1.0, r["rate"] * args.duration) * 1e6
+    r["server_cpu_share"] = cpu / args.duration
+    r["load1"] = os.getloadavg()[0]
+    return r
+
+
+def start_trivial(kind: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve-trivial", str(port)])
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--serve-trivial", str(port), "--trivial-kind", kind]
+    )
     url = f"http://127.0.0.1:{port}"
     wait_ready(url + "/v2/enqueue", proc)
     return proc, url
@@ -211,6 +259,14 @@ def fresh_database(db_url: str, workdir: Path, run: int) -> tuple[str, Callable[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--serve-trivial", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--trivial-kind", default="asgi", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--trivial",
+        nargs="+",
+        choices=["asgi", "starlette"],
+        default=["asgi", "starlette"],
+        help="baselines to measure; the first is the one the ratio uses (default: asgi starlette)",
+    )
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
@@ -218,54 +274,64 @@ def main() -> None:
     parser.add_argument("--db", default=None, help="database URL (default: SQLite in a temp dir)")
     args = parser.parse_args()
     if args.serve_trivial:
-        serve_trivial(args.serve_trivial)
+        serve_trivial(args.serve_trivial, args.trivial_kind)
         return
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     workdir = Path(tempfile.mkdtemp(prefix="bench-enqueue-"))
     lua = workdir / "post.lua"
     lua.write_text(LUA)
-    results: dict[str, list[dict[str, float]]] = {"trivial": [], "agent": []}
+    names = [f"trivial-{kind}" for kind in args.trivial]
+    results: dict[str, list[dict[str, float]]] = {name: [] for name in [*names, "agent"]}
     hole = black_hole()
     try:
         for run in range(args.runs):
-            proc, url = start_trivial()
-            try:
-                r = run_wrk(url + "/v2/enqueue", lua, args.duration, args.connections, args.threads)
-            finally:
-                stop(proc)
-            results["trivial"].append(r)
+            line = [f"run {run + 1}:"]
+            for kind, name in zip(args.trivial, names, strict=True):
+                proc, url = start_trivial(kind)
+                try:
+                    r = measure(proc, url, lua, args)
+                finally:
+                    stop(proc)
+                results[name].append(r)
+                line.append(describe(name, r))
             db_url, drop = fresh_database(args.db or "sqlite", workdir, run)
             proc, url = start_agent(db_url, workdir, hole)
             try:
-                r = run_wrk(url + "/v2/enqueue", lua, args.duration, args.connections, args.threads)
+                r = measure(proc, url, lua, args)
             finally:
                 stop(proc)
                 drop()
             results["agent"].append(r)
-            print(
-                f"run {run + 1}: trivial {results['trivial'][-1]['rate']:.0f}/s "
-                f"p99 {results['trivial'][-1]['p99_ms']:.1f} ms | agent "
-                f"{r['rate']:.0f}/s p99 {r['p99_ms']:.1f} ms (non-2xx {r['errors']:.0f})",
-                flush=True,
-            )
+            line.append(describe("agent", r) + f" non-2xx {r['errors']:.0f}")
+            print(" | ".join(line), flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    summary = {
+    summary: dict[str, dict[str, Any]] = {
         name: {
             "rate_median": statistics.median(x["rate"] for x in rs),
             "p99_ms_median": statistics.median(x["p99_ms"] for x in rs),
+            "cpu_us_per_request_median": statistics.median(x["cpu_us_per_request"] for x in rs),
             "runs": rs,
         }
         for name, rs in results.items()
     }
-    ratio = summary["agent"]["rate_median"] / summary["trivial"]["rate_median"]
-    print(
-        f"median: trivial {summary['trivial']['rate_median']:.0f}/s, agent "
-        f"{summary['agent']['rate_median']:.0f}/s ({ratio:.0%} of trivial), agent p99 "
-        f"{summary['agent']['p99_ms_median']:.1f} ms; load average {os.getloadavg()[0]:.2f}"
+    agent = summary["agent"]
+    parts = [f"agent {agent['rate_median']:.0f}/s p99 {agent['p99_ms_median']:.1f} ms"]
+    ratios = {}
+    for name in names:
+        ratios[name] = agent["rate_median"] / summary[name]["rate_median"]
+        parts.append(f"{name} {summary[name]['rate_median']:.0f}/s (agent {ratios[name]:.0%})")
+    print("median: " + ", ".join(parts) + f"; load average now {os.getloadavg()[0]:.2f}")
+    print(json.dumps({"db": args.db or "sqlite", "ratios": ratios, **summary}))
+
+
+def describe(name: str, r: dict[str, float]) -> str:
+    return (
+        f"{name} {r['rate']:.0f}/s p99 {r['p99_ms']:.1f} ms "
+        f"{r['cpu_us_per_request']:.0f} us CPU/req ({r['server_cpu_share']:.0%} of a core, "
+        f"load {r['load1']:.1f})"
     )
-    print(json.dumps({"db": args.db or "sqlite", "ratio": ratio, **summary}))
 
 
 if __name__ == "__main__":
