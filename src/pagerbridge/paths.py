@@ -10,17 +10,36 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# pathlib (with urllib.parse) costs pd-send ~4 ms of start-up: this module works on strings and
+# builds Path objects only in the functions that return them.
 
 DATABASE_URL_ENV = "PAGERBRIDGE_DATABASE_URL"
 DATA_DIR_ENV = "PAGERBRIDGE_DATA_DIR"
-SYSTEM_DATA_DIR = Path("/var/lib/pagerbridge")
+SYSTEM_DATA_DIR = "/var/lib/pagerbridge"
 DATABASE_FILENAME = "pagerbridge.db"
 
 
 def _is_root() -> bool:
     geteuid = getattr(os, "geteuid", None)
     return geteuid is not None and geteuid() == 0
+
+
+def _data_dir(env: Mapping[str, str]) -> str:
+    if env.get(DATA_DIR_ENV):
+        return env[DATA_DIR_ENV]
+    if env.get("STATE_DIRECTORY"):
+        return env["STATE_DIRECTORY"].split(":", 1)[0]
+    if _is_root():
+        return SYSTEM_DATA_DIR
+    base = env.get("XDG_DATA_HOME") or os.path.join(
+        env.get("HOME") or os.path.expanduser("~"), ".local", "share"
+    )
+    return os.path.join(base, "pagerbridge")
 
 
 def data_dir(environ: Mapping[str, str] | None = None) -> Path:
@@ -30,16 +49,9 @@ def data_dir(environ: Mapping[str, str] | None = None) -> Path:
     ``StateDirectory=pagerbridge``); else ``/var/lib/pagerbridge`` for root; else the user's
     ``$XDG_DATA_HOME/pagerbridge`` (``~/.local/share/pagerbridge``).
     """
-    env = os.environ if environ is None else environ
-    if env.get(DATA_DIR_ENV):
-        return Path(env[DATA_DIR_ENV])
-    if env.get("STATE_DIRECTORY"):
-        return Path(env["STATE_DIRECTORY"].split(":", 1)[0])
-    if _is_root():
-        return SYSTEM_DATA_DIR
-    xdg = env.get("XDG_DATA_HOME")
-    base = Path(xdg) if xdg else Path(env.get("HOME", str(Path.home()))) / ".local" / "share"
-    return base / "pagerbridge"
+    from pathlib import Path
+
+    return Path(_data_dir(os.environ if environ is None else environ))
 
 
 def default_database_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -50,7 +62,7 @@ def normalise_database_url(value: str) -> str:
     """Accept a URL or a bare file path (taken as SQLite); return a URL."""
     if "://" in value:
         return value
-    return "sqlite:///" + str(Path(value).expanduser().absolute())
+    return "sqlite:///" + os.path.abspath(os.path.expanduser(value))
 
 
 def resolve_database_url(
@@ -62,28 +74,36 @@ def resolve_database_url(
         return normalise_database_url(cli_value)
     if env.get(DATABASE_URL_ENV):
         return normalise_database_url(env[DATABASE_URL_ENV])
-    return "sqlite:///" + str(default_database_path(env))
+    return "sqlite:///" + os.path.join(_data_dir(env), DATABASE_FILENAME)
 
 
-def sqlite_path(url: str) -> Path | None:
-    """The file behind a ``sqlite:///`` URL, or None for any other database."""
+def sqlite_file(url: str) -> str | None:
+    """The file behind a ``sqlite:///`` URL, or None for any other database (or ``:memory:``)."""
     for prefix in ("sqlite+pysqlite:///", "sqlite:///"):
         if url.startswith(prefix):
             rest = url[len(prefix) :].split("?", 1)[0]
-            return Path(rest) if rest and rest != ":memory:" else None
+            return rest if rest and rest != ":memory:" else None
     return None
 
 
-def ensure_private_file(path: Path) -> None:
+def sqlite_path(url: str) -> Path | None:
+    """:func:`sqlite_file` as a Path."""
+    from pathlib import Path
+
+    file = sqlite_file(url)
+    return Path(file) if file is not None else None
+
+
+def ensure_private_file(path: str | os.PathLike[str]) -> None:
     """Create ``path`` (and its directory) readable by its owner only, if it does not exist.
 
     Never opens an existing file: closing any descriptor of a SQLite database drops every POSIX
     lock this process holds on it, and another process may then checkpoint and delete the WAL
     under our live connections (events lost). See tests/integration/test_pd_send_sqlite_locks.py.
     """
-    if path.exists():
+    if os.path.exists(path):
         return
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:

@@ -113,13 +113,13 @@ def open_storage(url: str) -> OutboxStorage:
     unsupported URL.
     """
     from pagerbridge.errors import ConfigError
-    from pagerbridge.paths import sqlite_path
+    from pagerbridge.paths import sqlite_file
 
     if url.startswith(("postgresql", "postgres://")):
         from pagerbridge.outbox.pg_backend import PostgresStorage
 
         return PostgresStorage(url)
-    path = sqlite_path(url)
+    path = sqlite_file(url)
     if path is None:
         raise ConfigError(f"unsupported database URL for the outbox: {url.split('@')[-1]!r}")
     from pagerbridge.outbox.sqlite_backend import SqliteStorage

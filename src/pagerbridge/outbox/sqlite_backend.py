@@ -8,18 +8,19 @@ deadlock. One connection per thread. Every ``sqlite3`` error becomes a StorageEr
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
-from pathlib import Path
 from typing import Any
 
 from pagerbridge.errors import StorageError
 from pagerbridge.outbox.queries import BLOCKED, queries, schema_sql
 from pagerbridge.outbox.storage import NewRow
 from pagerbridge.outbox.types import DELIVERED, PENDING, Completion, OutboxRow, Stats
+from pagerbridge.paths import ensure_private_file
 
 BUSY_TIMEOUT_MS = 30_000
 #: An object only the newest ``schema_sqlite.sql`` creates: move it along when the script grows.
@@ -89,7 +90,7 @@ def _batch_json(rows: Sequence[NewRow]) -> str:
     return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
 
 
-def _storage_error(exc: sqlite3.Error, path: Path) -> StorageError:
+def _storage_error(exc: sqlite3.Error, path: str) -> StorageError:
     name = getattr(exc, "sqlite_errorname", "")
     if name == "SQLITE_FULL":
         why = "the disk is full"
@@ -109,8 +110,8 @@ class SqliteStorage:
 
     supports_notify = False
 
-    def __init__(self, path: Path | str, *, create: bool = True) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+        self.path = os.fspath(path)
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
@@ -122,16 +123,8 @@ class SqliteStorage:
 
     def _create(self) -> None:
         """Create the file (0600) and the tables unless they exist; cheap when they do."""
-        import os
-
         try:
-            # Create it private; never open an existing database by hand (closing the descriptor
-            # would drop this process's SQLite locks: see pagerbridge.paths.ensure_private_file).
-            if not self.path.exists():
-                self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-                os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        except FileExistsError:
-            pass
+            ensure_private_file(self.path)
         except OSError as exc:
             raise StorageError(
                 f"cannot create the outbox database {self.path}: {exc.strerror}"
