@@ -7,6 +7,7 @@ then (queue depth is a GROUP BY over the whole table), and sample the agent's Vm
 
     .venv/bin/python bench/bench_memory.py                  # 1,000 and 1,000,000 events
     .venv/bin/python bench/bench_memory.py --sizes 1000 100000 --seconds 20
+    .venv/bin/python bench/bench_memory.py --postgres postgresql://127.0.0.1:5432/test
 
 Prints the peak and final RSS per size and their ratio.
 """
@@ -39,12 +40,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def fill(db: Path, count: int) -> float:
+def fill(url: str, count: int) -> float:
     """Insert ``count`` pending events the way the outbox stores them; returns seconds taken."""
     from pagerbridge.outbox import open_outbox
     from pagerbridge.outbox.core import prepare_event
 
-    open_outbox(f"sqlite:///{db}").close()  # schema
+    open_outbox(url).close()  # schema
     started = time.monotonic()
     now = time.time()
     template = prepare_event(
@@ -56,7 +57,10 @@ def fill(db: Path, count: int) -> float:
         },
         now=now,
     )
-    conn = sqlite3.connect(db)
+    if url.startswith("postgresql"):
+        fill_postgresql(url, count, template.kind, template.payload, now)
+        return time.monotonic() - started
+    conn = sqlite3.connect(url.removeprefix("sqlite:///"))
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")  # filling only; the agent runs with FULL
     sql = (
@@ -107,9 +111,48 @@ def pending_from_metrics(text: str) -> float:
     return -1.0
 
 
-def measure(count: int, seconds: float, workdir: Path) -> dict[str, float]:
-    db = workdir / f"mem-{count}.db"
-    fill_s = fill(db, count)
+def fill_postgresql(url: str, count: int, kind: str, payload: str, now: float) -> None:
+    """The same rows as the SQLite fill, generated inside PostgreSQL (one statement)."""
+    import psycopg
+
+    before, after = payload.split("DEDUP", 1)
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "INSERT INTO outbox (kind, payload, ordering_key, routing_key, dedup_key, state,"
+            " attempts, next_attempt_at, created_at, updated_at, deadline_from)"
+            " SELECT %(kind)s, %(before)s || 'mem-' || i || %(after)s,"
+            " %(key)s || '/mem-' || i, %(key)s, 'mem-' || i, 'pending', 0,"
+            " %(now)s, %(now)s, %(now)s, %(now)s FROM generate_series(0, %(last)s) AS i",
+            {
+                "kind": kind,
+                "before": before,
+                "after": after,
+                "key": SANDBOX_KEY,
+                "now": now,
+                "last": count - 1,
+            },
+        )
+
+
+def fresh_postgresql(server: str, name: str) -> str:
+    """Create database ``name`` on ``server`` (dropped first if it exists); return its URL."""
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return server.rsplit("/", 1)[0] + "/" + name
+
+
+def measure(
+    count: int, seconds: float, workdir: Path, postgres: str | None = None
+) -> dict[str, float]:
+    db_url = (
+        fresh_postgresql(postgres, f"pb_bench_memory_{count}")
+        if postgres
+        else f"sqlite:///{workdir / f'mem-{count}.db'}"
+    )
+    fill_s = fill(db_url, count)
     sandbox_port, agent_port = free_port(), free_port()
     sandbox = subprocess.Popen(
         [
@@ -134,7 +177,7 @@ def measure(count: int, seconds: float, workdir: Path) -> dict[str, float]:
             "--listen",
             f"127.0.0.1:{agent_port}",
             "--db",
-            f"sqlite:///{db}",
+            db_url,
             "--events-url",
             f"http://127.0.0.1:{sandbox_port}",
             "--log-level",
@@ -188,9 +231,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 1_000_000])
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="a PostgreSQL server's admin URL (e.g. postgresql://127.0.0.1:5432/test): "
+        "each size runs in a fresh database there instead of a SQLite file",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-        results = [measure(n, args.seconds, Path(tmp)) for n in args.sizes]
+        results = [measure(n, args.seconds, Path(tmp), args.postgres) for n in args.sizes]
     for r in results:
         print(
             f"{r['events']:>9,} pending: RSS peak {r['rss_peak_mb']} MB, final "

@@ -25,7 +25,7 @@ from pagerbridge.paths import ensure_private_file
 BUSY_TIMEOUT_MS = 30_000
 #: An object only the newest ``schema_sqlite.sql`` creates: move it along when the script grows.
 #: The script runs in one transaction, so its presence means everything is there.
-SCHEMA_MARKER = "ix_outbox_active_id"
+SCHEMA_MARKER = "ix_outbox_active_due"  # the newest object of schema_sqlite.sql
 #: Seconds a count of active rows may be reused while far below the queue bound (see insert_batch).
 ACTIVE_COUNT_TTL = 1.0
 ACTIVE_COUNT_MARGIN = 0.9

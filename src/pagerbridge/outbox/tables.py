@@ -55,6 +55,13 @@ outbox_table = sa.Table(
         sqlite_where=sa.text(_ACTIVE),
         postgresql_where=sa.text(_ACTIVE),
     ),
+    sa.Index(
+        "ix_outbox_active_due",
+        "next_attempt_at",
+        "id",
+        sqlite_where=sa.text(_ACTIVE),
+        postgresql_where=sa.text(_ACTIVE),
+    ),
     sqlite_autoincrement=True,
 )
 

@@ -38,3 +38,7 @@ CREATE TABLE IF NOT EXISTS outbox_rate (
     updated_at DOUBLE PRECISION NOT NULL,
     CONSTRAINT pk_outbox_rate PRIMARY KEY (routing_key)
 );
+-- Due active rows in claim order: a claim walks this index and stops after LIMIT rows, instead of
+-- collecting and sorting every due row (2 s per claim with a million pending on PostgreSQL).
+CREATE INDEX IF NOT EXISTS ix_outbox_active_due ON outbox (next_attempt_at, id)
+    WHERE state IN ('pending', 'in_flight');
