@@ -144,6 +144,13 @@ def fresh_postgresql(server: str, name: str) -> str:
     return server.rsplit("/", 1)[0] + "/" + name
 
 
+def drop_postgresql(server: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 def measure(
     count: int, seconds: float, workdir: Path, postgres: str | None = None
 ) -> dict[str, float]:
@@ -217,6 +224,8 @@ def measure(
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        if postgres:
+            drop_postgresql(postgres, db_url.rsplit("/", 1)[1])
     return {
         "events": count,
         "fill_seconds": round(fill_s, 1),
