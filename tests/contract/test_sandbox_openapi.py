@@ -196,6 +196,12 @@ OPS = [
         lambda i: f"/webhook_subscriptions/{i['subscription']}/enable",
     ),
     Op(
+        "POST",
+        "/webhook_subscriptions/{id}/ping",
+        202,
+        lambda i: f"/webhook_subscriptions/{i['subscription']}/ping",
+    ),
+    Op(
         "DELETE",
         "/webhook_subscriptions/{id}",
         204,

@@ -130,6 +130,7 @@ def _oauth(runtime: Runtime) -> list[BaseRoute]:
     ]
     store = TokenStore(clients, api_url=runtime.options.url)
     runtime.bearer_validators.append(store.validate_bearer)
+    runtime.reset_hooks.append(store.revoke_all)
     return list(oauth_routes(store))
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pagerbridge.sandbox.oauth_scopes import required_scope
 from pagerbridge.sandbox.options import FaultSpec
 from pagerbridge.sandbox.runtime import Runtime
 from pagerbridge.sandbox.sink import SINK_PATHS, sink
@@ -56,20 +57,15 @@ def drop_connection(send: Send) -> bool:
     return True
 
 
-#: Scoped OAuth resource for a first path segment, where it differs from the segment itself.
-SCOPE_RESOURCES = {"log_entries": "incidents", "audit": "audit_records"}
-
-
 def missing_scope(principal: dict[str, Any], path: str, method: str) -> str | None:
-    """For an OAuth token: the ``<resource>.read|write`` scope this call needs and lacks."""
+    """For an OAuth token: the scope this call needs and lacks (PagerDuty's ``x-pd-requires-scope``,
+    e.g. ``services.write`` for a maintenance window, not one guessed from the first segment)."""
     grant = principal.get("grant")
     allows = getattr(grant, "allows", None)
     if allows is None:
         return None
-    segment = path.strip("/").split("/", 1)[0]
-    resource = SCOPE_RESOURCES.get(segment, segment)
-    needed = f"{resource}.{'read' if method in ('GET', 'HEAD') else 'write'}"
-    return None if allows(needed) else needed
+    needed = required_scope(method, path)
+    return None if needed is None or allows(needed) else needed
 
 
 class Gate:

@@ -146,6 +146,16 @@ async def delete_subscription(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def ping_subscription(request: Request) -> Response:
+    """Send ``pagey.ping`` to the subscription's URL; PagerDuty answers 202 with no body."""
+    sid = request.path_params["id"]
+    _find_subscription(state_of(request), sid)
+    dispatcher = getattr(request.app.state, "webhooks", None)
+    if dispatcher is not None and dispatcher.ping(sid) is None:
+        raise RestError(404, "Webhook Not Found", 5001, [])
+    return Response(status_code=202)
+
+
 async def enable_subscription(request: Request) -> Response:
     state = state_of(request)
     sub = _find_subscription(state, request.path_params["id"])
@@ -294,6 +304,7 @@ def routes() -> list[BaseRoute]:
         Route(sub, update_subscription, methods=["PUT"]),
         Route(sub, delete_subscription, methods=["DELETE"]),
         Route(sub + "/enable", enable_subscription, methods=["POST"]),
+        Route(sub + "/ping", ping_subscription, methods=["POST"]),
         Route("/maintenance_windows", create_window, methods=["POST"]),
         Route("/maintenance_windows", list_windows, methods=["GET"]),
         Route("/maintenance_windows/{id}", get_window, methods=["GET"]),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ class Runtime:
     publishers: list[Publisher] = field(default_factory=list)
     #: Extra ``validate_bearer(token) -> principal | None`` (OAuth), set when wired.
     bearer_validators: list[Any] = field(default_factory=list)
+    #: Called by ``reset()`` after the state is back to the seed (OAuth: forget issued tokens).
+    reset_hooks: list[Callable[[], None]] = field(default_factory=list)
     #: Counts write requests (anything but GET/HEAD), so ``--state`` knows when to save.
     version: int = 0
 
@@ -51,11 +54,13 @@ class Runtime:
         return state
 
     def reset(self) -> None:
-        """Back to the seed: incidents, arrivals, counters, limits and faults all cleared."""
+        """Back to the seed: incidents, arrivals, counters, limits, faults and OAuth tokens."""
         self.state = self.fresh_state()
         self.events_limit.hits.clear()
         self.rest_limit.windows.clear()
         self.faults.set(self.options.faults)
+        for hook in self.reset_hooks:
+            hook()
 
     def load(self, path: Path) -> None:
         try:
