@@ -135,3 +135,18 @@ def test_version_and_db_commands(tmp_path: Path) -> None:
         [sys.executable, "-c", script, "db", "check", "--db", db], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stderr
+
+
+def test_unreachable_database_is_one_line_without_the_password() -> None:
+    script = "from pagerbridge.cli.main import run; run()"
+    url = "postgresql://someone:hunter2@127.0.0.1:1/nowhere"
+    for command in ("upgrade", "check"):
+        proc = subprocess.run(
+            [sys.executable, "-c", script, "db", command, "--db", url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 74, proc.stderr
+        assert proc.stderr.startswith("error: cannot use database ")
+        assert "Traceback" not in proc.stderr and "hunter2" not in proc.stderr

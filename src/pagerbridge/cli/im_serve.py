@@ -49,13 +49,14 @@ def serve(
     check_port_free(host, port)
     url = resolve_database_url(db)
     print(f"hub: database {redact_url(url)}; API on http://{host}:{port}/api/v1 (docs: /docs)")
-    if workers == 1:
-        app = create_app(database_url=url, sla_interval=sla_interval or None)
-        uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
-        return
+    # Migrate here, not in the app's start-up, so a database problem is one clear line.
     engine = make_engine(url)
     upgrade(engine)
     engine.dispose()
+    if workers == 1:
+        app = create_app(database_url=url, migrate=False, sla_interval=sla_interval or None)
+        uvicorn.run(app, host=host, port=port, log_level="info", access_log=access_log)
+        return
     os.environ[_URL_ENV] = url
     os.environ[_SLA_ENV] = str(sla_interval)
     uvicorn.run(

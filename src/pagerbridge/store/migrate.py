@@ -7,11 +7,14 @@ call :func:`check_current`, which reads ``alembic_version`` with one query and c
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import DBAPIError
 
-from pagerbridge.errors import SchemaOutdatedError
+from pagerbridge.errors import SchemaOutdatedError, StorageError
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -31,11 +34,22 @@ def _alembic_config(engine: Engine):  # type: ignore[no-untyped-def]
     return cfg
 
 
+@contextmanager
+def _database_errors(engine: Engine) -> Iterator[None]:
+    """The one boundary where a database failure becomes a StorageError naming the database."""
+    try:
+        yield
+    except DBAPIError as exc:
+        # str(engine.url) hides the password.
+        raise StorageError(f"cannot use database {engine.url}: {exc.orig}") from exc
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest revision (all heads); replicas may run it concurrently."""
     from alembic import command
 
-    command.upgrade(_alembic_config(engine), "heads")
+    with _database_errors(engine):
+        command.upgrade(_alembic_config(engine), "heads")
 
 
 def alembic_heads() -> set[str]:
@@ -47,7 +61,7 @@ def alembic_heads() -> set[str]:
 
 def current_revisions(engine: Engine) -> set[str]:
     """The revisions recorded in the database; empty for a new database."""
-    with engine.connect() as conn:
+    with _database_errors(engine), engine.connect() as conn:
         if not inspect(conn).has_table("alembic_version"):
             return set()
         return {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
