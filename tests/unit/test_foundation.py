@@ -148,5 +148,5 @@ def test_unreachable_database_is_one_line_without_the_password() -> None:
             timeout=60,
         )
         assert proc.returncode == 74, proc.stderr
-        assert proc.stderr.startswith("error: cannot use database ")
+        assert proc.stderr.startswith("error: cannot open database ")
         assert "Traceback" not in proc.stderr and "hunter2" not in proc.stderr

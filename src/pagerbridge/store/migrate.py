@@ -41,7 +41,7 @@ def _database_errors(engine: Engine) -> Iterator[None]:
         yield
     except DBAPIError as exc:
         # str(engine.url) hides the password.
-        raise StorageError(f"cannot use database {engine.url}: {exc.orig}") from exc
+        raise StorageError(f"cannot open database {engine.url}: {exc.orig}") from exc
 
 
 def upgrade(engine: Engine) -> None:
