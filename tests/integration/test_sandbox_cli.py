@@ -88,6 +88,8 @@ def test_state_file_survives_restart(tmp_path: Path) -> None:
         ("users: {a: 1}", "(users): must be a list"),
         ("users: [{id: U1, name: n}]", "(users[0].email): is required"),
         ("services: [oops", "not valid YAML"),
+        ("service: [{id: S1, name: x}]", "(service): unknown seed section 'service'"),
+        ("hostname: web-1\nwatchers: []", "(hostname): unknown seed section 'hostname'"),
     ],
 )
 def test_bad_seed_is_one_clear_line(tmp_path: Path, seed_text: str, expected: str) -> None:
@@ -102,6 +104,19 @@ def test_bad_seed_is_one_clear_line(tmp_path: Path, seed_text: str, expected: st
     assert result.returncode == 4
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_ca_out_without_tls_is_a_usage_error(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_CLI, "sandbox", "--port", str(free_port()), "--ca-out", str(ca)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert "--ca-out needs --tls" in result.stderr
+    assert not ca.exists()
 
 
 def test_bad_fault_flag_is_a_usage_error() -> None:

@@ -107,6 +107,8 @@ def register(app: typer.Typer) -> None:
             fail(f"--port must be between 1 and 65535, got {port}", EXIT_USAGE)
         if events_per_minute < 1 or rest_per_minute < 1:
             fail("--events-per-minute and --rest-per-minute must be positive", EXIT_USAGE)
+        if ca_out is not None and not tls:
+            fail("--ca-out needs --tls (without it the sandbox serves plain HTTP)", EXIT_USAGE)
         options = SandboxOptions(
             host=host,
             port=port,

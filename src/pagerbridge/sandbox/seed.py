@@ -41,11 +41,30 @@ def load_seed(state: SandboxState, path: Path | None = None) -> None:
     _Builder(state, data, where).build()
 
 
+#: The seed's sections; anything else is a typo that would silently leave an empty account.
+SECTIONS = (
+    "users",
+    "teams",
+    "schedules",
+    "escalation_policies",
+    "services",
+    "priorities",
+    "tokens",
+    "oauth_clients",
+)
+
+
 class _Builder:
     def __init__(self, state: SandboxState, data: dict[str, Any], where: str) -> None:
         self.state = state
         self.data = data
         self.where = where
+        unknown = sorted(str(key) for key in data if key not in SECTIONS)
+        if unknown:
+            raise self.fail(
+                unknown[0],
+                f"unknown seed section {unknown[0]!r} (sections: {', '.join(SECTIONS)})",
+            )
 
     def fail(self, key: str, message: str) -> ConfigError:
         return ConfigError(message, file=self.where, key=key)
