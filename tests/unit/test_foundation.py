@@ -127,6 +127,7 @@ def test_version_and_db_commands(tmp_path: Path) -> None:
     )
     assert check.returncode == 74 and "pagerbridge db upgrade" in check.stderr
     assert "Traceback" not in check.stderr
+    assert not Path(db).exists(), "a check must not create the database"
     up = subprocess.run(
         [sys.executable, "-c", script, "db", "upgrade", "--db", db], capture_output=True, text=True
     )

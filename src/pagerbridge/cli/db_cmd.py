@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -41,11 +42,15 @@ def check(db: DbOption = None) -> None:
     """Check that the schema is current (exit 74 and say what to run if not)."""
 
     def go() -> None:
-        from pagerbridge.paths import resolve_database_url
+        from pagerbridge.errors import SchemaOutdatedError
+        from pagerbridge.paths import resolve_database_url, sqlite_file
         from pagerbridge.store.engine import make_engine, redact_url
-        from pagerbridge.store.migrate import check_current
+        from pagerbridge.store.migrate import UPGRADE_HINT, check_current
 
         url = resolve_database_url(db)
+        file = sqlite_file(url)
+        if file is not None and not os.path.exists(file):  # a check creates nothing
+            raise SchemaOutdatedError(f"there is no database at {file} yet: {UPGRADE_HINT}")
         check_current(make_engine(url))
         typer.echo(f"database {redact_url(url)} is current")
 
