@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pagerbridge.updates.config import WatcherConfig, load_watcher_config
-from pagerbridge.updates.runner import exit_code, notify_all, run_checks
+from pagerbridge.updates.runner import PAGERDUTY_PARTIAL_NOTICE, exit_code, notify_all, run_checks
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "unit"))
 from test_updates_replay import ReplayRunner
@@ -158,3 +158,56 @@ def test_a_rejected_event_is_reported_with_pagerdutys_message(
     outcome = notify_all(cfg, run_checks(cfg, pending()))
     assert outcome.pagerduty[0].state == "dead", outcome.lines
     assert "rejected by PagerDuty" in outcome.lines[0] and outcome.failed == 1
+
+
+def apt_pending_npm_clean() -> ReplayRunner:
+    return (
+        ReplayRunner()
+        .add(["apt", "list", "--upgradable"], "apt_list_upgradable_debian12.txt")
+        .add(["npm", "outdated"], "npm_outdated_none_debian12.json")
+    )
+
+
+def test_only_runs_neither_resolve_nor_overwrite_the_hosts_alert(
+    tmp_path: Path, sandbox_handle: Any
+) -> None:
+    """apt pending opens the host's alert; `--only npm` (npm clean) and `--only apt` on a patched
+    apt see part of the host, so PagerDuty hears nothing: no resolve, no summary replaced."""
+    handle = sandbox_handle
+    cfg = make_config(tmp_path, handle)
+    notify_all(cfg, run_checks(cfg, apt_pending_npm_clean()))
+    assert [a["event_action"] for a in handle.arrivals(handle.routing_key)] == ["trigger"]
+    title = incidents(handle)[0]["title"]
+
+    for only, runner in (("npm", apt_pending_npm_clean()), ("apt", patched())):
+        report = run_checks(cfg, runner, only=only)
+        assert report.partial and not report.updates
+        outcome = notify_all(cfg, report)
+        assert outcome.pagerduty == []
+        assert outcome.lines == [PAGERDUTY_PARTIAL_NOTICE]
+
+    assert [a["event_action"] for a in handle.arrivals(handle.routing_key)] == ["trigger"]
+    (incident,) = incidents(handle)
+    assert incident["status"] == "triggered" and incident["title"] == title
+
+
+def test_a_full_run_with_a_failed_checker_never_resolves(
+    tmp_path: Path, sandbox_handle: Any
+) -> None:
+    """apt clean but npm failed: npm's state is unknown, so the open alert stays open."""
+    handle = sandbox_handle
+    cfg = make_config(tmp_path, handle)
+    notify_all(cfg, run_checks(cfg, pending()))
+    apt_clean_npm_broken = ReplayRunner().add(
+        ["apt", "list", "--upgradable"], "apt_list_upgradable_none_debian12.txt"
+    )
+    report = run_checks(cfg, apt_clean_npm_broken)
+    assert not report.partial and not report.updates
+    assert [r.checker for r in report.failures] == ["npm"]
+    outcome = notify_all(cfg, report)
+    assert outcome.pagerduty == [] and outcome.lines == ["pagerduty: nothing to send"]
+    assert [a["event_action"] for a in handle.arrivals(handle.routing_key)] == ["trigger"]
+    (incident,) = incidents(handle)
+    assert incident["status"] == "triggered"
+    # Once every checker answers and the host is clean, the alert resolves.
+    assert [d.action for d in notify_all(cfg, run_checks(cfg, patched())).pagerduty] == ["resolve"]

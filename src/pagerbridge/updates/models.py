@@ -59,6 +59,8 @@ class RunReport:
 
     hostname: str
     results: list[CheckResult] = field(default_factory=list)
+    #: ``--only TYPE``: this report covers some of the host's checkers, not the whole host.
+    partial: bool = False
 
     @property
     def updates(self) -> list[Update]:

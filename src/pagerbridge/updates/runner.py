@@ -31,12 +31,14 @@ EXIT_PARTIAL_FAILURE = 2
 EXIT_ALL_FAILED = 3
 EXIT_CONFIG = 4
 
+PAGERDUTY_PARTIAL_NOTICE = "pagerduty: skipped, --only runs do not change the host's alert"
+
 
 def run_checks(
     config: WatcherConfig, runner: CommandRunner, *, only: str | None = None
 ) -> RunReport:
     """Every enabled checker (or just ``only``); an error in one is recorded, the rest still run."""
-    report = RunReport(config.hostname)
+    report = RunReport(config.hostname, partial=only is not None)
     for entry in config.enabled_watchers(only):
         result = CheckResult(entry.type)
         try:
@@ -83,6 +85,11 @@ def notify_all(
     for entry in config.enabled_notifiers():
         policy = Policy.for_entry(entry, settings)
         if entry.type == "pagerduty":
+            if report.partial:
+                # The host's one alert must reflect the whole host: a partial report would
+                # resolve it or replace its summary with a fraction of the truth.
+                outcome.lines.append(PAGERDUTY_PARTIAL_NOTICE)
+                continue
             if state is None:
                 state = StateFile(state_path or Path(settings.state_file or default_state_path()))
             notifier = PagerDutyNotifier(
