@@ -69,7 +69,21 @@ def test_default_value_syntax_fills_an_unset_variable(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "line", "key", "message"),
     [
-        (ISSUE_CONFIG.replace('"warning"', '"loud"'), 7, "notifiers.0.options.severity", "info"),
+        (ISSUE_CONFIG.replace('"warning"', '"loud"'), 7, "notifiers.0.severity", "info"),
+        (ISSUE_CONFIG.replace('"warning"', '"warnng"'), 7, "notifiers.0.severity", "info"),
+        (ISSUE_CONFIG + "    sevrity: error\n", 8, "notifiers.0.sevrity", "Extra inputs"),
+        (
+            ISSUE_CONFIG.replace('"warning"', '"warning"\n    options: {region: mars}'),
+            8,
+            "notifiers.0.options.region",
+            "'us' or 'eu'",
+        ),
+        (
+            ISSUE_CONFIG.replace('"warning"', '"warnng"\n    options: {region: eu}'),
+            7,
+            "notifiers.0.severity",
+            "info",
+        ),
         (
             ISSUE_CONFIG.replace("type: apt", "type: apt\n    options: {use_sudoo: true}"),
             4,
@@ -126,3 +140,14 @@ def test_apprise_notifier_is_checked_when_enabled(tmp_path: Path) -> None:
     assert err.value.key == "notifiers.0.options.url" and "required" in err.value.message
     ok = "notifiers:\n  - type: webhook\n    options:\n      url: http://127.0.0.1:9/hook\n"
     assert load_watcher_config(write(tmp_path, ok), environ={}).enabled_notifiers()
+
+
+def test_a_missing_key_in_the_shorthand_is_named_as_the_user_would_write_it(
+    tmp_path: Path,
+) -> None:
+    text = ISSUE_CONFIG.replace("    routing_key: ${UPDATE_WATCHER_PAGERDUTY_KEY}\n", "")
+    with pytest.raises(ConfigError) as err:
+        load_watcher_config(write(tmp_path, text), environ={})
+    # The line is the entry's own: the key is missing.
+    assert (err.value.key, err.value.line) == ("notifiers.0.routing_key", 5)
+    assert str(err.value).startswith(f"{tmp_path / 'config.yaml'}:5 (notifiers.0.routing_key)")

@@ -136,14 +136,36 @@ def validate_at(model: type[M], data: Any, smap: SourceMap, prefix: tuple[str | 
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = prefix + tuple(p for p in err["loc"] if isinstance(p, str | int))
-        key = ".".join(str(p) for p in loc)
+        key = ".".join(str(p) for p in as_written(smap, loc))
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise ConfigError(
             err["msg"] + more, file=smap.file, line=smap.line_of(loc), key=key
         ) from None
 
 
-def _hoist_shorthand(data: Any, smap: SourceMap) -> None:
+@dataclass
+class ShorthandMap(SourceMap):
+    """A SourceMap that also remembers where the shorthand keys were *written*, so an error
+    names ``notifiers.0.severity`` (what the user typed), not the ``options`` key it became."""
+
+    #: (section, i, "options", key) -> (section, i, key) for every hoisted key.
+    written: dict[tuple[str | int, ...], tuple[str | int, ...]] = field(default_factory=dict)
+    #: (section, i) whose ``options`` exist only because shorthand keys were moved there.
+    implied_options: set[tuple[str | int, ...]] = field(default_factory=set)
+
+
+def as_written(smap: SourceMap, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """``loc`` in the user's own spelling (shorthand keys sit beside ``type``)."""
+    if not isinstance(smap, ShorthandMap) or len(loc) < 3 or loc[2] != "options":
+        return loc
+    if loc[:4] in smap.written:
+        return smap.written[loc[:4]] + loc[4:]
+    if loc[:2] in smap.implied_options and len(loc) > 3:
+        return loc[:2] + loc[3:]
+    return loc
+
+
+def _hoist_shorthand(data: Any, smap: ShorthandMap) -> None:
     """Move ``routing_key: ...`` beside ``type:`` into ``options`` (keeping its line number)."""
     if not isinstance(data, dict):
         return
@@ -160,10 +182,15 @@ def _hoist_shorthand(data: Any, smap: SourceMap) -> None:
             options = entry.get("options")
             if options is None:
                 options = entry["options"] = {}
+                smap.implied_options.add((section, i))
             if not isinstance(options, dict):
                 continue
             for key in extra:
-                options.setdefault(key, entry.pop(key))
+                value = entry.pop(key)
+                if key in options:  # ``options:`` wins over the shorthand, as before
+                    continue
+                options[key] = value
+                smap.written[(section, i, "options", key)] = (section, i, key)
                 line = smap.lines.get((section, i, key))
                 if line is not None:
                     smap.lines[(section, i, "options", key)] = line
@@ -199,7 +226,8 @@ def load_watcher_config(
         raise ConfigError("configuration file not found", file=str(p)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read configuration file: {exc}", file=str(p)) from None
-    data, smap = load_yaml(text, file=str(p), environ=_LenientEnv(env))
+    data, plain = load_yaml(text, file=str(p), environ=_LenientEnv(env))
+    smap = ShorthandMap(plain.file, plain.lines)
     if data is not None and not isinstance(data, dict):
         raise ConfigError("the document must be a mapping (hostname, watchers, ...)", file=str(p))
     _hoist_shorthand(data, smap)
