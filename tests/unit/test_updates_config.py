@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,9 @@ from pagerbridge.errors import ConfigError
 from pagerbridge.updates.config import load_watcher_config
 from pagerbridge.updates.notifiers.pagerduty import options_from
 
-EXAMPLE = Path(__file__).parent / "fixtures" / "updates" / "update_watcher_config_example.yaml"
+sys.path.insert(0, str(Path(__file__).parent))
+from test_updates_replay import fixture_file
+
 KEY = "0123456789abcdef0123456789abcdef"
 
 ISSUE_CONFIG = """\
@@ -30,8 +33,9 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_update_watchers_own_example_loads_unchanged_without_its_secrets() -> None:
-    cfg = load_watcher_config(EXAMPLE, environ={})
+def test_update_watchers_own_example_loads_unchanged_without_its_secrets(tmp_path: Path) -> None:
+    example = fixture_file("update_watcher_config_example.yaml", tmp_path)
+    cfg = load_watcher_config(example, environ={})
     assert [w.type for w in cfg.enabled_watchers()] == ["apt"]
     assert cfg.enabled_watchers()[0].options == {"use_sudo": True, "security_only": False}
     assert cfg.enabled_notifiers() == []  # all disabled: their unset ${VARS} are no error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,10 @@ from pagerbridge.updates.schedule import (
     uninstall_systemd,
 )
 
-EXAMPLE = Path(__file__).parent / "fixtures" / "updates" / "update_watcher_config_example.yaml"
+sys.path.insert(0, str(Path(__file__).parent))
+from test_updates_replay import load_fixture
+
+EXAMPLE = load_fixture("update_watcher_config_example.yaml")
 
 
 def load(tmp_path: Path, text: str) -> list[tuple[str, bool]]:
@@ -29,7 +33,7 @@ def load(tmp_path: Path, text: str) -> list[tuple[str, bool]]:
 
 
 def test_watch_flips_a_disabled_entry_and_keeps_every_comment(tmp_path: Path) -> None:
-    text = EXAMPLE.read_text()
+    text = EXAMPLE
     new = watch(text, "docker", file="c.yaml")
     assert ("docker", True) in load(tmp_path, new)
     comments = [line for line in text.splitlines() if line.lstrip().startswith("#")]
@@ -39,7 +43,7 @@ def test_watch_flips_a_disabled_entry_and_keeps_every_comment(tmp_path: Path) ->
 
 
 def test_watch_appends_a_new_entry_after_the_last_watcher(tmp_path: Path) -> None:
-    new = watch(EXAMPLE.read_text(), "npm", file="c.yaml")
+    new = watch(EXAMPLE, "npm", file="c.yaml")
     watchers = load(tmp_path, new)
     assert watchers[-1] == ("npm", True)
     assert new.index("- type: npm") < new.index("notifiers:")
@@ -53,7 +57,7 @@ def test_watch_on_an_empty_file_and_unknown_types(tmp_path: Path) -> None:
 
 
 def test_unwatch_removes_only_that_entry(tmp_path: Path) -> None:
-    text = EXAMPLE.read_text()
+    text = EXAMPLE
     new = unwatch(text, "homebrew", file="c.yaml")
     types = [t for t, _ in load(tmp_path, new)]
     assert "homebrew" not in types

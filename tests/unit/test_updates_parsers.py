@@ -1,5 +1,5 @@
 """Every checker's parser, on real outputs of the real tools (tests/unit/fixtures/updates/*,
-each with a .source file naming where it came from)."""
+each with a header naming where it came from)."""
 
 from __future__ import annotations
 
@@ -28,23 +28,43 @@ from pagerbridge.updates.checkers import (
 from pagerbridge.updates.commands import CheckerError, CommandResult
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_updates_replay import ReplayRunner
+from test_updates_replay import (
+    FIXTURES,
+    HEADER_END,
+    ReplayRunner,
+    fixture_file,
+    load_fixture,
+    split_fixture,
+)
 
-FIXTURES = Path(__file__).parent / "fixtures" / "updates"
+fixture = load_fixture
 
 
-def fixture(name: str) -> str:
-    assert (FIXTURES / f"{name}.source").is_file(), f"{name} has no .source file naming its origin"
-    return (FIXTURES / name).read_text(encoding="utf-8")
+def test_every_fixture_header_names_its_source() -> None:
+    names = sorted(p.name for p in FIXTURES.iterdir())
+    assert len(names) >= 40
+    for name in names:
+        source, output = split_fixture(name)
+        assert len(source) > 40, name  # says what ran, where and when, not just a word
+        assert output.strip(), name
+        assert HEADER_END not in output, name  # the marker never reaches the parser
 
 
-def test_every_fixture_names_its_source() -> None:
-    data = [p for p in FIXTURES.iterdir() if p.suffix != ".source"]
-    assert data
-    for path in data:
-        source = path.with_name(path.name + ".source")
-        assert source.is_file(), path.name
-        assert len(source.read_text(encoding="utf-8").strip()) > 40, source.name
+def test_the_fixture_loader_strips_exactly_the_header_and_refuses_a_bare_fixture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import test_updates_replay
+
+    (tmp_path / "ok.txt").write_bytes(
+        b"##fixture-source: captured on a test host by hand, 2026\n##fixture-end\nLine 1\r\n\n"
+    )
+    (tmp_path / "bare.txt").write_bytes(b"Listing...\n")
+    (tmp_path / "unclosed.txt").write_bytes(b"##fixture-source: somewhere\nListing...\n")
+    monkeypatch.setattr(test_updates_replay, "FIXTURES", tmp_path)
+    assert split_fixture("ok.txt") == ("captured on a test host by hand, 2026", "Line 1\r\n\n")
+    for bare in ("bare.txt", "unclosed.txt"):
+        with pytest.raises(AssertionError, match="has no source header"):
+            load_fixture(bare)
 
 
 def test_apt_list_upgradable_debian12() -> None:
@@ -429,8 +449,8 @@ def test_do_release_upgrade_ubuntu() -> None:
         distro.parse_do_release_upgrade(fixture("do_release_upgrade_offline_ubuntu1804.txt"))
 
 
-def test_distro_checker_on_ubuntu() -> None:
-    options = {"os_release": str(FIXTURES / "os_release_ubuntu2404.txt")}
+def test_distro_checker_on_ubuntu(tmp_path: Path) -> None:
+    options = {"os_release": str(fixture_file("os_release_ubuntu2404.txt", tmp_path))}
     none = ReplayRunner().add(["do-release-upgrade"], "do_release_upgrade_none_ubuntu1804.txt", 1)
     assert distro.DistroChecker.from_options(options, none).check() == []
     assert none.calls == [("do-release-upgrade", "-c")]
