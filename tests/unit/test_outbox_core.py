@@ -20,7 +20,8 @@ from pagerbridge.outbox import (
     prepare_event,
 )
 from pagerbridge.outbox.policy import EVENTS_PER_MINUTE_PER_ROUTING_KEY
-from pagerbridge.outbox.sqlite_backend import SqliteStorage, token_bucket
+from pagerbridge.outbox.sql_base import token_bucket
+from pagerbridge.outbox.sqlite_backend import SqliteStorage
 
 RK = "deadbeefdeadbeefdeadbeefdeadbeef"
 NOW = 1_800_000_000.0

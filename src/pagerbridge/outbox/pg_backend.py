@@ -18,7 +18,12 @@ from psycopg.rows import dict_row
 
 from pagerbridge.errors import StorageError
 from pagerbridge.outbox.queries import BLOCKED, queries, schema_sql
-from pagerbridge.outbox.sqlite_backend import row_from_mapping, stats_from_groups, token_bucket
+from pagerbridge.outbox.sql_base import (
+    SqlStorageBase,
+    row_from_mapping,
+    stats_from_groups,
+    token_bucket,
+)
 from pagerbridge.outbox.storage import NewRow
 from pagerbridge.outbox.types import PENDING, Completion, OutboxRow, Stats
 
@@ -43,10 +48,11 @@ def _redacted(url: str) -> str:
     return f"{scheme}://{creds.split(':', 1)[0]}:***@{host}" if ":" in creds else url
 
 
-class PostgresStorage:
+class PostgresStorage(SqlStorageBase):
     """An :class:`~pagerbridge.outbox.storage.OutboxStorage` in a PostgreSQL database."""
 
     supports_notify = True
+    _claim_sql = _Q["claim"]
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = _conninfo(url)
@@ -154,27 +160,6 @@ class PostgresStorage:
             if any(i is not None for i in out):
                 conn.execute(_Q["notify"])
         return out
-
-    def claim(
-        self,
-        *,
-        now: float,
-        limit: int,
-        lease_seconds: float,
-        worker: str,
-        completions: Sequence[Completion] = (),
-    ) -> list[OutboxRow]:
-        params = {"now": now, "lease": now + lease_seconds, "worker": worker, "limit": limit}
-        with self._tx() as conn:
-            self._record(conn, completions, now)
-            rows = conn.execute(_Q["claim"], params).fetchall() if limit > 0 else []
-        return sorted((row_from_mapping(r) for r in rows), key=lambda r: r.id)
-
-    def complete(self, completions: Sequence[Completion], *, now: float) -> None:
-        if not completions:
-            return
-        with self._tx() as conn:
-            self._record(conn, completions, now)
 
     @staticmethod
     def _record(

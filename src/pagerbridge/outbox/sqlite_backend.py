@@ -18,6 +18,12 @@ from typing import Any
 
 from pagerbridge.errors import StorageError
 from pagerbridge.outbox.queries import BLOCKED, queries, schema_sql
+from pagerbridge.outbox.sql_base import (
+    SqlStorageBase,
+    row_from_mapping,
+    stats_from_groups,
+    token_bucket,
+)
 from pagerbridge.outbox.storage import NewRow
 from pagerbridge.outbox.types import DELIVERED, PENDING, Completion, OutboxRow, Stats
 from pagerbridge.paths import ensure_private_file
@@ -30,41 +36,6 @@ SCHEMA_MARKER = "ix_outbox_active_due"  # the newest object of schema_sqlite.sql
 ACTIVE_COUNT_TTL = 1.0
 ACTIVE_COUNT_MARGIN = 0.9
 _Q = queries("sqlite")
-
-
-def row_from_mapping(r: Any) -> OutboxRow:
-    """An OutboxRow from a row with named columns (sqlite3.Row or a dict)."""
-    return OutboxRow(
-        id=int(r["id"]),
-        kind=r["kind"],
-        payload=r["payload"],
-        ordering_key=r["ordering_key"],
-        routing_key=r["routing_key"],
-        dedup_key=r["dedup_key"],
-        state=r["state"],
-        attempts=int(r["attempts"]),
-        next_attempt_at=float(r["next_attempt_at"]),
-        lease_expires_at=r["lease_expires_at"],
-        last_error=r["last_error"],
-        created_at=float(r["created_at"]),
-        updated_at=float(r["updated_at"]),
-        delivered_at=r["delivered_at"],
-        deadline_from=float(r["deadline_from"]),
-    )
-
-
-def stats_from_groups(
-    groups: Sequence[tuple[str, str, int, float | None]], paused: list[str]
-) -> Stats:
-    by_state: dict[str, int] = {}
-    by_key: dict[str, dict[str, int]] = {}
-    oldest: float | None = None
-    for routing_key, state, count, oldest_pending in groups:
-        by_state[state] = by_state.get(state, 0) + int(count)
-        by_key.setdefault(routing_key, {})[state] = int(count)
-        if oldest_pending is not None and (oldest is None or oldest_pending < oldest):
-            oldest = float(oldest_pending)
-    return Stats(by_state=by_state, by_routing_key=by_key, oldest_pending_at=oldest, paused=paused)
 
 
 def _batch_json(rows: Sequence[NewRow]) -> str:
@@ -105,10 +76,11 @@ def _storage_error(exc: sqlite3.Error, path: str) -> StorageError:
     return StorageError(f"cannot write the outbox at {path}: {why} ({exc})")
 
 
-class SqliteStorage:
+class SqliteStorage(SqlStorageBase):
     """An :class:`~pagerbridge.outbox.storage.OutboxStorage` in one SQLite file."""
 
     supports_notify = False
+    _claim_sql = _Q["claim"]
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
         self.path = os.fspath(path)
@@ -252,27 +224,6 @@ class SqliteStorage:
         self._active = (now, count)
         return count
 
-    def claim(
-        self,
-        *,
-        now: float,
-        limit: int,
-        lease_seconds: float,
-        worker: str,
-        completions: Sequence[Completion] = (),
-    ) -> list[OutboxRow]:
-        params = {"now": now, "lease": now + lease_seconds, "worker": worker, "limit": limit}
-        with self._tx() as conn:
-            self._record(conn, completions, now)
-            rows = conn.execute(_Q["claim"], params).fetchall() if limit > 0 else []
-        return sorted((row_from_mapping(r) for r in rows), key=lambda r: r.id)
-
-    def complete(self, completions: Sequence[Completion], *, now: float) -> None:
-        if not completions:
-            return
-        with self._tx() as conn:
-            self._record(conn, completions, now)
-
     @staticmethod
     def _record(conn: sqlite3.Connection, completions: Sequence[Completion], now: float) -> None:
         for c in completions:
@@ -381,24 +332,4 @@ class SqliteStorage:
         return False
 
 
-def token_bucket(
-    found: Any, *, rate: float, burst: float, now: float
-) -> tuple[float, float, float]:
-    """Refill a bucket stored as (tokens, updated_at).
-
-    Returns (new tokens, new updated_at, seconds to wait; 0 when a token was taken). An
-    ``updated_at`` in the future is a throttle (a 429's Retry-After): nothing refills before it.
-    """
-    per_token = 1.0 / rate if rate > 0 else 60.0
-    if found is None:
-        return burst - 1.0, now, 0.0
-    tokens, since = float(found[0]), float(found[1])
-    if since > now:
-        return tokens, since, since - now + (1.0 - tokens) * per_token
-    tokens = min(burst, tokens + (now - since) * rate)
-    if tokens >= 1.0:
-        return tokens - 1.0, now, 0.0
-    return tokens, now, (1.0 - tokens) * per_token
-
-
-__all__ = ["DELIVERED", "SqliteStorage", "row_from_mapping", "stats_from_groups", "token_bucket"]
+__all__ = ["DELIVERED", "SqliteStorage"]
