@@ -11,46 +11,52 @@ Exit codes: 0 stored, 2 invalid event (or usage), 3 queue full, 4 cannot store.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
-from collections.abc import Sequence
-from typing import Any, NoReturn
+
+from pagerbridge.cli import pd_send_fast
+from pagerbridge.cli.pd_send_fast import AGENT_URL_ENV, DEFAULT_AGENT_URL, Args
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms of start-up)
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from typing import Any, NoReturn
 
 EXIT_OK = 0
 EXIT_INVALID = 2
 EXIT_QUEUE_FULL = 3
 EXIT_CANNOT_STORE = 4
 
-AGENT_URL_ENV = "PAGERBRIDGE_AGENT_URL"
 AGENT_TOKEN_ENV = "PAGERBRIDGE_AGENT_TOKEN"
 MAX_QUEUE_ENV = "PAGERBRIDGE_MAX_QUEUE"
-DEFAULT_AGENT_URL = "http://127.0.0.1:8081"
 AGENT_TIMEOUT = 10.0
 
 
-class _Formatter(argparse.HelpFormatter):
-    """argparse's formatter asks shutil for the terminal width (shutil pulls in zlib, bz2 and
-    lzma: ~2 ms of every run); ``os.get_terminal_size`` answers the same question."""
-
-    def __init__(self, prog: str) -> None:
-        try:
-            width = os.get_terminal_size(sys.stderr.fileno()).columns
-        except (OSError, ValueError):
-            width = int(os.environ.get("COLUMNS", "") or 80)
-        super().__init__(prog, width=max(40, width - 2))
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.print_usage(sys.stderr)
-        print(f"pd-send: error: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_INVALID)
-
-
 def build_parser() -> argparse.ArgumentParser:
+    """pd-send's full parser: the reference for :mod:`pd_send_fast`, and what answers ``--help``
+    and usage errors. argparse is imported here, off the path of the usual command lines."""
+    import argparse
+
+    class _Formatter(argparse.HelpFormatter):
+        """argparse's formatter asks shutil for the terminal width (shutil pulls in zlib, bz2
+        and lzma: ~2 ms); ``os.get_terminal_size`` answers the same question."""
+
+        def __init__(self, prog: str) -> None:
+            try:
+                width = os.get_terminal_size(sys.stderr.fileno()).columns
+            except (OSError, ValueError):
+                width = int(os.environ.get("COLUMNS", "") or 80)
+            super().__init__(prog, width=max(40, width - 2))
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            self.print_usage(sys.stderr)
+            print(f"pd-send: error: {message}", file=sys.stderr)
+            raise SystemExit(EXIT_INVALID)
+
     p = _Parser(
         prog="pd-send",
         formatter_class=_Formatter,
@@ -172,7 +178,7 @@ def _load_json(source: str) -> dict[str, Any]:
     return data
 
 
-def build_event(args: argparse.Namespace) -> dict[str, Any]:
+def build_event(args: Args) -> dict[str, Any]:
     """The Events API v2 event (or change event) the flags describe."""
     event: dict[str, Any] = _load_json(args.json_file) if args.json_file else {}
     payload: dict[str, Any] = dict(event.get("payload") or {})
@@ -230,7 +236,7 @@ def build_event(args: argparse.Namespace) -> dict[str, Any]:
     return event
 
 
-def _max_queue(args: argparse.Namespace) -> int | None:
+def _max_queue(args: Args) -> int | None:
     if args.max_queue is not None:
         return int(args.max_queue)
     raw = os.environ.get(MAX_QUEUE_ENV)
@@ -273,7 +279,7 @@ def _to_agent(agent_url: str, event: dict[str, Any], change: bool) -> tuple[int,
     return status, parsed if isinstance(parsed, dict) else {}
 
 
-def _fallback(args: argparse.Namespace, event: dict[str, Any], why: str) -> str | None:
+def _fallback(args: Args, event: dict[str, Any], why: str) -> str | None:
     """The database is not writable for us: hand the event to the agent, or exit 4."""
     try:
         status, body = _to_agent(args.agent_url, event, args.change)
@@ -305,7 +311,9 @@ def _fallback(args: argparse.Namespace, event: dict[str, Any], why: str) -> str 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    if argv is None:
+        argv = sys.argv[1:]
+    args = pd_send_fast.parse(argv) or build_parser().parse_args(argv, namespace=Args())
     from pagerbridge.errors import (
         ConfigError,
         EventValidationError,
