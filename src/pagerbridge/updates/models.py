@@ -61,6 +61,9 @@ class RunReport:
     results: list[CheckResult] = field(default_factory=list)
     #: ``--only TYPE``: this report covers some of the host's checkers, not the whole host.
     partial: bool = False
+    #: On a partial run, the enabled checker types that did not run (so a reader of the report
+    #: knows what it does not cover).
+    not_checked: list[str] = field(default_factory=list)
 
     @property
     def updates(self) -> list[Update]:
@@ -73,6 +76,22 @@ class RunReport:
     @property
     def security_count(self) -> int:
         return sum(r.security_count for r in self.results)
+
+    @property
+    def checked(self) -> list[str]:
+        """The checker types this report covers, in run order, each once."""
+        return list(dict.fromkeys(r.checker for r in self.results))
+
+    def partial_note(self) -> str | None:
+        """One sentence saying what a partial report leaves out, so nobody reading it (a chat
+        message, a mail, the log) takes it for the whole host's state; None for a full run."""
+        if not self.partial:
+            return None
+        checked = ", ".join(self.checked) or "no checker"
+        note = f"Partial run (--only {checked}): only {checked} was checked"
+        if self.not_checked:
+            note += f"; not checked: {', '.join(self.not_checked)}"
+        return note + ". This is not the host's full update state."
 
     def filtered(self, min_priority: str) -> list[Update]:
         """Updates at or above ``min_priority``."""

@@ -39,6 +39,9 @@ def run_checks(
 ) -> RunReport:
     """Every enabled checker (or just ``only``); an error in one is recorded, the rest still run."""
     report = RunReport(config.hostname, partial=only is not None)
+    if only is not None:
+        others = (w.type for w in config.enabled_watchers() if w.type != only)
+        report.not_checked = list(dict.fromkeys(others))
     for entry in config.enabled_watchers(only):
         result = CheckResult(entry.type)
         try:
@@ -136,6 +139,7 @@ def report_json(report: RunReport, outcome: NotifyOutcome | None) -> dict[str, A
         "total_updates": len(report.updates),
         "security_updates": report.security_count,
         "exit_code": exit_code(report),
+        "partial": report.partial,
         "checkers": [
             {
                 "checker": r.checker,
@@ -146,13 +150,16 @@ def report_json(report: RunReport, outcome: NotifyOutcome | None) -> dict[str, A
             for r in report.results
         ],
     }
+    if report.partial:
+        data["not_checked"] = report.not_checked
     if outcome is not None:
         data["notifications"] = outcome.lines
     return data
 
 
 def report_text(report: RunReport, *, verbose: bool = False) -> list[str]:
-    lines = []
+    note = report.partial_note()
+    lines = [note] if note else []
     for result in report.results:
         if result.failed:
             lines.append(f"{result.checker}: FAILED - {result.error}")

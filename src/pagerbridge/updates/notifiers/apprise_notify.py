@@ -104,9 +104,17 @@ def apprise_url(kind: str, options: Mapping[str, Any]) -> str:
 
 
 def message(report: RunReport, updates: list[Update]) -> tuple[str, str]:
-    """A title and a plain-text body listing updates by checker (security ones marked)."""
-    title = "Update Watcher: " + summary_line(report.hostname, updates, len(report.failures))
-    lines: list[str] = []
+    """A title and a plain-text body listing updates by checker (security ones marked). A partial
+    run (``--only``) says so in the title and the first line: its reader must not take it for the
+    whole host's state."""
+    summary = summary_line(report.hostname, updates, len(report.failures))
+    note = report.partial_note()
+    if note is None:
+        title = "Update Watcher: " + summary
+        lines: list[str] = []
+    else:
+        title = f"Update Watcher (partial run: {', '.join(report.checked)} only): {summary}"
+        lines = [note]
     for update in updates[:MAX_LISTED]:
         mark = " [security]" if update.security else ""
         version = f"{update.current_version} -> {update.available_version}".strip(" ->")
@@ -115,7 +123,13 @@ def message(report: RunReport, updates: list[Update]) -> tuple[str, str]:
         lines.append(f"... and {len(updates) - MAX_LISTED} more")
     for failure in report.failures:
         lines.append(f"! {failure.checker} failed: {failure.error}")
-    return title, "\n".join(lines) or "Everything is up to date."
+    if not updates and not report.failures:
+        lines.append(
+            f"No updates found by {', '.join(report.checked)}."
+            if report.partial
+            else "Everything is up to date."
+        )
+    return title, "\n".join(lines)
 
 
 class AppriseNotifier:
