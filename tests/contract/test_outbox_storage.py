@@ -192,6 +192,53 @@ def test_queue_full_refuses_the_excess(storage: OutboxStorage) -> None:
     assert [r.id for r in claim(storage)] == ids[:2]
 
 
+def test_a_batch_that_straddles_the_bound_takes_the_first_pending_rows(
+    storage: OutboxStorage,
+) -> None:
+    (first,) = storage.insert_batch([row("old")], now=T0, max_pending=3)
+    batch = [
+        row("p1"),
+        row("s", state=SUPPRESSED),
+        row("p2"),
+        row("p3"),
+        row("s2", state=SUPPRESSED),
+    ]
+    ids = storage.insert_batch(batch, now=T0, max_pending=3)
+    assert [i is not None for i in ids] == [True, True, True, False, True]
+    stored = [storage.get(i) for i in ids if i is not None]
+    assert [r.dedup_key for r in stored if r is not None] == ["p1", "s", "p2", "s2"]
+    taken = [i for i in ids if i is not None]
+    assert taken == sorted(taken) and taken[0] > first  # ids follow the batch's order
+    assert storage.pending_count() == 3
+
+
+def test_the_bound_counts_active_rows_not_ids(storage: OutboxStorage) -> None:
+    """Delivered rows between active ones make the cheap id-span bound overestimate; the exact
+    count then decides, and nothing below the bound is refused."""
+    (stuck,) = storage.insert_batch([row("stuck")], now=T0, max_pending=None)
+    done = storage.insert_batch([row(f"d{i}") for i in range(5)], now=T0, max_pending=None)
+    claimed = claim(storage, limit=100)
+    completions = [Completion(r.id, DELIVERED, count_attempt=True) for r in claimed if r.id in done]
+    storage.claim(now=T0, limit=0, lease_seconds=60, worker="test", completions=completions)
+    assert storage.pending_count() == 1  # the stuck row, in flight
+    ids = storage.insert_batch([row("a"), row("b"), row("c")], now=T0, max_pending=4)
+    assert all(i is not None for i in ids)
+    assert storage.insert_batch([row("z")], now=T0, max_pending=4) == [None]
+    assert stuck < min(i for i in ids if i is not None)
+
+
+def test_a_batch_row_waits_behind_active_rows_of_its_key(storage: OutboxStorage) -> None:
+    (a0,) = storage.insert_batch([row("a", n=0)], now=T0, max_pending=1000)
+    ids = storage.insert_batch(
+        [row("a", n=1), row("b", n=0), row("b", n=1), row("c", state=SUPPRESSED)],
+        now=T0,
+        max_pending=1000,
+    )
+    first = claim(storage)
+    # a's second row waits for a0, b's second for b's first; suppressed rows are never claimed
+    assert sorted(r.id for r in first) == sorted([a0, ids[1]])
+
+
 def test_stats_list_filters_and_pages(storage: OutboxStorage) -> None:
     storage.insert_batch([row("a"), row("a"), row("b", rk=RK2)], now=T0, max_pending=None)
     storage.insert_batch([row("c")], now=T0 + 50, max_pending=None)

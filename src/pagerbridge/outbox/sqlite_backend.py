@@ -2,7 +2,9 @@
 
 WAL journal, ``synchronous=FULL`` (a commit is on disk when it returns), a busy timeout so
 processes wait for each other instead of failing, ``BEGIN IMMEDIATE`` so two writers never
-deadlock. One connection per thread. Every ``sqlite3`` error becomes a StorageError here.
+deadlock (a batch below the queue bound is one autocommit INSERT, which takes the write lock as
+it starts, the same way). One connection per thread. Every ``sqlite3`` error becomes a
+StorageError here.
 """
 
 from __future__ import annotations
@@ -170,6 +172,9 @@ class SqliteStorage(SqlStorageBase):
     ) -> list[int | None]:
         if not rows:
             return []
+        fast = self._insert_below_bound(rows, now=now, max_pending=max_pending)
+        if fast is not None:
+            return fast
         out: list[int | None] = []
         with self._tx() as conn:
             room = len(rows)
@@ -200,6 +205,33 @@ class SqliteStorage(SqlStorageBase):
             added = sum(1 for r, i in pairs if i is not None and r.state == PENDING)
             self._active = (self._active[0], self._active[1] + added)
         return out
+
+    def _insert_below_bound(
+        self, rows: Sequence[NewRow], *, now: float, max_pending: int | None
+    ) -> list[int | None] | None:
+        """The whole batch in one autocommit statement when the queue is clearly below its bound
+        (the usual case); None when it might not fit and nothing was written."""
+        conn = self._conn()
+        incoming = sum(1 for row in rows if row.state == PENDING)
+        params = {
+            "rows": _batch_json(rows),
+            "now": now,
+            "blocked": BLOCKED,
+            "max_pending": max_pending,
+            "incoming": incoming,
+        }
+        try:
+            cur = conn.execute(_Q["insert_many_below_bound"], params)
+        except sqlite3.Error as exc:
+            raise _storage_error(exc, self.path) from exc
+        if cur.rowcount == 0:
+            return None
+        if cur.rowcount != len(rows) or cur.lastrowid is None:  # pragma: no cover - invariant
+            raise StorageError("the outbox insert did not add one row per event")
+        last = cur.lastrowid
+        if self._active is not None:
+            self._active = (self._active[0], self._active[1] + incoming)
+        return list(range(last - len(rows) + 1, last + 1))
 
     def _active_count(self, conn: sqlite3.Connection, max_pending: int, incoming: int) -> int:
         """Active rows, for the queue bound. COUNT(*) costs O(backlog) (40 ms at a million rows),

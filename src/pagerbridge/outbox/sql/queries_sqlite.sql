@@ -43,6 +43,31 @@ SELECT json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'),
 FROM json_each(:rows) AS r
 ORDER BY r.key;
 
+-- name: insert_many_below_bound
+-- insert_many as a transaction of its own (autocommit: an INSERT takes the write lock when it
+-- starts, like BEGIN IMMEDIATE), guarded by the queue bound's O(log n) upper bound: every row or,
+-- when the batch might not fit, none (the caller then takes the exact path). One sqlite3 call
+-- for lock, insert and fsync: the writer thread gives up the GIL once per batch, not once per
+-- statement, and each hand-back can wait for the busy event-loop thread.
+INSERT INTO outbox (kind, payload, ordering_key, routing_key, dedup_key, state, attempts,
+                    next_attempt_at, created_at, updated_at, deadline_from)
+SELECT json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'),
+       json_extract(r.value, '$[2]'), json_extract(r.value, '$[3]'),
+       json_extract(r.value, '$[4]'), json_extract(r.value, '$[5]'), 0,
+       CASE WHEN json_extract(r.value, '$[5]') = 'pending' AND (
+                json_extract(r.value, '$[6]') OR EXISTS (
+                    SELECT 1 FROM outbox AS e
+                    WHERE e.ordering_key = json_extract(r.value, '$[2]')
+                      AND e.state IN ('pending', 'in_flight')))
+            THEN :blocked ELSE :now END,
+       :now, :now, :now
+FROM json_each(:rows) AS r
+WHERE :max_pending IS NULL
+   OR COALESCE((SELECT MAX(id) FROM outbox)
+               - (SELECT MIN(id) FROM outbox INDEXED BY ix_outbox_active_id
+                  WHERE state IN ('pending', 'in_flight')) + 1, 0) + :incoming <= :max_pending
+ORDER BY r.key;
+
 -- name: claim
 UPDATE outbox
 SET state = 'in_flight', next_attempt_at = :lease, lease_expires_at = :lease,
