@@ -192,8 +192,11 @@ class SqliteStorage(SqlStorageBase):
                 taken.append(row)
             if taken:
                 before = conn.total_changes
+                rows_json = _batch_json(taken)
+                unbounded = {"max_pending": None, "incoming": 0}  # the room is counted above
                 conn.execute(
-                    _Q["insert_many"], {"rows": _batch_json(taken), "now": now, "blocked": BLOCKED}
+                    _Q["insert_many"],
+                    {"rows": rows_json, "now": now, "blocked": BLOCKED, **unbounded},
                 )
                 last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
                 if conn.total_changes - before != len(taken):  # pragma: no cover - invariant
@@ -221,7 +224,7 @@ class SqliteStorage(SqlStorageBase):
             "incoming": incoming,
         }
         try:
-            cur = conn.execute(_Q["insert_many_below_bound"], params)
+            cur = conn.execute(_Q["insert_many"], params)
         except sqlite3.Error as exc:
             raise _storage_error(exc, self.path) from exc
         if cur.rowcount == 0:

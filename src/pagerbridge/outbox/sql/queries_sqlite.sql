@@ -25,30 +25,12 @@ RETURNING id;
 -- name: insert_many
 -- A whole batch in ONE statement: :rows is a JSON array of
 -- [kind, payload, ordering_key, routing_key, dedup_key, state, blocked_by_earlier_row_in_batch].
--- One sqlite3_step for the batch means one GIL hand-off in the writer thread instead of one per
--- row (each hand-off can wait for the event loop's thread). Ids are consecutive inside one write
--- transaction (AUTOINCREMENT, one writer, array order), so they end at last_insert_rowid().
-INSERT INTO outbox (kind, payload, ordering_key, routing_key, dedup_key, state, attempts,
-                    next_attempt_at, created_at, updated_at, deadline_from)
-SELECT json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'),
-       json_extract(r.value, '$[2]'), json_extract(r.value, '$[3]'),
-       json_extract(r.value, '$[4]'), json_extract(r.value, '$[5]'), 0,
-       CASE WHEN json_extract(r.value, '$[5]') = 'pending' AND (
-                json_extract(r.value, '$[6]') OR EXISTS (
-                    SELECT 1 FROM outbox AS e
-                    WHERE e.ordering_key = json_extract(r.value, '$[2]')
-                      AND e.state IN ('pending', 'in_flight')))
-            THEN :blocked ELSE :now END,
-       :now, :now, :now
-FROM json_each(:rows) AS r
-ORDER BY r.key;
-
--- name: insert_many_below_bound
--- insert_many as a transaction of its own (autocommit: an INSERT takes the write lock when it
--- starts, like BEGIN IMMEDIATE), guarded by the queue bound's O(log n) upper bound: every row or,
--- when the batch might not fit, none (the caller then takes the exact path). One sqlite3 call
--- for lock, insert and fsync: the writer thread gives up the GIL once per batch, not once per
--- statement, and each hand-back can wait for the busy event-loop thread.
+-- Ids are consecutive inside one write transaction (AUTOINCREMENT, one writer, array order), so
+-- they end at last_insert_rowid(). Run alone (autocommit: an INSERT takes the write lock as it
+-- starts, like BEGIN IMMEDIATE) it is lock, insert and fsync in one sqlite3 call, so the writer
+-- thread gives up the GIL once per batch (each hand-back can wait for the busy event loop).
+-- :max_pending guards it with the queue bound's O(log n) upper bound: every row or, when the
+-- batch might not fit, none (the caller then counts exactly); NULL inserts every row.
 INSERT INTO outbox (kind, payload, ordering_key, routing_key, dedup_key, state, attempts,
                     next_attempt_at, created_at, updated_at, deadline_from)
 SELECT json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'),
