@@ -10,6 +10,8 @@ real ``pagerbridge agent`` (JSON parse, PagerDuty validation, group commit with 
 202) with its delivery worker running against a black hole (a port that accepts connections and
 never answers, like an unreachable PagerDuty), so the worker holds its calls open and we measure
 intake. Each server's CPU time (user + system, all threads) per request is read from /proc.
+``--trivial asgi nostore`` also measures the agent's own app with a commit that stores nothing
+(``agent-no-storage``): how far the endpoint could go if storage cost nothing.
 
     apt-get install -y wrk
     .venv/bin/python bench/bench_enqueue.py                  # 3 runs x 20 s, 32 connections
@@ -49,6 +51,8 @@ wrk.method = "POST"
 wrk.body = '{BODY}'
 wrk.headers["Content-Type"] = "application/json"
 """
+#: ``nostore`` is not a trivial endpoint but the agent's own app minus storage (the ceiling).
+BASELINE_NAMES = {"nostore": "agent-no-storage"}
 TRIVIAL_BODY = b'{"status":"success","message":"Event processed","dedup_key":"x"}'
 
 
@@ -90,11 +94,45 @@ def serve_trivial(port: int, kind: str) -> None:
     app: Any = raw
     if kind == "starlette":
         app = Starlette(routes=[Route("/v2/enqueue", enqueue, methods=["POST"])])
+    elif kind == "nostore":
+        app = agent_without_storage()
 
     async def main() -> None:
         await run_services(asyncio.Event(), front=[serve_app("trivial", app, "127.0.0.1", port)])
 
     uvloop.run(main())
+
+
+def agent_without_storage() -> Any:
+    """The agent's own app (body limits, JSON, PagerDuty's rules, the 202) with a commit that
+    stores nothing: each loop iteration's events are "committed" at once on the next one. Its
+    rate is the ceiling of the agent's endpoint on this stack, whatever the storage costs."""
+    import asyncio
+
+    from pagerbridge.agent.app import create_agent_app
+    from pagerbridge.agent.intake import Intake
+    from pagerbridge.agent.metrics import AgentMetrics
+    from pagerbridge.outbox.storage import NewRow
+    from pagerbridge.outbox.types import EnqueuedRow
+
+    waiting: list[tuple[NewRow, asyncio.Future[EnqueuedRow]]] = []
+
+    def commit() -> None:
+        batch = waiting[:]
+        waiting.clear()
+        for n, (row, future) in enumerate(batch):
+            future.set_result(EnqueuedRow(n + 1, row.dedup_key, row.routing_key, row.state))
+
+    async def enqueue(row: NewRow) -> EnqueuedRow:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[EnqueuedRow] = loop.create_future()
+        if not waiting:
+            loop.call_soon(commit)
+        waiting.append((row, future))
+        return await future
+
+    metrics = AgentMetrics()
+    return create_agent_app(Intake(enqueue, metrics=metrics), metrics=metrics)
 
 
 def free_port() -> int:
@@ -263,9 +301,10 @@ def main() -> None:
     parser.add_argument(
         "--trivial",
         nargs="+",
-        choices=["asgi", "starlette"],
+        choices=["asgi", "starlette", "nostore"],
         default=["asgi", "starlette"],
-        help="baselines to measure; the first is the one the ratio uses (default: asgi starlette)",
+        help="baselines to measure; the first is the one the ratio uses (default: asgi starlette;"
+        " nostore: the agent's own app with a commit that stores nothing)",
     )
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
@@ -281,7 +320,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-enqueue-"))
     lua = workdir / "post.lua"
     lua.write_text(LUA)
-    names = [f"trivial-{kind}" for kind in args.trivial]
+    names = [BASELINE_NAMES.get(kind, f"trivial-{kind}") for kind in args.trivial]
     results: dict[str, list[dict[str, float]]] = {name: [] for name in [*names, "agent"]}
     hole = black_hole()
     try:
