@@ -2,6 +2,8 @@
 PagerDuty on the sandbox and a generic webhook notifier (apprise ``json://``) posting to a real
 loopback receiver. The partial report reaches the webhook, with only that type's results and
 saying it is partial; PagerDuty hears nothing (the host's one alert reflects the whole host).
+On a host whose one enabled watcher is that type, ``--only`` covers the whole host: PagerDuty is
+paged as in a full run and nothing says partial.
 
 The checkers run real subprocesses: ``apt`` and ``npm`` on a PATH of their own are stubs that
 print the recorded outputs in tests/unit/fixtures/updates (byte for byte, header stripped) and
@@ -85,7 +87,9 @@ def tools_env(tmp_path: Path) -> dict[str, str]:
     return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
 
 
-def write_config(tmp_path: Path, events_url: str, hook_url: str) -> Path:
+def write_config(
+    tmp_path: Path, events_url: str, hook_url: str, *, apt_enabled: bool = True
+) -> Path:
     lists = tmp_path / "lists"
     lists.mkdir()
     (lists / "deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages").write_text("")
@@ -95,6 +99,7 @@ def write_config(tmp_path: Path, events_url: str, hook_url: str) -> Path:
 hostname: {HOST}
 watchers:
   - type: apt
+    enabled: {str(apt_enabled).lower()}
     options:
       lists_dir: {lists}
   - type: npm
@@ -174,9 +179,16 @@ def test_only_run_reaches_the_webhook_as_a_partial_report_and_pagerduty_hears_no
     assert data["partial"] is False and "not_checked" not in data
     assert pd_events(sandbox) == ["trigger"]
     full = received[1]["body"]
-    # 124 apt + 2 npm; the body lists the first 50 (apt's), the rest are counted.
+    # 124 apt + 2 npm: the body names both, and npm's 2 are listed beside 48 of apt's.
     assert full["title"] == "Update Watcher: 126 updates available on web-prod-01 (69 security)"
     assert "partial" not in (full["title"] + full["message"]).lower()
+    full_lines = full["message"].splitlines()
+    assert full_lines[0] == "apt: 124 (69 security), npm: 2"
+    assert listed_checkers(full["message"]) == {"apt", "npm"}
+    assert sorted(line.split()[2] for line in full_lines if line.startswith("- npm:")) == (
+        npm_packages
+    )
+    assert any(line.startswith("... and 76 more from apt") for line in full_lines)
 
     # --only apt while the host's alert is open: the alert is neither updated nor replaced.
     data = run(config, env, "--only", "apt")
@@ -189,3 +201,31 @@ def test_only_run_reaches_the_webhook_as_a_partial_report_and_pagerduty_hears_no
     assert "not checked: npm" in partial_apt["message"].splitlines()[0]
     assert listed_checkers(partial_apt["message"]) == {"apt"}
     assert pd_events(sandbox) == ["trigger"]
+
+
+@pytest.mark.slow
+def test_only_naming_the_hosts_one_watcher_is_a_full_run_and_pages(
+    tmp_path: Path,
+    sandbox: Any,
+    receiver: tuple[str, list[dict[str, Any]]],
+    tools_env: dict[str, str],
+) -> None:
+    """apt is configured but disabled, npm is the one enabled watcher: ``--only npm`` checked
+    everything the host watches, so PagerDuty is triggered and no reader is told "partial"."""
+    hook_url, received = receiver
+    config = write_config(tmp_path, sandbox.url, hook_url, apt_enabled=False)
+    env = {**tools_env, "UPDATE_WATCHER_PAGERDUTY_KEY": sandbox.routing_key}
+    npm_packages = sorted(json.loads(load_fixture(NPM_FIXTURE)))
+
+    data = run(config, env, "--only", "npm")
+    assert [c["checker"] for c in data["checkers"]] == ["npm"]
+    assert data["partial"] is False and "not_checked" not in data
+    assert PAGERDUTY_PARTIAL_NOTICE not in data["notifications"]
+    assert data["notifications"][0].startswith("pagerduty: trigger update-watcher/")
+    assert data["notifications"][1] == "webhook: sent"
+    assert pd_events(sandbox) == ["trigger"]
+    (hit,) = received
+    title, message = hit["body"]["title"], hit["body"]["message"]
+    assert title == f"Update Watcher: {len(npm_packages)} updates available on {HOST}"
+    assert "partial" not in (title + message).lower()
+    assert sorted(line.split()[2] for line in message.splitlines()) == npm_packages

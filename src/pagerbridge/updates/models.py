@@ -59,11 +59,16 @@ class RunReport:
 
     hostname: str
     results: list[CheckResult] = field(default_factory=list)
-    #: ``--only TYPE``: this report covers some of the host's checkers, not the whole host.
-    partial: bool = False
-    #: On a partial run, the enabled checker types that did not run (so a reader of the report
-    #: knows what it does not cover).
+    #: The enabled checker types this run left out (``--only TYPE`` on a host with other
+    #: watchers), so a reader of the report knows what it does not cover.
     not_checked: list[str] = field(default_factory=list)
+
+    @property
+    def partial(self) -> bool:
+        """Whether the report leaves out an enabled checker. Decided by what the run covered,
+        not by how it was asked: ``--only`` naming the host's one watcher type covers the whole
+        host, so it pages PagerDuty and reads like any full run."""
+        return bool(self.not_checked)
 
     @property
     def updates(self) -> list[Update]:
@@ -88,10 +93,10 @@ class RunReport:
         if not self.partial:
             return None
         checked = ", ".join(self.checked) or "no checker"
-        note = f"Partial run (--only {checked}): only {checked} was checked"
-        if self.not_checked:
-            note += f"; not checked: {', '.join(self.not_checked)}"
-        return note + ". This is not the host's full update state."
+        return (
+            f"Partial run (--only {checked}): only {checked} was checked; "
+            f"not checked: {', '.join(self.not_checked)}. This is not the host's full update state."
+        )
 
     def filtered(self, min_priority: str) -> list[Update]:
         """Updates at or above ``min_priority``."""

@@ -31,14 +31,19 @@ EXIT_PARTIAL_FAILURE = 2
 EXIT_ALL_FAILED = 3
 EXIT_CONFIG = 4
 
-PAGERDUTY_PARTIAL_NOTICE = "pagerduty: skipped, --only runs do not change the host's alert"
+PAGERDUTY_PARTIAL_NOTICE = (
+    "pagerduty: skipped, a partial run (--only, other watchers not checked) "
+    "does not change the host's alert"
+)
 
 
 def run_checks(
     config: WatcherConfig, runner: CommandRunner, *, only: str | None = None
 ) -> RunReport:
-    """Every enabled checker (or just ``only``); an error in one is recorded, the rest still run."""
-    report = RunReport(config.hostname, partial=only is not None)
+    """Every enabled checker (or just ``only``); an error in one is recorded, the rest still run.
+    The report is partial only when an enabled watcher did not run: ``only`` naming the one
+    enabled type is a full run."""
+    report = RunReport(config.hostname)
     if only is not None:
         others = (w.type for w in config.enabled_watchers() if w.type != only)
         report.not_checked = list(dict.fromkeys(others))

@@ -3,7 +3,7 @@ apprise URLs (``type: apprise`` takes any apprise URL as ``url``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -11,7 +11,7 @@ from pagerbridge.errors import ConfigError
 from pagerbridge.updates.models import RunReport, Update
 from pagerbridge.updates.notifiers.policy import Policy, summary_line
 
-#: Most updates listed in a chat message; the rest are counted.
+#: Most updates listed in a chat message, shared between checkers; the rest are counted.
 MAX_LISTED = 50
 
 
@@ -103,10 +103,69 @@ def apprise_url(kind: str, options: Mapping[str, Any]) -> str:
     return url
 
 
+def fair_shares(counts: Sequence[int], budget: int) -> list[int]:
+    """How many of each checker's updates to list within ``budget`` lines: all of a small
+    checker's, the rest split evenly among the large ones (max-min fair; an uneven remainder goes
+    to the first in run order), so 124 apt updates cannot push npm's 2 out of the message."""
+    shares = list(counts)
+    if sum(counts) <= budget:
+        return shares
+    left, large = budget, sorted(range(len(counts)), key=lambda i: counts[i])
+    while large and counts[large[0]] <= left // len(large):
+        left -= counts[large.pop(0)]
+    even, extra = divmod(left, len(large))
+    for rank, i in enumerate(sorted(large)):
+        shares[i] = even + int(rank < extra)
+    return shares
+
+
+def checker_summary(report: RunReport, updates: list[Update]) -> str:
+    """ "apt: 124 (69 security), npm: 2, pip: failed": every checker the run covered, in run
+    order, so none is hidden by another's long list."""
+    parts = []
+    for name in report.checked:
+        runs = [r for r in report.results if r.checker == name]
+        failed = sum(1 for r in runs if r.failed)
+        if failed == len(runs):
+            parts.append(f"{name}: failed")
+            continue
+        mine = [u for u in updates if u.checker == name]
+        notes = []
+        security = sum(1 for u in mine if u.security)
+        if security:
+            notes.append(f"{security} security")
+        if failed:
+            notes.append(f"{failed} of {len(runs)} runs failed")
+        parts.append(f"{name}: {len(mine)}" + (f" ({'; '.join(notes)})" if notes else ""))
+    return ", ".join(parts)
+
+
+def _update_lines(updates: list[Update]) -> list[str]:
+    """At most MAX_LISTED update lines, shared fairly between checkers and grouped by checker;
+    each checker's unlisted rest is counted under its own entries."""
+    groups: dict[str, list[Update]] = {}
+    for update in updates:
+        groups.setdefault(update.checker, []).append(update)
+    shares = fair_shares([len(g) for g in groups.values()], MAX_LISTED)
+    lines = []
+    for (name, group), share in zip(groups.items(), shares, strict=True):
+        for update in group[:share]:
+            mark = " [security]" if update.security else ""
+            version = f"{update.current_version} -> {update.available_version}".strip(" ->")
+            lines.append(f"- {name}: {update.package} {version}{mark}")
+        rest = group[share:]
+        if rest:
+            security = sum(1 for u in rest if u.security)
+            more = f"... and {len(rest)} more from {name}"
+            lines.append(more + (f" ({security} security)" if security else ""))
+    return lines
+
+
 def message(report: RunReport, updates: list[Update]) -> tuple[str, str]:
     """A title and a plain-text body listing updates by checker (security ones marked). A partial
     run (``--only``) says so in the title and the first line: its reader must not take it for the
-    whole host's state."""
+    whole host's state. With several checkers, a summary line names each one (and which
+    failed), and the listed lines are shared between them, so no checker is hidden."""
     summary = summary_line(report.hostname, updates, len(report.failures))
     note = report.partial_note()
     if note is None:
@@ -115,12 +174,9 @@ def message(report: RunReport, updates: list[Update]) -> tuple[str, str]:
     else:
         title = f"Update Watcher (partial run: {', '.join(report.checked)} only): {summary}"
         lines = [note]
-    for update in updates[:MAX_LISTED]:
-        mark = " [security]" if update.security else ""
-        version = f"{update.current_version} -> {update.available_version}".strip(" ->")
-        lines.append(f"- {update.checker}: {update.package} {version}{mark}")
-    if len(updates) > MAX_LISTED:
-        lines.append(f"... and {len(updates) - MAX_LISTED} more")
+    if len(report.checked) > 1:
+        lines.append(checker_summary(report, updates))
+    lines.extend(_update_lines(updates))
     for failure in report.failures:
         lines.append(f"! {failure.checker} failed: {failure.error}")
     if not updates and not report.failures:
