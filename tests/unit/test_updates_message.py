@@ -1,9 +1,11 @@
 """The chat/mail body (apprise notifiers): every checker is visible however long another's list
-is: a summary line names each one (failed ones too) and the listed lines are shared fairly."""
+is: a summary line names each one (failed ones too) and the listed lines are shared fairly; a list
+cut short shows its security updates first (PagerDuty's custom_details too)."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from hypothesis import given
@@ -13,6 +15,8 @@ from pagerbridge.updates.checkers.apt import AptChecker
 from pagerbridge.updates.checkers.npm import NpmChecker
 from pagerbridge.updates.models import CheckResult, RunReport, Update
 from pagerbridge.updates.notifiers.apprise_notify import MAX_LISTED, fair_shares, message
+from pagerbridge.updates.notifiers.pagerduty import MAX_LISTED_PER_CHECKER, custom_details
+from pagerbridge.updates.notifiers.policy import cut_short
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_updates_replay import ReplayRunner
@@ -29,6 +33,12 @@ def ups(checker: str, n: int, security_every: int = 0) -> list[Update]:
         )
         for i in range(n)
     ]
+
+
+def flagged(checker: str, n: int, security_at: Iterable[int]) -> list[Update]:
+    """n updates in run order, the ones at ``security_at`` marked security."""
+    marked = set(security_at)
+    return [Update(checker, f"{checker}{i}", "1", "2", security=i in marked) for i in range(n)]
 
 
 def body_of(*results: CheckResult) -> list[str]:
@@ -61,8 +71,10 @@ def test_a_small_checker_is_not_hidden_by_a_large_one(tmp_path: Path) -> None:
     assert len(listed) == MAX_LISTED
     assert sum(line.startswith("- apt: ") for line in listed) == MAX_LISTED - 2
     (more,) = [line for line in lines if line.startswith("... and")]
-    hidden_security = sum(u.security for u in r.results[0].updates[MAX_LISTED - 2 :])
-    assert more == f"... and {124 - (MAX_LISTED - 2)} more from apt ({hidden_security} security)"
+    # apt is cut short, so its security updates come first: 48 listed, 69 - 48 counted.
+    assert (
+        more == f"... and {124 - (MAX_LISTED - 2)} more from apt ({69 - (MAX_LISTED - 2)} security)"
+    )
     # apt's lines, then its count, then npm's: each "more" sits under its own checker.
     assert lines.index(more) == 1 + MAX_LISTED - 2
     assert "partial" not in body.lower()
@@ -138,3 +150,90 @@ def test_fair_shares_properties(counts: list[int], budget: int) -> None:
     for s, c in zip(shares, counts, strict=True):
         if s < c:
             assert all(s >= other - 1 for other in shares)
+
+
+def listed_packages(lines: list[str], checker: str) -> list[str]:
+    return [line.split()[2] for line in lines if line.startswith(f"- {checker}: ")]
+
+
+def test_a_cut_short_recorded_apt_list_shows_its_security_updates_first(tmp_path: Path) -> None:
+    r = recorded_apt_and_npm(tmp_path)
+    apt = r.results[0].updates
+    security = [u.package for u in apt if u.security]
+    # Run order is alphabetical: its first 48 hold only 21 security updates, so the old order
+    # hid most of them behind "... and 76 more".
+    assert sum(u.security for u in apt[: MAX_LISTED - 2]) < MAX_LISTED - 2 <= len(security)
+    lines = message(r, r.updates)[1].splitlines()
+    apt_lines = [line for line in lines if line.startswith("- apt: ")]
+    assert len(apt_lines) == MAX_LISTED - 2
+    assert all(line.endswith(" [security]") for line in apt_lines)
+    # ... and they are the first 48 security updates, still in run order.
+    assert listed_packages(lines, "apt") == security[: MAX_LISTED - 2]
+    # npm is not cut, so its lines keep run order.
+    assert listed_packages(lines, "npm") == [u.package for u in r.results[1].updates]
+
+
+def test_an_uncut_list_keeps_run_order() -> None:
+    # Exactly MAX_LISTED with the security update last: nothing is cut, nothing moves.
+    updates = flagged("apt", MAX_LISTED, [MAX_LISTED - 1])
+    lines = body_of(CheckResult("apt", updates))
+    assert listed_packages(lines, "apt") == [u.package for u in updates]
+    assert not any(line.startswith("... and") for line in lines)
+
+
+def test_a_cut_list_with_few_security_updates_fills_up_in_run_order() -> None:
+    updates = flagged("apt", MAX_LISTED + 5, (3, MAX_LISTED + 1, MAX_LISTED + 4))
+    lines = body_of(CheckResult("apt", updates))
+    names = [u.package for u in updates]
+    rest = [n for i, n in enumerate(names) if i not in (3, MAX_LISTED + 1, MAX_LISTED + 4)]
+    assert listed_packages(lines, "apt") == ["apt3", "apt51", "apt54", *rest[: MAX_LISTED - 3]]
+    assert lines[-1] == "... and 5 more from apt"  # none of the 5 is a security update
+
+
+def test_more_security_updates_than_lines_counts_the_hidden_ones() -> None:
+    lines = body_of(CheckResult("apt", ups("apt", 2 * MAX_LISTED, security_every=1)))
+    assert listed_packages(lines, "apt") == [f"apt{i}" for i in range(MAX_LISTED)]
+    assert lines[-1] == f"... and {MAX_LISTED} more from apt ({MAX_LISTED} security)"
+
+
+@given(st.lists(st.booleans(), max_size=30), st.integers(0, 40))
+def test_cut_short_properties(flags: list[bool], limit: int) -> None:
+    updates = [Update("apt", f"p{i}", "1", "2", security=s) for i, s in enumerate(flags)]
+    listed, rest = cut_short(updates, limit)
+    assert len(listed) == min(limit, len(updates))
+    assert sorted(u.package for u in listed + rest) == sorted(u.package for u in updates)
+    if len(updates) <= limit:
+        assert listed == updates
+        return
+    # security first, as many as fit; each group keeps run order.
+    security = [u for u in updates if u.security]
+    others = [u for u in updates if not u.security]
+    assert listed == (security + others)[:limit]
+    assert sum(u.security for u in rest) == max(0, len(security) - limit)
+
+
+def pd_listed(updates: list[Update]) -> tuple[list[str], dict[str, object]]:
+    r = RunReport("h", [CheckResult("apt", updates)])
+    entry = custom_details(r, r.updates)["checkers"]["apt"]
+    return [item["package"] for item in entry["updates"]], entry
+
+
+def test_pagerduty_details_list_security_updates_first_when_cut() -> None:
+    late = range(MAX_LISTED_PER_CHECKER - 3, MAX_LISTED_PER_CHECKER + 7)
+    updates = flagged("apt", MAX_LISTED_PER_CHECKER + 7, late)  # 10 security, 7 past the old cut
+    names, entry = pd_listed(updates)
+    assert (entry["count"], entry["security"], entry["not_listed"]) == (
+        MAX_LISTED_PER_CHECKER + 7,
+        10,
+        7,
+    )
+    assert names[:10] == [f"apt{i}" for i in late]
+    # then the others in run order, as many as fit (the old order listed only 3 security ones).
+    assert names[10:] == [f"apt{i}" for i in range(MAX_LISTED_PER_CHECKER - 10)]
+
+
+def test_pagerduty_details_keep_run_order_when_not_cut(tmp_path: Path) -> None:
+    r = recorded_apt_and_npm(tmp_path)  # 124 apt updates: under the per-checker cap
+    apt = custom_details(r, r.updates)["checkers"]["apt"]
+    assert [item["package"] for item in apt["updates"]] == [u.package for u in r.results[0].updates]
+    assert "not_listed" not in apt

@@ -9,7 +9,7 @@ from urllib.parse import quote, urlsplit
 
 from pagerbridge.errors import ConfigError
 from pagerbridge.updates.models import RunReport, Update
-from pagerbridge.updates.notifiers.policy import Policy, summary_line
+from pagerbridge.updates.notifiers.policy import Policy, cut_short, summary_line
 
 #: Most updates listed in a chat message, shared between checkers; the rest are counted.
 MAX_LISTED = 50
@@ -141,19 +141,20 @@ def checker_summary(report: RunReport, updates: list[Update]) -> str:
 
 
 def _update_lines(updates: list[Update]) -> list[str]:
-    """At most MAX_LISTED update lines, shared fairly between checkers and grouped by checker;
-    each checker's unlisted rest is counted under its own entries."""
+    """At most MAX_LISTED update lines, shared fairly between checkers and grouped by checker; a
+    cut-short checker lists its security updates first, and its unlisted rest is counted under
+    its own entries."""
     groups: dict[str, list[Update]] = {}
     for update in updates:
         groups.setdefault(update.checker, []).append(update)
     shares = fair_shares([len(g) for g in groups.values()], MAX_LISTED)
     lines = []
     for (name, group), share in zip(groups.items(), shares, strict=True):
-        for update in group[:share]:
+        listed, rest = cut_short(group, share)
+        for update in listed:
             mark = " [security]" if update.security else ""
             version = f"{update.current_version} -> {update.available_version}".strip(" ->")
             lines.append(f"- {name}: {update.package} {version}{mark}")
-        rest = group[share:]
         if rest:
             security = sum(1 for u in rest if u.security)
             more = f"... and {len(rest)} more from {name}"

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pagerbridge.pagerduty.limits import EVENTS_REGIONS, ROUTING_KEY_LENGTH, SEVERITIES
 from pagerbridge.updates.models import RunReport, Update
-from pagerbridge.updates.notifiers.policy import Policy, summary_line
+from pagerbridge.updates.notifiers.policy import Policy, cut_short, summary_line
 from pagerbridge.updates.state import StateFile
 
 log = logging.getLogger(__name__)
@@ -93,27 +93,38 @@ def severity_for(updates: list[Update], options: PagerDutyOptions) -> str:
     return severity
 
 
+def _item(update: Update) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "package": update.package,
+        "current_version": update.current_version,
+        "available_version": update.available_version,
+        "security": update.security,
+    }
+    if update.kind != "package":
+        item["kind"] = update.kind
+    if update.detail:
+        item["detail"] = update.detail
+    return item
+
+
 def custom_details(report: RunReport, updates: list[Update]) -> dict[str, Any]:
-    by_checker: dict[str, dict[str, Any]] = {}
+    """Updates by checker; a checker with more than MAX_LISTED_PER_CHECKER lists its security
+    updates first (``cut_short``) and counts the rest, so none of them is among the unlisted
+    unless there are more security updates than that."""
+    groups: dict[str, list[Update]] = {}
     for update in updates:
-        entry = by_checker.setdefault(update.checker, {"count": 0, "security": 0, "updates": []})
-        entry["count"] += 1
-        entry["security"] += int(update.security)
-        if len(entry["updates"]) < MAX_LISTED_PER_CHECKER:
-            item = {
-                "package": update.package,
-                "current_version": update.current_version,
-                "available_version": update.available_version,
-                "security": update.security,
-            }
-            if update.kind != "package":
-                item["kind"] = update.kind
-            if update.detail:
-                item["detail"] = update.detail
-            entry["updates"].append(item)
-    for entry in by_checker.values():
-        if entry["count"] > len(entry["updates"]):
-            entry["not_listed"] = entry["count"] - len(entry["updates"])
+        groups.setdefault(update.checker, []).append(update)
+    by_checker: dict[str, dict[str, Any]] = {}
+    for name, group in groups.items():
+        listed, rest = cut_short(group, MAX_LISTED_PER_CHECKER)
+        entry: dict[str, Any] = {
+            "count": len(group),
+            "security": sum(1 for u in group if u.security),
+            "updates": [_item(u) for u in listed],
+        }
+        if rest:
+            entry["not_listed"] = len(rest)
+        by_checker[name] = entry
     details: dict[str, Any] = {
         "hostname": report.hostname,
         "total_updates": len(updates),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pagerbridge.updates.config import Entry, Settings
@@ -35,3 +36,13 @@ def summary_line(hostname: str, updates: list[Update], failed: int = 0) -> str:
     if failed:
         text += f"; {failed} checker{'s' if failed != 1 else ''} failed"
     return text
+
+
+def cut_short(updates: Sequence[Update], limit: int) -> tuple[list[Update], list[Update]]:
+    """(listed, not listed) for one checker's updates shown in at most ``limit`` entries. A list
+    that fits keeps run order; a cut one lists security updates first (each group in run order),
+    so an on-call reader sees them rather than whichever packages sort first."""
+    if len(updates) <= limit:
+        return list(updates), []
+    ordered = sorted(updates, key=lambda u: not u.security)  # stable: run order within each group
+    return ordered[:limit], ordered[limit:]
