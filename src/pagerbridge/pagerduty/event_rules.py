@@ -25,12 +25,11 @@ change event carries images and is accepted.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from pagerbridge.errors import ConfigError, EventValidationError
+from pagerbridge.pagerduty import jsonfast
 from pagerbridge.pagerduty.limits import (
     CHANGE_ENQUEUE_PATH,
     DEDUP_KEY_MAX,
@@ -42,6 +41,10 @@ from pagerbridge.pagerduty.limits import (
     SUMMARY_MAX,
     TRUNCATION_MARKER,
 )
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (pd-send's start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = [
     "encode_event",
@@ -58,7 +61,9 @@ OVERSIZE_NOTE_KEY = "pagerbridge_note"
 
 def encode_event(event: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON: the exact bytes sent, and the bytes the 512 KB limit counts."""
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return jsonfast.dumps(
+        event, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
 
 
 def events_url(base: str, *, change: bool = False) -> str:
@@ -314,7 +319,7 @@ def _check_links(event: dict[str, Any], check: _Checker) -> None:
 
 def _encoded_text(event: Mapping[str, Any]) -> tuple[str, int]:
     """The compact JSON text of ``event`` and its size in UTF-8 bytes (``encode_event``'s)."""
-    text = json.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    text = jsonfast.dumps(event, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     return text, len(text) if text.isascii() else len(text.encode())
 
 

@@ -1,0 +1,90 @@
+"""pagerbridge.pagerduty.jsonfast.dumps gives json.dumps' text and errors, without json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pagerbridge.pagerduty import jsonfast
+
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()  # includes nan and +-inf
+    | st.text()
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.tuples(children, children)
+        | st.dictionaries(st.text(max_size=8), children, max_size=4)
+        | st.dictionaries(st.integers() | st.booleans() | st.none(), children, max_size=3)
+    ),
+    max_leaves=20,
+)
+KWARGS = [
+    {},
+    {"separators": (",", ":"), "ensure_ascii": False, "allow_nan": False},
+    {"ensure_ascii": False, "separators": (",", ":")},
+    {"separators": (",", ":")},
+    {"sort_keys": True},
+    {"ensure_ascii": True, "allow_nan": True, "separators": (", ", ": ")},
+]
+
+
+def outcome(fn: Any, obj: Any, kw: dict[str, Any]) -> tuple[str, str]:
+    try:
+        return "ok", fn(obj, **kw)
+    except (TypeError, ValueError) as exc:  # the same exception type and message
+        return type(exc).__name__, str(exc)
+
+
+@pytest.mark.parametrize("kw", KWARGS, ids=repr)
+@settings(max_examples=300, deadline=None)
+@given(obj=VALUES)
+def test_dumps_matches_json_dumps(kw: dict[str, Any], obj: Any) -> None:
+    assert outcome(jsonfast.dumps, obj, kw) == outcome(json.dumps, obj, kw)
+
+
+@pytest.mark.parametrize("kw", KWARGS, ids=repr)
+def test_errors_and_edge_cases_match_json_dumps(kw: dict[str, Any]) -> None:
+    circular: list[Any] = []
+    circular.append(circular)
+    for obj in [
+        {"when": object()},
+        {1.5: "float key", None: 1, True: 2},
+        {(1, 2): "tuple key"},
+        circular,
+        float("nan"),
+        [float("inf"), -float("inf")],
+        'héllo \u2028 \x00 "quoted" 🔥',
+        {"b": 1, "a": {"d": [1, 2.5, "x"], "c": None}},
+        1e300 * 10,
+        12345678901234567890,
+    ]:
+        assert outcome(jsonfast.dumps, obj, kw) == outcome(json.dumps, obj, kw), obj
+
+
+def test_other_keywords_go_to_json() -> None:
+    obj = {"b": [1, 2], "a": object()}
+    assert jsonfast.dumps(obj, indent=2, default=repr) == json.dumps(obj, indent=2, default=repr)
+    assert jsonfast.loads('{"a": [1, 2.5]}') == {"a": [1, 2.5]}
+
+
+def test_json_is_not_imported() -> None:
+    code = (
+        "import sys\n"
+        "from pagerbridge.pagerduty import jsonfast\n"
+        "jsonfast.dumps({'a': [1, 'é']}, separators=(',', ':'), ensure_ascii=False)\n"
+        "print(sorted({'json', 're', 'enum', 'typing'} & set(sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
