@@ -12,10 +12,9 @@ import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
 
 from pagerbridge.errors import PagerbridgeError, QueueFullError
-from pagerbridge.outbox.storage import NewRow, OutboxStorage
+from pagerbridge.outbox.storage import NewRow
 from pagerbridge.outbox.types import (
     DEAD,
     DELIVERED,
@@ -29,9 +28,13 @@ from pagerbridge.outbox.types import (
     ordering_key,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (pd-send's start-up)
 if TYPE_CHECKING:
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
+    from typing import Any
+
+    from pagerbridge.outbox.storage_contract import OutboxStorage
 
 Clock = Callable[[], float]
 
