@@ -32,7 +32,9 @@ This module imports only the standard library: ``pd-send`` loads it on its start
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (pd-send's start-up)
+if TYPE_CHECKING:
+    from typing import Any
 
 
 class PagerbridgeError(Exception):

@@ -11,7 +11,6 @@ Exit codes: 0 stored, 2 invalid event (or usage), 3 queue full, 4 cannot store.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -165,6 +164,8 @@ def _split(value: str, names: Sequence[str]) -> dict[str, str]:
 
 
 def _load_json(source: str) -> dict[str, Any]:
+    import json  # here, not at the top: json imports re (with enum), ~5 ms of every run
+
     try:
         text = sys.stdin.read() if source == "-" else open(source, encoding="utf-8").read()  # noqa: SIM115
     except OSError as exc:
@@ -250,6 +251,7 @@ def _max_queue(args: Args) -> int | None:
 
 def _to_agent(agent_url: str, event: dict[str, Any], change: bool) -> tuple[int, dict[str, Any]]:
     """POST the event to the local agent's Events-API-compatible endpoint (urllib, stdlib)."""
+    import json
     import urllib.error
     import urllib.request
 
@@ -341,6 +343,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(result, QueueFullError):
             _fail(EXIT_QUEUE_FULL, f"not queued: {result}")
     except (StorageError, ConfigError) as exc:
+        import json
+
         dedup_key = _fallback(args, json.loads(row.payload), str(exc))
     if not args.quiet and dedup_key:
         print(dedup_key)

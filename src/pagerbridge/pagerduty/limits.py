@@ -8,7 +8,9 @@ Named here once so the rules, the sandbox and the docs cannot drift apart.
 
 from __future__ import annotations
 
-from typing import Final
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (pd-send's start-up)
+if TYPE_CHECKING:
+    from typing import Final
 
 #: An integration ("routing") key is exactly 32 characters.
 ROUTING_KEY_LENGTH: Final = 32
