@@ -16,10 +16,9 @@ the SQLAlchemy table and the metrics adapters load on first use.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
 
 from pagerbridge.outbox.core import Clock, Outbox, prepare_event
-from pagerbridge.outbox.storage import NewRow, OutboxStorage
+from pagerbridge.outbox.storage import NewRow
 from pagerbridge.outbox.types import (
     ACTIVE_STATES,
     DEAD,
@@ -41,9 +40,13 @@ from pagerbridge.outbox.types import (
     ordering_key,
 )
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms of pd-send)
 if TYPE_CHECKING:
+    from typing import Any
+
     from pagerbridge.outbox.metrics import MetricsHooks, NullMetrics, PrometheusMetrics
     from pagerbridge.outbox.policy import RateLimit, RetryPolicy
+    from pagerbridge.outbox.storage_contract import OutboxStorage
     from pagerbridge.outbox.tables import enqueue_in_transaction, outbox_table
     from pagerbridge.outbox.worker import DeliveryWorker
 
@@ -84,6 +87,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "OutboxStorage": "pagerbridge.outbox.storage_contract",
     "DeliveryWorker": "pagerbridge.outbox.worker",
     "RetryPolicy": "pagerbridge.outbox.policy",
     "RateLimit": "pagerbridge.outbox.policy",

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
-from typing import Any
 
 from pagerbridge.outbox.types import Completion, OutboxRow, Stats
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (pd-send's start-up)
+if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+    from typing import Any
 
 
 class SqlStorageBase(ABC):
