@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import http.client
+import logging
+import socket
 import time
 import urllib.error
 
@@ -125,3 +127,40 @@ def test_error_rate_per_route(sandbox: SandboxHandle) -> None:
     assert faults["route_error_rates"] == {"/v2/": 1.0, "/v2/change": 0.0, "/incidents": 1.0}
     with pytest.raises(ValueError, match="between 0 and 1"):
         sandbox.set_faults(route_error_rates={"/v2/": 7})
+
+
+def _sandbox_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_a_dropped_connection_is_not_logged_as_an_error(
+    sandbox: SandboxHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The drop is the fault asked for, not a sandbox bug: no 'returned without starting
+    response' error in the log for each one (a soak drops thousands)."""
+    caplog.set_level(logging.INFO)
+    sandbox.set_faults(drop_rate=1.0)
+    for _ in range(3):
+        with pytest.raises((urllib.error.URLError, http.client.HTTPException, ConnectionError)):
+            sandbox.send_event("trigger")
+    sandbox.set_faults()
+    assert sandbox.send_event("trigger")[0] == 202
+    assert _sandbox_errors(caplog) == []
+
+
+def test_a_client_that_hangs_up_mid_body_leaves_no_traceback(
+    sandbox: SandboxHandle, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A sender killed while posting (kill -9 of an agent) is no sandbox error."""
+    caplog.set_level(logging.INFO)
+    host, port = sandbox.url.split("//", 1)[1].rsplit(":", 1)
+    with socket.create_connection((host, int(port)), timeout=5) as conn:
+        conn.sendall(
+            b"POST /v2/enqueue HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 1000\r\n\r\n" + b'{"routing_key": "'
+        )
+        time.sleep(0.2)  # the sandbox is now waiting for the rest of the body
+    time.sleep(0.3)
+    assert sandbox.send_event("trigger")[0] == 202  # still serving
+    assert _sandbox_errors(caplog) == []
+    assert not [r for r in caplog.records if r.exc_info]

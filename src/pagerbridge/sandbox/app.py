@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Route
 from starlette.types import Receive, Scope, Send
 
@@ -23,6 +24,7 @@ from pagerbridge.sandbox.gate import Gate
 from pagerbridge.sandbox.options import SandboxOptions
 from pagerbridge.sandbox.rest_common import (
     RestError,
+    client_gone_handler,
     http_error_handler,
     internal_error_handler,
     rest_error_handler,
@@ -96,6 +98,7 @@ def create_app(options: SandboxOptions | None = None, *, clock: Clock = utc_now)
         lifespan=lifespan,
         exception_handlers={
             RestError: rest_error_handler,
+            ClientDisconnect: client_gone_handler,
             Exception: internal_error_handler,
             404: http_error_handler,
             405: http_error_handler,

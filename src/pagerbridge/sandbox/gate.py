@@ -54,6 +54,10 @@ def drop_connection(send: Send) -> bool:
     if transport is None:
         return False
     transport.abort()
+    if hasattr(cycle, "disconnected"):
+        # uvicorn learns of the abort one loop turn later and would log the missing answer as
+        # an error ("ASGI callable returned without starting response"): this drop is on purpose.
+        cycle.disconnected = True
     return True
 
 

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from pagerbridge.sandbox.gate import PRINCIPAL_KEY
 from pagerbridge.sandbox.runtime import Runtime
@@ -244,6 +244,12 @@ def reference_ids(value: Any, field: str) -> list[str]:
     if not isinstance(value, list):
         raise invalid_input(f"'{field}' must be an array of references with an 'id'")
     return [ref_id(v, f"{field}[{index}]") for index, v in enumerate(value)]
+
+
+async def client_gone_handler(request: Request, exc: Exception) -> Response:
+    """The client hung up before its body arrived (a killed sender, a timeout): nobody is left
+    to answer, and it is no sandbox error, so no traceback is logged."""
+    return Response(status_code=400)
 
 
 async def internal_error_handler(request: Request, exc: Exception) -> JSONResponse:
