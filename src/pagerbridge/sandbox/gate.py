@@ -49,7 +49,7 @@ async def send_simple(
 
 def drop_connection(send: Send) -> bool:
     """Close the client's connection without an answer (uvicorn exposes the transport)."""
-    cycle = getattr(send, "__self__", None)
+    cycle: Any = getattr(send, "__self__", None)
     transport = getattr(cycle, "transport", None)
     if transport is None:
         return False
