@@ -16,9 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -33,35 +30,6 @@ UW = str(Path(sys.executable).with_name("update-watcher"))
 HOST = "web-prod-01"
 APT_FIXTURE = "apt_list_upgradable_debian12.txt"
 NPM_FIXTURE = "npm_outdated_global_debian12.json"
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    """Records every POST (path and JSON body) and answers 200."""
-
-    received: list[dict[str, Any]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append({"path": self.path, "body": json.loads(body)})
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    received: list[dict[str, Any]] = []
-    handler = type("Receiver", (_Receiver,), {"received": received})
-    server = HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def stub_tool(directory: Path, name: str, args: str, fixture: str, status: int) -> None:

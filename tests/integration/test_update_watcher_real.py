@@ -13,10 +13,7 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import zipfile
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -246,34 +243,6 @@ def test_cli_watch_unwatch_and_cron(tmp_path: Path) -> None:
     assert f"15 4 * * * root {UW} run --config {config}" in cron.read_text()
     assert uw("uninstall-cron", "--cron-file", str(cron)).returncode == 0
     assert not cron.exists()
-
-
-class _Receiver(BaseHTTPRequestHandler):
-    received: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.received.append(
-            {"path": self.path, "headers": dict(self.headers), "body": json.loads(body)}
-        )
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    _Receiver.received = []
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}", _Receiver.received
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_generic_webhook_through_apprise_to_a_loopback_receiver(
