@@ -20,12 +20,11 @@ from pagerbridge.errors import StorageError
 from pagerbridge.outbox.queries import BLOCKED, queries, schema_sql
 from pagerbridge.outbox.sql_base import (
     SqlStorageBase,
-    row_from_mapping,
     stats_from_groups,
     token_bucket,
 )
 from pagerbridge.outbox.storage import NewRow
-from pagerbridge.outbox.types import PENDING, Completion, OutboxRow, Stats
+from pagerbridge.outbox.types import PENDING, Completion, Stats
 
 _Q = queries("postgresql")
 CHANNEL = "pagerbridge_outbox"
@@ -186,30 +185,9 @@ class PostgresStorage(SqlStorageBase):
             conn.execute(_Q["lock_keys"], {"keys": keys})
             conn.execute(_Q["promote_many"], {"keys": keys, "now": now, "blocked": BLOCKED})
 
-    def get(self, row_id: int) -> OutboxRow | None:
-        rows = self._read("get", {"id": row_id})
-        return row_from_mapping(rows[0]) if rows else None
-
-    def list_rows(
-        self,
-        *,
-        states: Sequence[str] = (),
-        routing_key: str | None = None,
-        dedup_key: str | None = None,
-        since: float | None = None,
-        after_id: int = 0,
-        limit: int = 100,
-    ) -> list[OutboxRow]:
-        params = {
-            "after_id": after_id,
-            "routing_key": routing_key,
-            "dedup_key": dedup_key,
-            "since": since,
-            "any_state": not states,
-            "states": list(states),
-            "limit": limit,
-        }
-        return [row_from_mapping(r) for r in self._read("list", params)]
+    @staticmethod
+    def _states_param(states: Sequence[str]) -> list[str]:
+        return list(states)
 
     def stats(self) -> Stats:
         groups = [tuple(r.values()) for r in self._read("stats")]

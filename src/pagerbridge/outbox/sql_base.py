@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
 
 class SqlStorageBase(ABC):
-    """``claim`` and ``complete`` over a backend's transaction and outcome-recording primitives."""
+    """``claim``, ``complete``, ``get`` and ``list_rows`` over a backend's transaction, named-query
+    and outcome-recording primitives."""
 
     #: The backend's ``claim`` query (named parameters now, lease, worker, limit).
     _claim_sql: str
@@ -30,6 +31,40 @@ class SqlStorageBase(ABC):
     @abstractmethod
     def _record(self, conn: Any, completions: Sequence[Completion], now: float) -> None:
         """Record outcomes of claimed rows (and unblock each finished row's successor)."""
+
+    @abstractmethod
+    def _read(self, name: str, params: Any = ()) -> list[Any]:
+        """The rows of the named query (rows with named columns)."""
+
+    @staticmethod
+    @abstractmethod
+    def _states_param(states: Sequence[str]) -> Any:
+        """``states`` as the ``list`` query's ``:states`` parameter."""
+
+    def get(self, row_id: int) -> OutboxRow | None:
+        rows = self._read("get", {"id": row_id})
+        return row_from_mapping(rows[0]) if rows else None
+
+    def list_rows(
+        self,
+        *,
+        states: Sequence[str] = (),
+        routing_key: str | None = None,
+        dedup_key: str | None = None,
+        since: float | None = None,
+        after_id: int = 0,
+        limit: int = 100,
+    ) -> list[OutboxRow]:
+        params = {
+            "after_id": after_id,
+            "routing_key": routing_key,
+            "dedup_key": dedup_key,
+            "since": since,
+            "any_state": not states,
+            "states": self._states_param(states),
+            "limit": limit,
+        }
+        return [row_from_mapping(r) for r in self._read("list", params)]
 
     def claim(
         self,

@@ -20,12 +20,11 @@ from pagerbridge.errors import StorageError
 from pagerbridge.outbox.queries import BLOCKED, queries, schema_sql
 from pagerbridge.outbox.sql_base import (
     SqlStorageBase,
-    row_from_mapping,
     stats_from_groups,
     token_bucket,
 )
 from pagerbridge.outbox.storage import NewRow
-from pagerbridge.outbox.types import DELIVERED, PENDING, Completion, OutboxRow, Stats
+from pagerbridge.outbox.types import DELIVERED, PENDING, Completion, Stats
 
 # json.dumps without importing json (json imports re and enum: ~5 ms of every pd-send run)
 from pagerbridge.pagerduty import jsonfast as json
@@ -156,9 +155,9 @@ class SqliteStorage(SqlStorageBase):
                     conn.execute("ROLLBACK")
             raise _storage_error(exc, self.path) from exc
 
-    def _read(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+    def _read(self, name: str, params: Any = ()) -> list[sqlite3.Row]:
         try:
-            return self._conn().execute(sql, params).fetchall()
+            return self._conn().execute(_Q[name], params).fetchall()
         except sqlite3.Error as exc:
             raise StorageError(f"cannot read the outbox at {self.path}: {exc}") from exc
 
@@ -283,41 +282,20 @@ class SqliteStorage(SqlStorageBase):
                     _Q["promote"], {"ordering_key": found[0], "now": now, "blocked": BLOCKED}
                 )
 
-    def get(self, row_id: int) -> OutboxRow | None:
-        rows = self._read(_Q["get"], {"id": row_id})
-        return row_from_mapping(rows[0]) if rows else None
-
-    def list_rows(
-        self,
-        *,
-        states: Sequence[str] = (),
-        routing_key: str | None = None,
-        dedup_key: str | None = None,
-        since: float | None = None,
-        after_id: int = 0,
-        limit: int = 100,
-    ) -> list[OutboxRow]:
-        params = {
-            "after_id": after_id,
-            "routing_key": routing_key,
-            "dedup_key": dedup_key,
-            "since": since,
-            "any_state": not states,
-            "states": json.dumps(list(states)),
-            "limit": limit,
-        }
-        return [row_from_mapping(r) for r in self._read(_Q["list"], params)]
+    @staticmethod
+    def _states_param(states: Sequence[str]) -> str:
+        return json.dumps(list(states))
 
     def stats(self) -> Stats:
-        groups = [tuple(r) for r in self._read(_Q["stats"])]
+        groups = [tuple(r) for r in self._read("stats")]
         return stats_from_groups(groups, self.paused())
 
     def next_due(self) -> float | None:
-        rows = self._read(_Q["next_due"], {"blocked": BLOCKED})
+        rows = self._read("next_due", {"blocked": BLOCKED})
         return None if not rows or rows[0][0] is None else float(rows[0][0])
 
     def pending_count(self) -> int:
-        return int(self._read(_Q["count_active"])[0][0])
+        return int(self._read("count_active")[0][0])
 
     def retry(
         self,
@@ -353,7 +331,7 @@ class SqliteStorage(SqlStorageBase):
             return conn.execute(_Q["resume"], {"routing_key": routing_key}).rowcount > 0
 
     def paused(self) -> list[str]:
-        return [r[0] for r in self._read(_Q["paused"])]
+        return [r[0] for r in self._read("paused")]
 
     def take_token(self, routing_key: str, *, rate: float, burst: float, now: float) -> float:
         with self._tx() as conn:
