@@ -5,7 +5,16 @@ same output, messages and exit codes. Standard library only at import time.
 
 from __future__ import annotations
 
-from pagerbridge.cli.im_common import EXIT_USAGE, backend, fail, guard, notice, pick_ref
+from pagerbridge.cli.im_common import (
+    EXIT_USAGE,
+    backend,
+    fail,
+    guard,
+    notice,
+    pick_ref,
+    printer,
+    run_call,
+)
 
 
 def _fields(pairs: list[str]) -> dict[str, str]:
@@ -70,17 +79,14 @@ def transition(
     as_json: bool,
 ) -> None:
     name = pick_ref(ref, incident)
-
-    def go() -> None:
-        inc = backend(db, server, token).transition(name, action, note=note)
-        if as_json:
-            from pagerbridge.cli.im_output import emit_json
-
-            emit_json(inc)
-        else:
-            print(f"{inc['id']} is now {inc['status']}")
-
-    guard(go)
+    run_call(
+        db,
+        server,
+        token,
+        as_json,
+        lambda c: c.transition(name, action, note=note),
+        lambda inc: print(f"{inc['id']} is now {inc['status']}"),
+    )
 
 
 def list_incidents(
@@ -95,15 +101,16 @@ def list_incidents(
     token: str | None,
     as_json: bool,
 ) -> None:
-    def go() -> None:
-        page = backend(db, server, token).list_incidents(
+    run_call(
+        db,
+        server,
+        token,
+        as_json,
+        lambda c: c.list_incidents(
             status=status, service_name=service, severity=sev, limit=limit, offset=offset
-        )
-        from pagerbridge.cli import im_output
-
-        im_output.emit_json(page) if as_json else im_output.incidents(page)
-
-    guard(go)
+        ),
+        printer("incidents"),
+    )
 
 
 def show(
@@ -116,14 +123,7 @@ def show(
     as_json: bool,
 ) -> None:
     name = pick_ref(ref, incident)
-
-    def go() -> None:
-        inc = backend(db, server, token).show(name)
-        from pagerbridge.cli import im_output
-
-        im_output.emit_json(inc) if as_json else im_output.incident(inc)
-
-    guard(go)
+    run_call(db, server, token, as_json, lambda c: c.show(name), printer("incident"))
 
 
 def timeline(
@@ -136,11 +136,4 @@ def timeline(
     as_json: bool,
 ) -> None:
     name = pick_ref(ref, incident)
-
-    def go() -> None:
-        entries = backend(db, server, token).timeline(name)
-        from pagerbridge.cli import im_output
-
-        im_output.emit_json(entries) if as_json else im_output.timeline(entries)
-
-    guard(go)
+    run_call(db, server, token, as_json, lambda c: c.timeline(name), printer("timeline"))

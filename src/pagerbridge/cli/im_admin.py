@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
-from pagerbridge.cli.im_common import EXIT_USAGE, backend, fail, guard
+from pagerbridge.cli.im_common import EXIT_USAGE, fail, printer, run_call
 from pagerbridge.cli.im_options import DbOpt, JsonOpt, ServerOpt, TokenOpt
 
 service_app = typer.Typer(help="Services incidents affect.", no_args_is_help=True)
@@ -14,6 +16,12 @@ sla_app = typer.Typer(help="SLA targets per severity.", no_args_is_help=True)
 token_app = typer.Typer(help="API tokens for the hub's REST API.", no_args_is_help=True)
 
 NameArg = Annotated[str, typer.Argument(metavar="NAME")]
+
+
+def _answered(remove: Callable[[str], None], name: str, verb: str) -> dict[str, str]:
+    """Run a removal that returns nothing; ``--json`` prints ``{verb: name}`` for it."""
+    remove(name)
+    return {verb: name}
 
 
 @service_app.command("add")
@@ -28,16 +36,16 @@ def service_add(
     as_json: JsonOpt = False,
 ) -> None:
     """Add a service."""
-
-    def go() -> None:
-        svc = backend(db, server, token).service_add(
+    run_call(
+        db,
+        server,
+        token,
+        as_json,
+        lambda c: c.service_add(
             name, description=description, owner_team=owner_team, default_severity=default_sev
-        )
-        from pagerbridge.cli import im_output
-
-        im_output.emit_json(svc) if as_json else print(f"service {svc['name']} added")
-
-    guard(go)
+        ),
+        lambda svc: print(f"service {svc['name']} added"),
+    )
 
 
 @service_app.command("list")
@@ -45,14 +53,7 @@ def service_list(
     db: DbOpt = None, server: ServerOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
 ) -> None:
     """List services."""
-
-    def go() -> None:
-        items = backend(db, server, token).service_list()
-        from pagerbridge.cli import im_output
-
-        im_output.emit_json(items) if as_json else im_output.services(items)
-
-    guard(go)
+    run_call(db, server, token, as_json, lambda c: c.service_list(), printer("services"))
 
 
 @service_app.command("show")
@@ -64,14 +65,7 @@ def service_show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show one service."""
-
-    def go() -> None:
-        svc = backend(db, server, token).service_show(name)
-        from pagerbridge.cli import im_output
-
-        im_output.emit_json(svc) if as_json else im_output.service(svc)
-
-    guard(go)
+    run_call(db, server, token, as_json, lambda c: c.service_show(name), printer("service"))
 
 
 @service_app.command("remove")
@@ -83,14 +77,14 @@ def service_remove(
     as_json: JsonOpt = False,
 ) -> None:
     """Remove a service that no incident refers to."""
-
-    def go() -> None:
-        backend(db, server, token).service_remove(name)
-        from pagerbridge.cli import im_output
-
-        im_output.emit_json({"removed": name}) if as_json else print(f"service {name} removed")
-
-    guard(go)
+    run_call(
+        db,
+        server,
+        token,
+        as_json,
+        lambda c: _answered(c.service_remove, name, "removed"),
+        lambda _: print(f"service {name} removed"),
+    )
 
 
 @sla_app.command("show")
@@ -98,14 +92,7 @@ def sla_show(
     db: DbOpt = None, server: ServerOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Show the SLA targets per severity."""
-
-    def go() -> None:
-        policies = backend(db, server, token).sla_show()
-        from pagerbridge.cli import im_output
-
-        im_output.emit_json(policies) if as_json else im_output.sla(policies)
-
-    guard(go)
+    run_call(db, server, token, as_json, lambda c: c.sla_show(), printer("sla"))
 
 
 @sla_app.command("set")
@@ -123,20 +110,17 @@ def sla_set(
     """Change a severity's SLA: im sla set SEV-2 --ack 20m --resolve 2h."""
     if ack is None and resolve is None:
         fail("give --ack and/or --resolve", EXIT_USAGE)
-
-    def go() -> None:
-        target = backend(db, server, token).sla_set(severity, ack=ack, resolve=resolve)
-        from pagerbridge.cli import im_output
-
-        if as_json:
-            im_output.emit_json(target)
-        else:
-            print(
-                f"{target['severity']}: acknowledge within {target['ack']}, "
-                f"resolve within {target['resolve']}"
-            )
-
-    guard(go)
+    run_call(
+        db,
+        server,
+        token,
+        as_json,
+        lambda c: c.sla_set(severity, ack=ack, resolve=resolve),
+        lambda target: print(
+            f"{target['severity']}: acknowledge within {target['ack']}, "
+            f"resolve within {target['resolve']}"
+        ),
+    )
 
 
 @sla_app.command("check")
@@ -144,20 +128,14 @@ def sla_check(
     db: DbOpt = None, server: ServerOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Record SLA breaches now (the hub does this every 30 s; use this from cron without one)."""
+    run_call(db, server, token, as_json, lambda c: c.sla_check(), _print_breaches)
 
-    def go() -> None:
-        breaches = backend(db, server, token).sla_check()
-        from pagerbridge.cli import im_output
 
-        if as_json:
-            im_output.emit_json(breaches)
-        elif not breaches:
-            print("no new SLA breaches")
-        else:
-            for b in breaches:
-                print(f"{b['incident']}: time to {b['sla']} breached (due {b['due_at']})")
-
-    guard(go)
+def _print_breaches(breaches: list[dict[str, Any]]) -> None:
+    if not breaches:
+        print("no new SLA breaches")
+    for b in breaches:
+        print(f"{b['incident']}: time to {b['sla']} breached (due {b['due_at']})")
 
 
 @token_app.command("create")
@@ -169,20 +147,13 @@ def token_create(
     as_json: JsonOpt = False,
 ) -> None:
     """Create an API token; the secret is printed once."""
+    run_call(db, server, token, as_json, lambda c: c.token_create(name), _print_secret)
 
-    def go() -> None:
-        created = backend(db, server, token).token_create(name)
-        from pagerbridge.cli import im_output
 
-        if as_json:
-            im_output.emit_json(created)
-        else:
-            print(created["token"])
-            import sys
-
-            print(f"token {created['name']} created; it is shown only now", file=sys.stderr)
-
-    guard(go)
+def _print_secret(created: dict[str, Any]) -> None:
+    """The secret alone on stdout (for ``$(im token create ...)``), the note on stderr."""
+    print(created["token"])
+    print(f"token {created['name']} created; it is shown only now", file=sys.stderr)
 
 
 @token_app.command("list")
@@ -190,14 +161,7 @@ def token_list(
     db: DbOpt = None, server: ServerOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
 ) -> None:
     """List API tokens (names and prefixes only)."""
-
-    def go() -> None:
-        items = backend(db, server, token).token_list()
-        from pagerbridge.cli import im_output
-
-        im_output.emit_json(items) if as_json else im_output.tokens(items)
-
-    guard(go)
+    run_call(db, server, token, as_json, lambda c: c.token_list(), printer("tokens"))
 
 
 @token_app.command("revoke")
@@ -209,11 +173,11 @@ def token_revoke(
     as_json: JsonOpt = False,
 ) -> None:
     """Revoke an API token."""
-
-    def go() -> None:
-        backend(db, server, token).token_revoke(name)
-        from pagerbridge.cli import im_output
-
-        im_output.emit_json({"revoked": name}) if as_json else print(f"token {name} revoked")
-
-    guard(go)
+    run_call(
+        db,
+        server,
+        token,
+        as_json,
+        lambda c: _answered(c.token_revoke, name, "revoked"),
+        lambda _: print(f"token {name} revoked"),
+    )

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from pagerbridge.cli import im_actions, im_admin
-from pagerbridge.cli.im_common import EXIT_USAGE, backend, fail, guard, pick_ref
+from pagerbridge.cli.im_common import EXIT_USAGE, fail, guard, pick_ref, run_call
 from pagerbridge.cli.im_options import (
     DbOpt,
     JsonOpt,
@@ -131,17 +131,14 @@ def note(
     body = note_opt if note_opt is not None else text
     if not body:
         fail("what does the note say? give it as TEXT or --note", EXIT_USAGE)
-
-    def go() -> None:
-        entry = backend(db, server, token).note(name, body)
-        if as_json:
-            from pagerbridge.cli.im_output import emit_json
-
-            emit_json(entry)
-        else:
-            print(f"note added to {entry['incident']}")
-
-    guard(go)
+    run_call(
+        db,
+        server,
+        token,
+        as_json,
+        lambda c: c.note(name, body),
+        lambda entry: print(f"note added to {entry['incident']}"),
+    )
 
 
 @app.command()
@@ -161,21 +158,18 @@ def assign(
     name = pick_ref(ref, incident)
     if to is None:
         fail("assign to whom? give --to NAME (or --to '' to unassign)", EXIT_USAGE)
-
-    def go() -> None:
-        inc = backend(db, server, token).assign(name, to or None, note=note)
-        if as_json:
-            from pagerbridge.cli.im_output import emit_json
-
-            emit_json(inc)
-        else:
-            print(
-                f"{inc['id']} assigned to {inc['assignee']}"
-                if inc["assignee"]
-                else f"{inc['id']} unassigned"
-            )
-
-    guard(go)
+    run_call(
+        db,
+        server,
+        token,
+        as_json,
+        lambda c: c.assign(name, to or None, note=note),
+        lambda inc: print(
+            f"{inc['id']} assigned to {inc['assignee']}"
+            if inc["assignee"]
+            else f"{inc['id']} unassigned"
+        ),
+    )
 
 
 @app.command(name="list")

@@ -92,6 +92,41 @@ def guard(func: Callable[[], T]) -> T:
         raise SystemExit(130) from None
 
 
+def run_call(
+    db: str | None,
+    server: str | None,
+    token: str | None,
+    as_json: bool,
+    call: Callable[[Commands], T],
+    render: Callable[[T], object],
+) -> None:
+    """The shape of most ``im`` commands, written once: open the backend, make one ``call``, print
+    its answer as JSON (``--json``) or with ``render``, all under :func:`guard`."""
+
+    def go() -> None:
+        result = call(backend(db, server, token))
+        if as_json:
+            from pagerbridge.cli.im_output import emit_json
+
+            emit_json(result)
+        else:
+            render(result)
+
+    guard(go)
+
+
+def printer(name: str) -> Callable[[Any], None]:
+    """:mod:`im_output`'s function ``name``, imported only when it prints (json, datetime and Rich
+    stay unloaded on the paths that print one line)."""
+
+    def render(data: Any) -> None:
+        from pagerbridge.cli import im_output
+
+        getattr(im_output, name)(data)
+
+    return render
+
+
 def pick_ref(positional: str | None, option: str | None) -> str:
     """The incident named positionally or with ``--incident`` (both only if they agree)."""
     if positional and option and positional.upper() != option.upper():
