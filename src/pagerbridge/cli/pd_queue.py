@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -35,6 +37,7 @@ DbOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 KeysOption = Annotated[bool, typer.Option("--show-keys", help="Show routing keys in full.")]
+RoutingKeyArg = Annotated[str, typer.Argument(metavar="ROUTING_KEY")]
 EXIT_NOT_FOUND = 1
 
 
@@ -59,11 +62,17 @@ def resolve_key(outbox: Outbox, value: str | None) -> str | None:
     fail(f"{len(matches)} routing keys end with {suffix!r}: give more of the key", 2)
 
 
-def _open(db: str | None) -> Outbox:
+@contextmanager
+def _opened(db: str | None) -> Iterator[Outbox]:
+    """The outbox of ``db``, closed however the block ends (rendering happens after it is)."""
     from pagerbridge.outbox import open_outbox
     from pagerbridge.paths import resolve_database_url
 
-    return open_outbox(resolve_database_url(db))
+    outbox = open_outbox(resolve_database_url(db))
+    try:
+        yield outbox
+    finally:
+        outbox.close()
 
 
 def _when(ts: float | None, *, short: bool = False) -> str:
@@ -98,6 +107,14 @@ def _row_json(row: OutboxRow, show: bool) -> dict[str, Any]:
 
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+
+
+def _answer(as_json: bool, data: dict[str, Any], line: str) -> None:
+    """A command's one-line answer, or ``data`` as JSON with ``--json``."""
+    if as_json:
+        _print_json(data)
+    else:
+        typer.echo(line)
 
 
 def _console() -> Any:
@@ -135,11 +152,8 @@ def status(db: DbOption = None, as_json: JsonOption = False, show_keys: KeysOpti
     def go() -> None:
         from pagerbridge.outbox import STATES
 
-        outbox = _open(db)
-        try:
+        with _opened(db) as outbox:
             st = outbox.stats()
-        finally:
-            outbox.close()
         age = st.oldest_pending_age(time.time())
         by_state = {s: st.by_state.get(s, 0) for s in STATES}
         keys = {short_key(k, show_keys): v for k, v in sorted(st.by_routing_key.items())}
@@ -200,8 +214,7 @@ def list_rows(
     since_ts = parse_since(since, time.time()) if since else None
 
     def go() -> None:
-        outbox = _open(db)
-        try:
+        with _opened(db) as outbox:
             rows = outbox.list_rows(
                 states=states,
                 routing_key=resolve_key(outbox, routing_key),
@@ -210,8 +223,6 @@ def list_rows(
                 after_id=after,
                 limit=limit + 1,
             )
-        finally:
-            outbox.close()
         more = len(rows) > limit
         rows = rows[:limit]
         next_after = rows[-1].id if more else None
@@ -257,11 +268,8 @@ def show(
     """One row in full, with its payload and last error."""
 
     def go() -> None:
-        outbox = _open(db)
-        try:
+        with _opened(db) as outbox:
             row = outbox.get(row_id)
-        finally:
-            outbox.close()
         if row is None:
             fail(f"no outbox row with id {row_id}", EXIT_NOT_FOUND)
         data = _row_json(row, show_keys)
@@ -293,8 +301,7 @@ def retry(
         raise typer.BadParameter("give an ID, --dead or --routing-key")
 
     def go() -> None:
-        outbox = _open(db)
-        try:
+        with _opened(db) as outbox:
             if row_id is not None and outbox.get(row_id) is None:
                 fail(f"no outbox row with id {row_id}", EXIT_NOT_FOUND)
             count = outbox.retry(
@@ -302,12 +309,7 @@ def retry(
                 dead=dead,
                 routing_key=resolve_key(outbox, routing_key),
             )
-        finally:
-            outbox.close()
-        if as_json:
-            _print_json({"retried": count})
-        else:
-            typer.echo(f"{count} row(s) queued for delivery again")
+        _answer(as_json, {"retried": count}, f"{count} row(s) queued for delivery again")
 
     run_guarded(go)
 
@@ -326,63 +328,49 @@ def purge(
     what = " and ".join(w for w, on in (("dead", dead), ("delivered", delivered)) if on)
 
     def go() -> None:
-        outbox = _open(db)
-        try:
+        with _opened(db) as outbox:
             if not yes and not typer.confirm(f"Delete every {what} row?", default=False):
                 fail("nothing deleted", 1)
             count = outbox.purge(dead=dead, delivered=delivered)
-        finally:
-            outbox.close()
-        if as_json:
-            _print_json({"purged": count})
-        else:
-            typer.echo(f"{count} {what} row(s) deleted")
+        _answer(as_json, {"purged": count}, f"{count} {what} row(s) deleted")
 
     run_guarded(go)
 
 
 @app.command()
 def pause(
-    routing_key: Annotated[str, typer.Argument(metavar="ROUTING_KEY")],
+    routing_key: RoutingKeyArg,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Hold delivery for a routing key; its events keep queueing."""
 
     def go() -> None:
-        outbox = _open(db)
-        try:
+        with _opened(db) as outbox:
             outbox.pause(resolve_key(outbox, routing_key) or routing_key)
-        finally:
-            outbox.close()
-        if as_json:
-            _print_json({"paused": short_key(routing_key, False)})
-        else:
-            typer.echo(f"paused {short_key(routing_key, False)}")
+        shown = short_key(routing_key, False)
+        _answer(as_json, {"paused": shown}, f"paused {shown}")
 
     run_guarded(go)
 
 
 @app.command()
 def resume(
-    routing_key: Annotated[str, typer.Argument(metavar="ROUTING_KEY")],
+    routing_key: RoutingKeyArg,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Deliver a paused routing key's events again."""
 
     def go() -> None:
-        outbox = _open(db)
-        try:
+        with _opened(db) as outbox:
             resumed = outbox.resume(resolve_key(outbox, routing_key) or routing_key)
-        finally:
-            outbox.close()
-        if as_json:
-            _print_json({"resumed": resumed})
-        elif resumed:
-            typer.echo(f"resumed {short_key(routing_key, False)}")
-        else:
-            typer.echo(f"{short_key(routing_key, False)} was not paused")
+        shown = short_key(routing_key, False)
+        _answer(
+            as_json,
+            {"resumed": resumed},
+            f"resumed {shown}" if resumed else f"{shown} was not paused",
+        )
 
     run_guarded(go)
 
