@@ -225,7 +225,9 @@ class PostgresStorage(SqlStorageBase):
         if not states:
             return 0
         with self._tx() as conn:
-            cur = conn.execute(_Q["purge"], {"states": list(states), "before": before})
+            cur = conn.execute(
+                _Q["purge"], {"states": self._states_param(states), "before": before}
+            )
             return cur.rowcount
 
     def pause(self, routing_key: str, *, now: float) -> None:

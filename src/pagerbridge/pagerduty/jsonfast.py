@@ -52,10 +52,3 @@ def dumps(obj: Any, **kw: Any) -> str:
         kw.get("allow_nan", True),
     )(obj, 0)
     return "".join(chunks)
-
-
-def loads(s: str | bytes, **kw: Any) -> Any:
-    """``json.loads`` (decoding is off pd-send's usual path, so json is imported only here)."""
-    import json
-
-    return json.loads(s, **kw)
