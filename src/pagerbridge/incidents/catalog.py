@@ -76,7 +76,15 @@ def ensure_services(
     result: list[Service] = []
     for name in wanted:
         if name not in found:
-            found[name] = create_service(session=session, name=name, now=now)
-            created.append(name)
+            try:
+                found[name] = create_service(session=session, name=name, now=now)
+                created.append(name)
+            except ConflictError:
+                # Another transaction committed it since our first look (PostgreSQL's READ
+                # COMMITTED shows it to this later statement): it exists, so use it.
+                existing = session.scalar(select(Service).where(Service.name == name))
+                if existing is None:  # pragma: no cover - it was just seen
+                    raise
+                found[name] = existing
         result.append(found[name])
     return result, created
