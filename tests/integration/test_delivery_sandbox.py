@@ -80,7 +80,8 @@ async def test_outage_then_recovery_delivers_everything_and_kills_nothing(sqlite
     outbox = open_outbox(sqlite_url)
     for n in range(10):
         outbox.enqueue_event(event(n, f"k{n % 3}"))
-    with running_sandbox(faults={"outage_seconds": 1.0}) as sandbox:
+    with running_sandbox() as sandbox:
+        sandbox.set_faults(outage_seconds=1.0)  # the outage starts now, not when the sandbox did
         started = time.monotonic()
         worker = DeliveryWorker(
             outbox, events_url=sandbox.url, policy=FAST, rate_limit=OFF, poll_interval=0.05
