@@ -30,10 +30,9 @@ from pagerbridge.outbox.types import (
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (pd-send's start-up)
 if TYPE_CHECKING:
-    import asyncio
-    from concurrent.futures import ThreadPoolExecutor
     from typing import Any
 
+    from pagerbridge.outbox.group_commit import GroupCommit
     from pagerbridge.outbox.storage_contract import OutboxStorage
 
 Clock = Callable[[], float]
@@ -104,16 +103,8 @@ class Outbox:
         self.storage = storage
         self.max_queue = DEFAULT_MAX_QUEUE if max_queue is None else max_queue
         self.clock = clock
-        self._pending: list[tuple[NewRow, asyncio.Future[EnqueuedRow]]] = []
-        self._committer: asyncio.Task[None] | None = None
-        self._wake: asyncio.Event | None = None
-        #: The loop the running committer task belongs to (callers share it while it runs).
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._closing = False
-        #: The group commit's own thread: one connection that stays warm (its page cache is not
-        #: invalidated by writes from other pool threads' connections), never queued behind
-        #: workers' database calls in the shared default executor.
-        self._writer: ThreadPoolExecutor | None = None
+        #: The group commit's writer thread, started by the first async enqueue.
+        self._group: GroupCommit | None = None
         #: Called (in the event loop) after rows were committed, to wake local workers at once.
         self.listeners: list[Callable[[], None]] = []
 
@@ -167,61 +158,18 @@ class Outbox:
 
     async def enqueue_row_async(self, row: NewRow) -> EnqueuedRow:
         """Join the group commit with an already prepared row."""
-        import asyncio
+        group = self._group
+        if group is None:
+            from pagerbridge.outbox.group_commit import GroupCommit
 
-        committer = self._committer
-        if committer is None or committer.done():
-            # Looked up only when the committer (re)starts: on Python 3.11 every
-            # get_running_loop() is a getpid() system call, measurable per event.
-            self._loop = asyncio.get_running_loop()
-            if self._wake is None:
-                self._wake = asyncio.Event()
-            self._committer = self._loop.create_task(self._commit_loop())
-        assert self._loop is not None and self._wake is not None
-        future: asyncio.Future[EnqueuedRow] = self._loop.create_future()
-        self._pending.append((row, future))
-        self._wake.set()
-        return await future
+            group = self._group = GroupCommit(
+                lambda rows: self._insert(rows, self.clock()), on_committed=self._committed
+            )
+        return await group.submit(row)
 
-    async def _commit_loop(self) -> None:
-        import asyncio
-        from concurrent.futures import ThreadPoolExecutor
-
-        assert self._wake is not None
-        if self._writer is None:
-            self._writer = ThreadPoolExecutor(1, thread_name_prefix="outbox-writer")
-        loop = asyncio.get_running_loop()
-        while True:
-            if not self._pending:
-                if self._closing:
-                    return
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=5.0)
-                except TimeoutError:
-                    if not self._pending:
-                        return
-                continue
-            batch, self._pending = self._pending, []
-            rows = [row for row, _ in batch]
-            try:
-                results = await loop.run_in_executor(self._writer, self._insert, rows, self.clock())
-            except BaseException as exc:  # every waiter learns the failure
-                for _, fut in batch:
-                    if not fut.done():
-                        fut.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for (_, fut), result in zip(batch, results, strict=True):
-                if fut.done():
-                    continue
-                if isinstance(result, Exception):
-                    fut.set_exception(result)
-                else:
-                    fut.set_result(result)
-            for listener in self.listeners:
-                listener()
+    def _committed(self) -> None:
+        for listener in self.listeners:
+            listener()
 
     # -- inspection and management (pd-queue) -----------------------------------------------------
 
@@ -283,12 +231,7 @@ class Outbox:
         """Finish the group commit in progress, then close the storage."""
         import asyncio
 
-        self._closing = True
-        if self._committer is not None and not self._committer.done():
-            assert self._wake is not None
-            self._wake.set()
-            await self._committer
-        if self._writer is not None:
-            self._writer.shutdown(wait=False)
-            self._writer = None
+        group, self._group = self._group, None
+        if group is not None:
+            await asyncio.to_thread(group.close)
         await asyncio.to_thread(self.storage.close)

@@ -1,0 +1,173 @@
+"""The group commit's writer thread: batching, failures, closing, cancelled and foreign waiters."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from pagerbridge.errors import QueueFullError, StorageError
+from pagerbridge.outbox.group_commit import MAX_BATCH, GroupCommit
+from pagerbridge.outbox.storage import NewRow
+from pagerbridge.outbox.types import PENDING, EnqueuedRow
+
+
+def row(n: int) -> NewRow:
+    return NewRow("event", f'{{"n":{n}}}', f"rk/{n}", "rk", str(n), PENDING)
+
+
+class Recorder:
+    """An insert that records its batches; it can be held (to let rows queue up) or fail."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+        self.threads: set[str] = set()
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.release.set()
+        self.fail_next: BaseException | None = None
+
+    def __call__(self, rows: Sequence[NewRow]) -> list[EnqueuedRow | Exception]:
+        self.threads.add(threading.current_thread().name)
+        self.entered.set()
+        self.release.wait(10)
+        self.batches.append([r.dedup_key or "" for r in rows])
+        if self.fail_next is not None:
+            exc, self.fail_next = self.fail_next, None
+            raise exc
+        out: list[EnqueuedRow | Exception] = []
+        for r in rows:
+            if r.dedup_key == "full":
+                out.append(QueueFullError("full"))
+            else:
+                out.append(EnqueuedRow(int(r.dedup_key or 0), r.dedup_key, r.routing_key, r.state))
+        return out
+
+
+async def wait_until(flag: threading.Event) -> None:
+    assert await asyncio.to_thread(flag.wait, 10)
+
+
+async def test_rows_that_queue_during_a_commit_share_the_next_one() -> None:
+    insert = Recorder()
+    committed: list[str] = []
+    group = GroupCommit(
+        insert, on_committed=lambda: committed.append(threading.current_thread().name)
+    )
+    insert.release.clear()
+    first = asyncio.ensure_future(group.submit(row(1)))
+    await wait_until(insert.entered)  # the writer is inside the first commit, held
+    rest = [asyncio.ensure_future(group.submit(row(n))) for n in range(2, 52)]
+    await asyncio.sleep(0.05)
+    insert.release.set()
+    results = await asyncio.gather(first, *rest)
+    assert [r.id for r in results] == list(range(1, 52))
+    assert insert.batches == [["1"], [str(n) for n in range(2, 52)]]  # two commits, not 51
+    assert insert.threads == {"outbox-group-commit"}  # never the loop's thread
+    assert committed == [threading.current_thread().name] * 2  # once per batch, on the loop
+    await asyncio.to_thread(group.close)
+
+
+async def test_a_failed_commit_fails_its_waiters_and_the_next_one_works() -> None:
+    insert = Recorder()
+    group = GroupCommit(insert)
+    insert.fail_next = StorageError("disk full")
+    with pytest.raises(StorageError, match="disk full"):
+        await group.submit(row(1))
+    assert (await group.submit(row(2))).id == 2  # the thread survived the failure
+    await asyncio.to_thread(group.close)
+
+
+async def test_a_refused_row_fails_alone() -> None:
+    group = GroupCommit(Recorder())
+    full = NewRow("event", "{}", "rk/full", "rk", "full", PENDING)
+    results = await asyncio.gather(
+        group.submit(row(1)), group.submit(full), group.submit(row(3)), return_exceptions=True
+    )
+    assert isinstance(results[1], QueueFullError)
+    assert [r.id for r in (results[0], results[2])] == [1, 3]  # type: ignore[union-attr]
+    await asyncio.to_thread(group.close)
+
+
+async def test_close_writes_everything_submitted_then_a_new_submit_restarts() -> None:
+    insert = Recorder()
+    group = GroupCommit(insert)
+    insert.release.clear()
+    waiters = [asyncio.ensure_future(group.submit(row(n))) for n in range(1, 6)]
+    await asyncio.sleep(0)  # every submit has queued its row
+    await wait_until(insert.entered)
+    closing = asyncio.ensure_future(asyncio.to_thread(group.close))
+    await asyncio.sleep(0.05)
+    assert not closing.done()  # close waits for the commit in progress and the queued rows
+    insert.release.set()
+    await closing
+    assert sorted(k for batch in insert.batches for k in batch) == [str(n) for n in range(1, 6)]
+    assert [r.id for r in await asyncio.gather(*waiters)] == [1, 2, 3, 4, 5]
+    assert (await group.submit(row(9))).id == 9
+    await asyncio.to_thread(group.close)
+
+
+async def test_a_cancelled_caller_does_not_break_the_batch() -> None:
+    insert = Recorder()
+    group = GroupCommit(insert)
+    insert.release.clear()
+    first = asyncio.ensure_future(group.submit(row(1)))
+    await wait_until(insert.entered)
+    gone = asyncio.ensure_future(group.submit(row(2)))
+    stays = asyncio.ensure_future(group.submit(row(3)))
+    await asyncio.sleep(0)
+    gone.cancel()
+    insert.release.set()
+    assert (await first).id == 1 and (await stays).id == 3
+    assert ["2", "3"] in insert.batches  # the row was stored even though nobody waits for it
+    await asyncio.to_thread(group.close)
+
+
+def test_waiters_on_different_loops_each_get_their_answer() -> None:
+    insert = Recorder()
+    group = GroupCommit(insert)
+    insert.release.clear()
+    got: dict[int, int] = {}
+
+    def caller(n: int) -> None:
+        async def one() -> None:
+            got[n] = (await group.submit(row(n))).id
+
+        asyncio.run(one())
+
+    threads = [threading.Thread(target=caller, args=(n,)) for n in (1, 2, 3)]
+    for t in threads:
+        t.start()
+    assert insert.entered.wait(10)
+    insert.release.set()
+    for t in threads:
+        t.join(10)
+    assert got == {1: 1, 2: 2, 3: 3}
+    group.close()
+
+
+async def test_a_burst_is_cut_into_bounded_transactions() -> None:
+    insert = Recorder()
+    group = GroupCommit(insert)
+    insert.release.clear()
+    first = asyncio.ensure_future(group.submit(row(0)))
+    await wait_until(insert.entered)
+    burst = [asyncio.ensure_future(group.submit(row(n))) for n in range(1, MAX_BATCH + 11)]
+    await asyncio.sleep(0)
+    insert.release.set()
+    await asyncio.gather(first, *burst)
+    assert [len(b) for b in insert.batches] == [1, MAX_BATCH, 10]
+    await asyncio.to_thread(group.close)
+
+
+def test_one_thread_running_loops_one_after_another() -> None:
+    group = GroupCommit(Recorder())
+
+    async def one(n: int) -> int:
+        return (await group.submit(row(n))).id
+
+    assert asyncio.run(one(1)) == 1
+    assert asyncio.run(one(2)) == 2  # a fresh loop in the same thread, not the closed one
+    group.close()
