@@ -5,12 +5,16 @@ One suite, as huey does it: a backend is correct when this passes on it.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 import pytest
 
+from pagerbridge.errors import StorageError
 from pagerbridge.outbox import (
     DEAD,
     DELIVERED,
@@ -237,6 +241,110 @@ def test_a_batch_row_waits_behind_active_rows_of_its_key(storage: OutboxStorage)
     first = claim(storage)
     # a's second row waits for a0, b's second for b's first; suppressed rows are never claimed
     assert sorted(r.id for r in first) == sorted([a0, ids[1]])
+
+
+def test_a_failed_batch_stores_nothing_and_the_storage_keeps_working(
+    storage: OutboxStorage,
+) -> None:
+    broken = NewRow(None, "{}", "rk/x", RK, "x", PENDING)  # type: ignore[arg-type]
+    with pytest.raises(StorageError):
+        storage.insert_batch([row("a"), broken, row("b")], now=T0, max_pending=1000)
+    assert storage.pending_count() == 0  # all or nothing
+    (ok,) = storage.insert_batch([row("c")], now=T0, max_pending=1000)
+    assert [r.id for r in claim(storage)] == [ok]
+
+
+def test_concurrent_writers_keep_each_lane_in_order(database_url: str) -> None:
+    """The agent's group commit may run several writers on one storage (PostgreSQL: two) while
+    workers claim. A lane is delivered in id order, and each writer's rows of a lane in the order
+    it wrote them, whatever the other writers and the claimer do meanwhile."""
+    storage = open_storage(database_url)
+    keys = ["a", "b", "c"]
+    writers = max(2, storage.group_commit_writers + 1)
+    errors: list[BaseException] = []
+    delivered: list[tuple[str, int, int]] = []
+    writing = threading.Event()
+    writing.set()
+
+    def write(w: int) -> None:
+        try:
+            for batch in range(20):
+                rows = [row(k, n=w * 1000 + batch * 10 + i) for i in range(2) for k in keys]
+                assert None not in storage.insert_batch(rows, now=T0, max_pending=10_000)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def deliver() -> None:
+        claimer = open_storage(database_url)
+        try:
+            while True:
+                got = claimer.claim(now=T0, limit=100, lease_seconds=600, worker="c")
+                if not got and not writing.is_set():
+                    return
+                assert len({r.ordering_key for r in got}) == len(got)  # one per lane at a time
+                delivered.extend((r.dedup_key or "", r.id, r.payload_json()["n"]) for r in got)
+                claimer.complete([Completion(r.id, DELIVERED) for r in got], now=T0)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            claimer.close()
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
+    claimer = threading.Thread(target=deliver)
+    for t in [*threads, claimer]:
+        t.start()
+    for t in threads:
+        t.join(60)
+    writing.clear()
+    claimer.join(60)
+    storage.close()
+    assert not errors, errors
+    assert len(delivered) == writers * 20 * 2 * len(keys)
+    for k in keys:
+        lane = [(i, n) for d, i, n in delivered if d == k]
+        assert [i for i, _ in lane] == sorted(i for i, _ in lane)  # delivered in id order
+        for w in range(writers):
+            mine = [n for _, n in lane if n // 1000 == w]
+            assert mine == sorted(mine)  # each writer's rows in the order it wrote them
+
+
+@contextmanager
+def lane_held(database_url: str, lane: str) -> Iterator[None]:
+    """Another writer in the middle of a transaction on ``lane``: SQLite's one write lock, or
+    PostgreSQL's per-lane advisory lock (what a concurrent insert of that lane takes)."""
+    if database_url.startswith("sqlite"):
+        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            conn.execute("COMMIT")
+            conn.close()
+        return
+    with psycopg.connect(database_url) as pg:
+        pg.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (lane,))
+        yield
+        pg.commit()
+
+
+def test_a_batch_waits_for_a_writer_holding_its_lane(
+    storage: OutboxStorage, database_url: str
+) -> None:
+    """Ids within a lane follow commit order: a batch cannot commit past an earlier writer of its
+    lane that has not committed yet (else a worker could deliver the later row first)."""
+    storage.insert_batch([row("warm-up")], now=T0, max_pending=1000)  # connection and schema
+    done = threading.Event()
+
+    def insert() -> None:
+        storage.insert_batch([row("a", n=1)], now=T0, max_pending=1000)
+        done.set()
+
+    with lane_held(database_url, ordering_key(RK, "a")):
+        writer = threading.Thread(target=insert)
+        writer.start()
+        assert not done.wait(0.5)  # held back while the other transaction is open
+    assert done.wait(10)  # and through once it commits
+    writer.join()
 
 
 def test_stats_list_filters_and_pages(storage: OutboxStorage) -> None:

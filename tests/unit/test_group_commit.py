@@ -65,7 +65,7 @@ async def test_rows_that_queue_during_a_commit_share_the_next_one() -> None:
     results = await asyncio.gather(first, *rest)
     assert [r.id for r in results] == list(range(1, 52))
     assert insert.batches == [["1"], [str(n) for n in range(2, 52)]]  # two commits, not 51
-    assert insert.threads == {"outbox-group-commit"}  # never the loop's thread
+    assert insert.threads == {"outbox-group-commit-0"}  # never the loop's thread
     assert committed == [threading.current_thread().name] * 2  # once per batch, on the loop
     await asyncio.to_thread(group.close)
 

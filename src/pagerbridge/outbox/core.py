@@ -163,7 +163,9 @@ class Outbox:
             from pagerbridge.outbox.group_commit import GroupCommit
 
             group = self._group = GroupCommit(
-                lambda rows: self._insert(rows, self.clock()), on_committed=self._committed
+                lambda rows: self._insert(rows, self.clock()),
+                on_committed=self._committed,
+                writers=self.storage.group_commit_writers,
             )
         return await group.submit(row)
 

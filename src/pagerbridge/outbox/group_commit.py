@@ -1,9 +1,13 @@
-"""The group commit: one writer thread stores whatever rows are waiting, as one transaction.
+"""The group commit: writer threads store whatever rows are waiting, each batch one transaction.
 
-Callers on an event loop hand a row over and await a future; the writer thread takes every row
+Callers on an event loop hand a row over and await a future; a writer thread takes every row
 that arrived while it was busy and writes them with one fsync. It loops on its own: as soon as a
 batch is on disk it sends the results back to the loop (``call_soon_threadsafe``) and starts on
 the rows that queued meanwhile, so the loop thread is never on the path between two commits.
+
+One writer suits SQLite (one write lock: a second writer would only wait for it). PostgreSQL
+takes concurrent transactions, so there a second writer commits while the first waits for its
+round trips (its key locks keep each lane in order across writers).
 
 Measured on the agent (docs/benchmarks.md): with an ``asyncio`` task that handed each batch to a
 ``ThreadPoolExecutor`` and waited, 45 % of every commit cycle was hand-over (the task waking,
@@ -34,26 +38,31 @@ _STOP = None
 
 
 class GroupCommit:
-    """A writer thread fed by a queue; ``submit`` is called on an event loop.
+    """``writers`` threads fed by one queue; ``submit`` is called on an event loop.
 
     ``on_committed`` runs on each waiter's loop after its batch is settled (the outbox uses it to
     wake local delivery workers).
     """
 
     def __init__(
-        self, insert: InsertBatch, *, on_committed: Callable[[], None] = lambda: None
+        self,
+        insert: InsertBatch,
+        *,
+        on_committed: Callable[[], None] = lambda: None,
+        writers: int = 1,
     ) -> None:
         self._insert = insert
         self._on_committed = on_committed
+        self._writers = writers
         self._queue: queue.SimpleQueue[Waiter | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._last_loop: tuple[int, asyncio.AbstractEventLoop] | None = None
 
     async def submit(self, row: NewRow) -> EnqueuedRow:
         """Queue ``row`` for the next commit; returns once it is durable (or raises its error)."""
         future: asyncio.Future[EnqueuedRow] = self._running_loop().create_future()
-        if self._thread is None:
+        if not self._threads:
             self._start()
         self._queue.put((row, future))
         return await future
@@ -75,20 +84,23 @@ class GroupCommit:
 
     def _start(self) -> None:
         with self._lock:
-            if self._thread is None:
-                # A daemon: nothing is acknowledged before its commit returns, so a process that
-                # exits without close() loses no accepted row, and never hangs on this thread.
-                self._thread = threading.Thread(
-                    target=self._run, name="outbox-group-commit", daemon=True
-                )
-                self._thread.start()
+            if not self._threads:
+                # Daemons: nothing is acknowledged before its commit returns, so a process that
+                # exits without close() loses no accepted row, and never hangs on these threads.
+                self._threads = [
+                    threading.Thread(target=self._run, name=f"outbox-group-commit-{n}", daemon=True)
+                    for n in range(self._writers)
+                ]
+                for thread in self._threads:
+                    thread.start()
 
     def close(self) -> None:
-        """Write everything already submitted, then stop the thread (blocking; call it off-loop)."""
+        """Write everything submitted so far, then stop the threads (blocking; call it off-loop)."""
         with self._lock:
-            thread, self._thread = self._thread, None
-        if thread is not None:
-            self._queue.put(_STOP)
+            threads, self._threads = self._threads, []
+        for _ in threads:
+            self._queue.put(_STOP)  # after every submitted row: each thread stops at one
+        for thread in threads:
             thread.join()
 
     def _run(self) -> None:

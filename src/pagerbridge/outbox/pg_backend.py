@@ -32,6 +32,39 @@ CHANNEL = "pagerbridge_outbox"
 SCHEMA_LOCK_ID = 0x0B0C5
 
 
+def _lane_keys(rows: Sequence[NewRow]) -> list[str]:
+    """The ordering keys to lock, sorted so that concurrent writers never deadlock."""
+    return sorted({row.ordering_key for row in rows})
+
+
+def _insert_params(rows: Sequence[NewRow], now: float) -> list[dict[str, Any]]:
+    return [
+        {
+            "kind": row.kind,
+            "payload": row.payload,
+            "ordering_key": row.ordering_key,
+            "routing_key": row.routing_key,
+            "dedup_key": row.dedup_key,
+            "state": row.state,
+            "now": now,
+            "blocked": BLOCKED,
+        }
+        for row in rows
+    ]
+
+
+def _returned_ids(cur: psycopg.Cursor[Any]) -> list[int]:
+    """The ids an ``executemany(..., returning=True)`` gave back, one result set per row.
+    Rows run in order, so each row sees the earlier rows of its key (and waits behind them)."""
+    ids: list[int] = []
+    while True:
+        found = cur.fetchone()
+        assert found is not None
+        ids.append(int(found["id"]))
+        if not cur.nextset():
+            return ids
+
+
 def _conninfo(url: str) -> str:
     for prefix in ("postgresql+psycopg://", "postgres://"):
         if url.startswith(prefix):
@@ -51,6 +84,9 @@ class PostgresStorage(SqlStorageBase):
     """An :class:`~pagerbridge.outbox.storage.OutboxStorage` in a PostgreSQL database."""
 
     supports_notify = True
+    #: Two batches in flight: one commits while the other waits for its round trips (measured
+    #: +15-20 % in alternating runs of bench_enqueue; 3 and 4 gained nothing more).
+    group_commit_writers = 2
     _claim_sql = _Q["claim"]
 
     def __init__(self, url: str, *, create: bool = True) -> None:
@@ -111,10 +147,12 @@ class PostgresStorage(SqlStorageBase):
     ) -> list[int | None]:
         if not rows:
             return []
+        fast = self._insert_below_bound(rows, now=now, max_pending=max_pending)
+        if fast is not None:
+            return fast
         out: list[int | None] = []
         with self._tx() as conn:
-            keys = sorted({r.ordering_key for r in rows})
-            conn.execute(_Q["lock_keys"], {"keys": keys})
+            conn.execute(_Q["lock_keys"], {"keys": _lane_keys(rows)})
             room = len(rows)
             if max_pending is not None:
                 found = conn.execute(_Q["active_span"]).fetchone()
@@ -123,7 +161,7 @@ class PostgresStorage(SqlStorageBase):
                     counted = conn.execute(_Q["count_active"]).fetchone()
                     span = next(iter(counted.values())) if counted else 0
                 room = max(0, max_pending - int(span or 0))
-            accepted: list[dict[str, Any]] = []
+            accepted: list[NewRow] = []
             for row in rows:
                 if row.state == PENDING:
                     if room <= 0:
@@ -131,34 +169,51 @@ class PostgresStorage(SqlStorageBase):
                         continue
                     room -= 1
                 out.append(len(accepted))  # replaced by the id below
-                accepted.append(
-                    {
-                        "kind": row.kind,
-                        "payload": row.payload,
-                        "ordering_key": row.ordering_key,
-                        "routing_key": row.routing_key,
-                        "dedup_key": row.dedup_key,
-                        "state": row.state,
-                        "now": now,
-                        "blocked": BLOCKED,
-                    }
-                )
+                accepted.append(row)
             ids: list[int] = []
             if accepted:
-                # One pipelined round trip for the batch; rows run in order, so a row sees the
-                # earlier rows of its key (and waits behind them).
                 with conn.cursor() as cur:
-                    cur.executemany(_Q["insert"], accepted, returning=True)
-                    while True:
-                        found = cur.fetchone()
-                        assert found is not None
-                        ids.append(int(found["id"]))
-                        if not cur.nextset():
-                            break
+                    cur.executemany(_Q["insert"], _insert_params(accepted, now), returning=True)
+                    ids = _returned_ids(cur)
             out = [None if i is None else ids[i] for i in out]
             if any(i is not None for i in out):
                 conn.execute(_Q["notify"])
         return out
+
+    def _insert_below_bound(
+        self, rows: Sequence[NewRow], *, now: float, max_pending: int | None
+    ) -> list[int | None] | None:
+        """The whole batch in two round trips when the queue is clearly below its bound (the
+        usual case); None when it might not fit and nothing was written.
+
+        Key locks, the bound's O(log n) check, the inserts and NOTIFY go out as one pipeline;
+        then COMMIT, or ROLLBACK when the check says the batch might not fit. Each round trip
+        also costs the writer thread a GIL hand-back from the busy event loop (six of them made
+        a 16-row batch take 3-4.5 ms inside the agent against 2.2 ms alone).
+        """
+        conn = self._conn()
+        incoming = sum(1 for row in rows if row.state == PENDING)
+        try:
+            with conn.pipeline() as pipeline, conn.cursor() as cur:
+                conn.execute(_Q["lock_keys"], {"keys": _lane_keys(rows)})
+                span_cursor = conn.execute(_Q["active_span"])
+                cur.executemany(_Q["insert"], _insert_params(rows, now), returning=True)
+                conn.execute(_Q["notify"])
+                pipeline.sync()
+                found = span_cursor.fetchone()
+                span = int(found["span"] or 0) if found else 0
+                if max_pending is not None and span + incoming > max_pending:
+                    conn.rollback()
+                    return None
+                ids: list[int | None] = list(_returned_ids(cur))
+                conn.commit()
+        except psycopg.Error as exc:
+            with suppress(psycopg.Error):
+                conn.rollback()
+            if conn.broken:
+                self._local.conn = None
+            raise StorageError(f"outbox database {self._where}: {exc}") from exc
+        return ids
 
     @staticmethod
     def _record(

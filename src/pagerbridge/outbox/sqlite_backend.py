@@ -86,6 +86,7 @@ class SqliteStorage(SqlStorageBase):
     """An :class:`~pagerbridge.outbox.storage.OutboxStorage` in one SQLite file."""
 
     supports_notify = False
+    group_commit_writers = 1  # one write lock: a second writer would only wait for it
     _claim_sql = _Q["claim"]
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:

@@ -21,6 +21,9 @@ class OutboxStorage(Protocol):
 
     #: True when :meth:`wait_notify` really waits for a database notification (PostgreSQL).
     supports_notify: bool
+    #: Writer threads for the agent's group commit: 1 where writers serialise on one lock
+    #: (SQLite), more where concurrent transactions overlap their round trips (PostgreSQL).
+    group_commit_writers: int
 
     def insert_batch(
         self, rows: Sequence[NewRow], *, now: float, max_pending: int | None
