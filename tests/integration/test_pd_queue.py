@@ -156,3 +156,13 @@ def test_storage_errors_are_one_line(tmp_path: Path) -> None:
     proc = pd_queue("status", "--db", str(tmp_path / "afile" / "pb.db"))
     assert proc.returncode == 74 and proc.stderr.startswith("error: ")
     assert "Traceback" not in proc.stderr
+
+
+def test_db_may_come_before_the_command(db: str, tmp_path: Path) -> None:
+    """``pd-queue --db URL status`` as well as ``pd-queue status --db URL``; the command's wins."""
+    before = pd_queue("--db", db, "status", "--json")
+    assert before.returncode == 0, before.stderr
+    assert json.loads(before.stdout)["by_state"]["pending"] == 3
+    empty = f"sqlite:///{tmp_path / 'other.db'}"
+    both = pd_queue("--db", empty, "status", "--db", db, "--json")
+    assert json.loads(both.stdout)["by_state"]["pending"] == 3

@@ -39,6 +39,13 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable outpu
 KeysOption = Annotated[bool, typer.Option("--show-keys", help="Show routing keys in full.")]
 RoutingKeyArg = Annotated[str, typer.Argument(metavar="ROUTING_KEY")]
 EXIT_NOT_FOUND = 1
+#: ``--db`` given before the command (``pd-queue --db URL status``); the command's own wins.
+_global_db: list[str | None] = [None]
+
+
+@app.callback()
+def _global_options(db: DbOption = None) -> None:
+    _global_db[0] = db
 
 
 def short_key(key: str, show: bool) -> str:
@@ -68,7 +75,7 @@ def _opened(db: str | None) -> Iterator[Outbox]:
     from pagerbridge.outbox import open_outbox
     from pagerbridge.paths import resolve_database_url
 
-    outbox = open_outbox(resolve_database_url(db))
+    outbox = open_outbox(resolve_database_url(db or _global_db[0]))
     try:
         yield outbox
     finally:
