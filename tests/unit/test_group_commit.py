@@ -50,6 +50,19 @@ async def wait_until(flag: threading.Event) -> None:
     assert await asyncio.to_thread(flag.wait, 10)
 
 
+async def held_in_first_commit(
+    first_row: int = 1,
+) -> tuple[Recorder, GroupCommit, asyncio.Future[EnqueuedRow]]:
+    """A group commit whose writer is inside its first commit, held there until
+    ``insert.release`` is set, so that rows submitted meanwhile queue up."""
+    insert = Recorder()
+    group = GroupCommit(insert)
+    insert.release.clear()
+    first = asyncio.ensure_future(group.submit(row(first_row)))
+    await wait_until(insert.entered)
+    return insert, group, first
+
+
 async def test_rows_that_queue_during_a_commit_share_the_next_one() -> None:
     insert = Recorder()
     committed: list[str] = []
@@ -110,11 +123,7 @@ async def test_close_writes_everything_submitted_then_a_new_submit_restarts() ->
 
 
 async def test_a_cancelled_caller_does_not_break_the_batch() -> None:
-    insert = Recorder()
-    group = GroupCommit(insert)
-    insert.release.clear()
-    first = asyncio.ensure_future(group.submit(row(1)))
-    await wait_until(insert.entered)
+    insert, group, first = await held_in_first_commit()
     gone = asyncio.ensure_future(group.submit(row(2)))
     stays = asyncio.ensure_future(group.submit(row(3)))
     await asyncio.sleep(0)
@@ -149,11 +158,7 @@ def test_waiters_on_different_loops_each_get_their_answer() -> None:
 
 
 async def test_a_burst_is_cut_into_bounded_transactions() -> None:
-    insert = Recorder()
-    group = GroupCommit(insert)
-    insert.release.clear()
-    first = asyncio.ensure_future(group.submit(row(0)))
-    await wait_until(insert.entered)
+    insert, group, first = await held_in_first_commit(first_row=0)
     burst = [asyncio.ensure_future(group.submit(row(n))) for n in range(1, MAX_BATCH + 11)]
     await asyncio.sleep(0)
     insert.release.set()
@@ -171,3 +176,28 @@ def test_one_thread_running_loops_one_after_another() -> None:
     assert asyncio.run(one(1)) == 1
     assert asyncio.run(one(2)) == 2  # a fresh loop in the same thread, not the closed one
     group.close()
+
+
+async def test_two_writers_commit_side_by_side() -> None:
+    """PostgreSQL's two writers: a batch commits while another writer is still in its commit."""
+    first_in, let_first_go = threading.Event(), threading.Event()
+    names: list[str] = []
+
+    def insert(rows: Sequence[NewRow]) -> list[EnqueuedRow | Exception]:
+        names.append(threading.current_thread().name)
+        if rows[0].dedup_key == "1":
+            first_in.set()
+            let_first_go.wait(10)
+        return [
+            EnqueuedRow(int(r.dedup_key or 0), r.dedup_key, r.routing_key, r.state) for r in rows
+        ]
+
+    group = GroupCommit(insert, writers=2)
+    first = asyncio.ensure_future(group.submit(row(1)))
+    await wait_until(first_in)
+    assert (await asyncio.wait_for(group.submit(row(2)), 10)).id == 2
+    assert not first.done()  # the first writer is still inside its commit
+    let_first_go.set()
+    assert (await first).id == 1
+    assert sorted(names) == ["outbox-group-commit-0", "outbox-group-commit-1"]
+    await asyncio.wait_for(asyncio.to_thread(group.close), 10)  # both threads stop
