@@ -201,3 +201,15 @@ async def test_two_writers_commit_side_by_side() -> None:
     assert (await first).id == 1
     assert sorted(names) == ["outbox-group-commit-0", "outbox-group-commit-1"]
     await asyncio.wait_for(asyncio.to_thread(group.close), 10)  # both threads stop
+
+
+async def test_a_row_submitted_while_closing_is_still_written() -> None:
+    insert, group, first = await held_in_first_commit()
+    closing = asyncio.ensure_future(asyncio.to_thread(group.close))
+    await asyncio.sleep(0.05)  # close has queued its stop marker and waits for the writer
+    late = asyncio.ensure_future(group.submit(row(2)))  # starts fresh writers
+    await asyncio.sleep(0.05)
+    insert.release.set()
+    await closing
+    assert (await first).id == 1 and (await asyncio.wait_for(late, 10)).id == 2
+    await asyncio.to_thread(group.close)

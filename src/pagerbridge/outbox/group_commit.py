@@ -54,7 +54,8 @@ class GroupCommit:
         self._insert = insert
         self._on_committed = on_committed
         self._writers = writers
-        self._queue: queue.SimpleQueue[Waiter | None] = queue.SimpleQueue()
+        #: The running writers and their queue (None until the first submit and after close).
+        self._queue: queue.SimpleQueue[Waiter | None] | None = None
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._last_loop: tuple[int, asyncio.AbstractEventLoop] | None = None
@@ -62,9 +63,10 @@ class GroupCommit:
     async def submit(self, row: NewRow) -> EnqueuedRow:
         """Queue ``row`` for the next commit; returns once it is durable (or raises its error)."""
         future: asyncio.Future[EnqueuedRow] = self._running_loop().create_future()
-        if not self._threads:
-            self._start()
-        self._queue.put((row, future))
+        # Under the lock (uncontended: no system call), so close() never swaps the queue between
+        # our look at it and our put: every row lands before that queue's stop markers.
+        with self._lock:
+            (self._queue or self._start()).put((row, future))
         return await future
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
@@ -82,30 +84,39 @@ class GroupCommit:
         self._last_loop = (ident, loop)
         return loop
 
-    def _start(self) -> None:
-        with self._lock:
-            if not self._threads:
-                # Daemons: nothing is acknowledged before its commit returns, so a process that
-                # exits without close() loses no accepted row, and never hangs on these threads.
-                self._threads = [
-                    threading.Thread(target=self._run, name=f"outbox-group-commit-{n}", daemon=True)
-                    for n in range(self._writers)
-                ]
-                for thread in self._threads:
-                    thread.start()
+    def _start(self) -> queue.SimpleQueue[Waiter | None]:
+        """Start the writers on a fresh queue (the caller holds the lock)."""
+        work: queue.SimpleQueue[Waiter | None] = queue.SimpleQueue()
+        # Daemons: nothing is acknowledged before its commit returns, so a process that exits
+        # without close() loses no accepted row, and never hangs on these threads.
+        self._threads = [
+            threading.Thread(
+                target=self._run, args=(work,), name=f"outbox-group-commit-{n}", daemon=True
+            )
+            for n in range(self._writers)
+        ]
+        for thread in self._threads:
+            thread.start()
+        self._queue = work
+        return work
 
     def close(self) -> None:
-        """Write everything submitted so far, then stop the threads (blocking; call it off-loop)."""
+        """Write everything submitted so far, then stop the threads (blocking; call it off-loop).
+
+        A submit after this starts fresh writers."""
         with self._lock:
-            threads, self._threads = self._threads, []
+            work, threads = self._queue, self._threads
+            self._queue, self._threads = None, []
+        if work is None:
+            return
         for _ in threads:
-            self._queue.put(_STOP)  # after every submitted row: each thread stops at one
+            work.put(_STOP)  # after every row submitted to this queue: each thread stops at one
         for thread in threads:
             thread.join()
 
-    def _run(self) -> None:
-        take = self._queue.get
-        take_now = self._queue.get_nowait
+    def _run(self, work: queue.SimpleQueue[Waiter | None]) -> None:
+        take = work.get
+        take_now = work.get_nowait
         while True:
             first = take()
             if first is _STOP:
