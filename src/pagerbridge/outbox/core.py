@@ -103,7 +103,7 @@ class Outbox:
         self.storage = storage
         self.max_queue = DEFAULT_MAX_QUEUE if max_queue is None else max_queue
         self.clock = clock
-        #: The group commit's writer thread, started by the first async enqueue.
+        #: The group commit's writer threads, started by the first async enqueue.
         self._group: GroupCommit | None = None
         #: Called (in the event loop) after rows were committed, to wake local workers at once.
         self.listeners: list[Callable[[], None]] = []
