@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from pagerbridge.errors import QueueFullError, StorageError
-from pagerbridge.outbox.group_commit import MAX_BATCH, GroupCommit
+from pagerbridge.outbox.group_commit import MAX_BATCH, MAX_BATCH_BYTES, GroupCommit
 from pagerbridge.outbox.storage import NewRow
 from pagerbridge.outbox.types import PENDING, EnqueuedRow
 
@@ -212,4 +212,16 @@ async def test_a_row_submitted_while_closing_is_still_written() -> None:
     insert.release.set()
     await closing
     assert (await first).id == 1 and (await asyncio.wait_for(late, 10)).id == 2
+    await asyncio.to_thread(group.close)
+
+
+async def test_large_events_are_cut_into_bounded_transactions_by_size() -> None:
+    insert, group, first = await held_in_first_commit()
+    big = "x" * (MAX_BATCH_BYTES // 4)  # four of these reach the byte bound
+    rows = [NewRow("event", big, f"rk/{n}", "rk", str(n), PENDING) for n in range(2, 12)]
+    waiters = [asyncio.ensure_future(group.submit(r)) for r in rows]
+    await asyncio.sleep(0)
+    insert.release.set()
+    await asyncio.gather(first, *waiters)
+    assert [len(b) for b in insert.batches] == [1, 4, 4, 2]
     await asyncio.to_thread(group.close)

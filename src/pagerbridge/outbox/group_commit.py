@@ -32,8 +32,10 @@ if TYPE_CHECKING:
 InsertBatch = Callable[[Sequence[NewRow]], Sequence["EnqueuedRow | Exception"]]
 Waiter = tuple[NewRow, "asyncio.Future[EnqueuedRow]"]
 
-#: Most rows in one transaction: bounds a commit's time and memory when a burst queues up.
+#: Most rows, and about the most payload bytes, in one transaction: bound a commit's time and
+#: memory when a burst queues up (a thousand 512 KB events would be half a gigabyte at once).
 MAX_BATCH = 1000
+MAX_BATCH_BYTES = 8 * 1024 * 1024
 _STOP = None
 
 
@@ -122,8 +124,9 @@ class GroupCommit:
             if first is _STOP:
                 return
             batch = [first]
+            size = len(first[0].payload)
             stop = False
-            while len(batch) < MAX_BATCH:
+            while len(batch) < MAX_BATCH and size < MAX_BATCH_BYTES:
                 try:
                     item = take_now()
                 except queue.Empty:
@@ -132,6 +135,7 @@ class GroupCommit:
                     stop = True
                     break
                 batch.append(item)
+                size += len(item[0].payload)
             self._commit(batch)
             if stop:
                 return
