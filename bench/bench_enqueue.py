@@ -2,16 +2,17 @@
 
 Same stack for both, so the comparison is fair both ways: the trivial server is started by the
 agent's own serving code (``pagerbridge.agent.serving``: one process, one uvloop event loop, the
-same ``uvicorn.Config`` with httptools, no access log, no Server header), and its endpoint is
-built the way the agent's hot route is: a raw ASGI app that reads the body and answers PagerDuty's
-202 body (``asgi``). A Starlette-route variant (``starlette``, what the agent used before) is
-measured too. Servers run as separate processes, alternately, in the same run. The agent is the
-real ``pagerbridge agent`` (JSON parse, PagerDuty validation, group commit with fsync before the
-202) with its delivery worker running against a black hole (a port that accepts connections and
-never answers, like an unreachable PagerDuty), so the worker holds its calls open and we measure
-intake. Each server's CPU time (user + system, all threads) per request is read from /proc.
-``--trivial asgi nostore`` also measures the agent's own app with a commit that stores nothing
-(``agent-no-storage``): how far the endpoint could go if storage cost nothing.
+same ``uvicorn.Config`` with httptools, no access log, no Server header), and its endpoint is built
+the way the agent's hot route is: a raw ASGI app that reads the body and answers PagerDuty's 202
+body (``asgi``). A Starlette-route variant (``starlette``, what the agent used before) is measured
+too, and on request a FastAPI route (``fastapi``: DESIGN.md's "FastAPI on uvicorn", whose trivial
+endpoint it measured at 6,600-10,000 req/s). Servers run as separate processes, alternately, in the
+same run. The agent is the real ``pagerbridge agent`` (JSON parse, PagerDuty validation, group
+commit with fsync before the 202) with its delivery worker running against a black hole (a port that
+accepts connections and never answers, like an unreachable PagerDuty), so the worker holds its calls
+open and we measure intake. Each server's CPU time (user + system, all threads) per request is read
+from /proc. ``--trivial asgi nostore`` also measures the agent's own app with a commit that stores
+nothing (``agent-no-storage``): how far the endpoint could go if storage cost nothing.
 
     apt-get install -y wrk
     .venv/bin/python bench/bench_enqueue.py                  # 3 runs x 20 s, 32 connections
@@ -94,6 +95,8 @@ def serve_trivial(port: int, kind: str) -> None:
     app: Any = raw
     if kind == "starlette":
         app = Starlette(routes=[Route("/v2/enqueue", enqueue, methods=["POST"])])
+    elif kind == "fastapi":
+        app = trivial_fastapi()
     elif kind == "nostore":
         app = agent_without_storage()
 
@@ -101,6 +104,23 @@ def serve_trivial(port: int, kind: str) -> None:
         await run_services(asyncio.Event(), front=[serve_app("trivial", app, "127.0.0.1", port)])
 
     uvloop.run(main())
+
+
+def trivial_fastapi() -> Any:
+    """DESIGN.md's server stack ("FastAPI on uvicorn"; its "6,600-10,000 trivial req/s") in its
+    leanest form: the route reads the body and returns the bytes itself (no model, no JSON
+    encoding by FastAPI), so the baseline is as fast as FastAPI allows."""
+    from fastapi import FastAPI, Request
+    from fastapi.responses import Response
+
+    api = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+
+    @api.post("/v2/enqueue", status_code=202)
+    async def enqueue(request: Request) -> Response:
+        await request.body()
+        return Response(TRIVIAL_BODY, 202, media_type="application/json")
+
+    return api
 
 
 def agent_without_storage() -> Any:
@@ -301,10 +321,11 @@ def main() -> None:
     parser.add_argument(
         "--trivial",
         nargs="+",
-        choices=["asgi", "starlette", "nostore"],
-        default=["asgi", "starlette"],
-        help="baselines to measure; the first is the one the ratio uses (default: asgi starlette;"
-        " nostore: the agent's own app with a commit that stores nothing)",
+        choices=["asgi", "starlette", "fastapi", "nostore"],
+        default=["asgi", "starlette", "fastapi"],
+        help="baselines to measure, each with its ratio (default: asgi starlette fastapi;"
+        " fastapi: DESIGN.md's stack; nostore: the agent's own app with a commit that stores"
+        " nothing)",
     )
     parser.add_argument("--duration", type=int, default=20)
     parser.add_argument("--connections", type=int, default=32)
