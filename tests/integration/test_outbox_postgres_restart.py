@@ -24,11 +24,13 @@ def row(dedup: str) -> NewRow:
     return NewRow("event", payload, ordering_key(RK, dedup), RK, dedup, PENDING)
 
 
-def drop_connections(url: str) -> int:
-    """Terminate every other session on the test database, as a restart would."""
+def other_sessions(url: str, *, terminate: bool = False) -> int:
+    """How many other sessions the test database has; with ``terminate``, end them all first,
+    as a restart would."""
+    counted = "pg_terminate_backend(pid)" if terminate else "*"
     with psycopg.connect(url, autocommit=True) as admin:
         found = admin.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            f"SELECT count({counted}) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         ).fetchone()
     return int(found[0]) if found else 0
@@ -38,7 +40,7 @@ def test_a_dropped_connection_fails_one_batch_then_reconnects(postgres_url: str)
     storage = open_storage(postgres_url)
     try:
         storage.insert_batch([row("before")], now=1.0, max_pending=1000)
-        assert drop_connections(postgres_url) >= 1
+        assert other_sessions(postgres_url, terminate=True) >= 1
         with pytest.raises(StorageError, match="outbox database"):
             storage.insert_batch([row("lost-1"), row("lost-2")], now=1.0, max_pending=1000)
         (after,) = storage.insert_batch([row("after")], now=1.0, max_pending=1000)
@@ -58,22 +60,13 @@ def event(dedup: str) -> dict[str, Any]:
     }
 
 
-def sessions(url: str) -> int:
-    with psycopg.connect(url, autocommit=True) as admin:
-        found = admin.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        ).fetchone()
-    return int(found[0]) if found else 0
-
-
 def test_the_agent_answers_507_for_the_lost_batch_and_202_after(postgres_url: str) -> None:
     accepted = ["before"]
     with (
         running_agent(database_url=postgres_url, deliver=False) as agent,
         ThreadPoolExecutor(8) as pool,
     ):
-        idle = sessions(postgres_url)  # the agent's own, before any event
+        idle = other_sessions(postgres_url)  # the agent's own, before any event
         assert post(agent.enqueue_url, event("before")).status == 202
         # Concurrent posts until both group-commit writers hold a connection of their own.
         for round_ in range(50):
@@ -81,9 +74,9 @@ def test_the_agent_answers_507_for_the_lost_batch_and_202_after(postgres_url: st
             answers = list(pool.map(lambda n: post(agent.enqueue_url, event(n)), names))
             assert {a.status for a in answers} == {202}
             accepted += names
-            if sessions(postgres_url) >= idle + 2:
+            if other_sessions(postgres_url) >= idle + 2:
                 break
-        assert drop_connections(postgres_url) >= idle + 2
+        assert other_sessions(postgres_url, terminate=True) >= idle + 2
         lost = post(agent.enqueue_url, event("lost"))
         assert lost.status == 507, lost  # not durable, and the client is told so (it retries)
         assert b"could not be stored" in lost.body
