@@ -141,11 +141,31 @@ def test_an_unreachable_pagerduty_leaves_the_event_queued_for_the_next_run(
     assert "queued (the next run or the agent delivers it)" in outcome.lines[0]
     assert handle.arrivals(handle.routing_key) == []
 
+    # The configuration now names the sandbox, but the first row was written for the dead URL:
+    # it is never sent anywhere else on its own, and this run's row waits behind it (same alert).
+    dead_url = notifier.options["events_url"]
     notifier.options["events_url"] = handle.url
+    notifier.options["delivery_timeout"] = 2
+    outcome = notify_all(cfg, run_checks(cfg, pending()))
+    assert outcome.pagerduty[0].state == "pending", outcome.lines
+    assert handle.arrivals(handle.routing_key) == []
+
+    # The operator re-addresses the held row (pd-queue retry --held --from OLD --to NEW) ...
+    from pagerbridge.outbox import open_outbox
+
+    outbox = open_outbox(f"sqlite:///{tmp_path}/pagerbridge.db")
+    try:
+        # no agent recorded a destination here: every addressed row waits for its own worker
+        assert {h.destination for h in outbox.held()} == {dead_url, handle.url}
+        assert outbox.retry(held=True, held_for=dead_url, to=handle.url) == 1
+    finally:
+        outbox.close()
+    # ... and the next run delivers every row, in order, to the sandbox: still one incident.
     notifier.options["delivery_timeout"] = 20
     outcome = notify_all(cfg, run_checks(cfg, pending()))
     assert outcome.pagerduty[0].delivered, outcome.lines
     assert len(incidents(handle)) == 1
+    assert len(handle.arrivals(handle.routing_key)) == 3  # the three runs' triggers, in order
 
 
 def test_a_rejected_event_is_reported_with_pagerdutys_message(

@@ -4,7 +4,9 @@ A :data:`~pagerbridge.outbox.worker.Sender` for the delivery worker. The hub spe
 Events API and answers 202 only once the event is durable there, so forwarding keeps the
 end-to-end promise. The shared token travels as ``Authorization: Bearer``. A hub that refuses
 our token (401/403) is a configuration problem, not a bad event: those rows are retried (and the
-log says what to fix) instead of being dead-lettered.
+log says what to fix) instead of being dead-lettered. A row meant for a particular Events API
+carries it in ``X-Pagerbridge-Destination``, so the hub's agent stamps the row with it and holds
+it unless it delivers there itself.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ log = logging.getLogger("pagerbridge.agent")
 
 #: Seconds to wait before retrying after the hub refused our token.
 AUTH_RETRY_DELAY = 60.0
+#: The header that carries a forwarded row's destination (an Events API base URL).
+DESTINATION_HEADER = "X-Pagerbridge-Destination"
 
 
 class ForwardSender:
@@ -46,12 +50,15 @@ class ForwardSender:
     def __repr__(self) -> str:
         return f"ForwardSender({self.base_url!r}, token=***)"
 
-    async def __call__(self, body: bytes, change: bool) -> Outcome:
+    async def __call__(self, body: bytes, change: bool, destination: str | None = None) -> Outcome:
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
         url = self._change_url if change else self._url
+        extra = {DESTINATION_HEADER: destination} if destination else None
         try:
-            async with self._session.post(url, data=body, proxy=self._proxy) as response:
+            async with self._session.post(
+                url, data=body, proxy=self._proxy, headers=extra
+            ) as response:
                 content = await response.read()
                 status = response.status
                 headers = dict(response.headers)

@@ -17,10 +17,11 @@ from typing import Any
 
 from pagerbridge.agent.maintenance import MaintenanceSchedule
 from pagerbridge.agent.metrics import AgentMetrics
-from pagerbridge.errors import EventValidationError, QueueFullError, StorageError
+from pagerbridge.errors import ConfigError, EventValidationError, QueueFullError, StorageError
 from pagerbridge.outbox.core import prepare_event
 from pagerbridge.outbox.storage import NewRow
 from pagerbridge.outbox.types import SUPPRESSED, EnqueuedRow
+from pagerbridge.pagerduty.event_rules import events_base
 from pagerbridge.pagerduty.limits import EVENT_MAX_BYTES
 
 log = logging.getLogger("pagerbridge.agent")
@@ -30,6 +31,8 @@ QUEUE_FULL_RETRY_AFTER = 30
 SUCCESS_MESSAGE = "Event processed"
 _SUCCESS_HEAD = b'{"status":"success","message":"Event processed","dedup_key":'
 CHANGE_SUCCESS_MESSAGE = "Change event processed"
+#: The longest destination a forwarding agent may name (X-Pagerbridge-Destination).
+DESTINATION_MAX = 2048
 
 
 #: Stores one prepared row durably (the outbox's group commit); raises QueueFullError or
@@ -81,8 +84,11 @@ class Intake:
         schedule: MaintenanceSchedule | None = None,
         metrics: AgentMetrics | None = None,
         clock: Callable[[], float] = time.time,
+        destination: str | None = None,
     ) -> None:
         self._enqueue = enqueue
+        #: Stamped on every row unless a forwarding agent names the row's own destination.
+        self.destination = destination
         self._schedule = schedule or MaintenanceSchedule([])
         self._metrics = metrics or AgentMetrics()
         self._clock = clock
@@ -93,7 +99,9 @@ class Intake:
         self._metrics.refused.labels(reason).inc()
         return verdict
 
-    def parse(self, body: bytes, *, change: bool, now: float) -> NewRow | Verdict:
+    def parse(
+        self, body: bytes, *, change: bool, now: float, destination: str | None = None
+    ) -> NewRow | Verdict:
         """Size, JSON and PagerDuty's rules; the row to store or a 400 verdict.
 
         The outbox's ``prepare_event`` validates (one rule source), fills ``payload.timestamp``
@@ -108,8 +116,18 @@ class Intake:
             return self.refuse("invalid", unrecognized("JSON parse error"))
         if not isinstance(data, dict):
             return self.refuse("invalid", unrecognized("Event object must be a JSON object"))
+        if destination is not None:
+            try:
+                if len(destination) > DESTINATION_MAX:
+                    raise ConfigError(f"longer than {DESTINATION_MAX} characters")
+                destination = events_base(destination)
+            except ConfigError as exc:
+                why = f"X-Pagerbridge-Destination is not an events URL: {exc}"
+                return self.refuse("invalid", invalid([why]))
         try:
-            row = prepare_event(data, change=change, now=now)
+            row = prepare_event(
+                data, change=change, now=now, destination=destination or self.destination
+            )
         except EventValidationError as exc:
             return self.refuse("invalid", invalid(exc.errors or ["Event object is invalid"]))
         except (RecursionError, ValueError, TypeError):  # odd input a rule choked on; never a 500
@@ -124,8 +142,12 @@ class Intake:
                 row = row._replace(state=SUPPRESSED)
         return row
 
-    async def accept(self, body: bytes, *, change: bool = False) -> Verdict:
-        row = self.parse(body, change=change, now=self._clock())
+    async def accept(
+        self, body: bytes, *, change: bool = False, destination: str | None = None
+    ) -> Verdict:
+        """Store ``body`` durably and answer as PagerDuty would; ``destination`` is what a
+        forwarding agent said the event is meant for (else this agent's own)."""
+        row = self.parse(body, change=change, now=self._clock(), destination=destination)
         if isinstance(row, Verdict):
             return row
         try:

@@ -101,8 +101,20 @@ def _age(seconds: float | None) -> str:
     return f"{seconds:.0f}s"
 
 
-def _row_json(row: OutboxRow, show: bool) -> dict[str, Any]:
+def held_reason(row: OutboxRow, recorded: str | None) -> str | None:
+    """Why an active row waits for another worker, or None when the agent here may send it."""
+    if row.state not in ("pending", "in_flight") or row.destination is None:
+        return None
+    if recorded is None:
+        return f"meant for {row.destination}; waits for a worker configured for it"
+    if row.destination == recorded:
+        return None
+    return f"meant for {row.destination}; the agent on this database delivers to {recorded}"
+
+
+def _row_json(row: OutboxRow, show: bool, recorded: str | None = None) -> dict[str, Any]:
     data = row.as_dict()
+    data["held"] = held_reason(row, recorded)
     data["routing_key"] = short_key(row.routing_key, show)
     data["ordering_key"] = short_key(row.routing_key, show) + "/" + (row.dedup_key or "")
     if isinstance(data["payload"], dict) and "routing_key" in data["payload"]:
@@ -161,6 +173,8 @@ def status(db: DbOption = None, as_json: JsonOption = False, show_keys: KeysOpti
 
         with _opened(db) as outbox:
             st = outbox.stats()
+            recorded = outbox.recorded_destination()
+            held = outbox.held()
         age = st.oldest_pending_age(time.time())
         by_state = {s: st.by_state.get(s, 0) for s in STATES}
         keys = {short_key(k, show_keys): v for k, v in sorted(st.by_routing_key.items())}
@@ -172,6 +186,8 @@ def status(db: DbOption = None, as_json: JsonOption = False, show_keys: KeysOpti
                     "by_routing_key": keys,
                     "oldest_pending_age_seconds": age,
                     "paused": paused,
+                    "destination": recorded,
+                    "held": [h._asdict() for h in held],
                 }
             )
             return
@@ -188,6 +204,16 @@ def status(db: DbOption = None, as_json: JsonOption = False, show_keys: KeysOpti
         table.add_row("[bold]total[/bold]", *(f"[bold]{by_state[s]}[/bold]" for s in STATES))
         console.print(table)
         console.print(f"oldest pending: {_age(age)}")
+        if recorded is not None:
+            console.print(f"the agent on this database delivers to {recorded}", highlight=False)
+        for h in held:
+            console.print(
+                f"[yellow]held:[/yellow] {h.rows} row(s) meant for {h.destination} "
+                f"(first: row {h.first_id}) wait for a worker configured for it; to send them "
+                f"elsewhere: pd-queue retry --held --from {h.destination} --to URL",
+                highlight=False,
+                soft_wrap=True,
+            )
 
     run_guarded(go)
 
@@ -230,11 +256,17 @@ def list_rows(
                 after_id=after,
                 limit=limit + 1,
             )
+            recorded = outbox.recorded_destination()
         more = len(rows) > limit
         rows = rows[:limit]
         next_after = rows[-1].id if more else None
         if as_json:
-            _print_json({"rows": [_row_json(r, show_keys) for r in rows], "next_after": next_after})
+            _print_json(
+                {
+                    "rows": [_row_json(r, show_keys, recorded) for r in rows],
+                    "next_after": next_after,
+                }
+            )
             return
         from rich.table import Table
 
@@ -251,11 +283,13 @@ def list_rows(
         for r in rows:
             payload = r.payload_json()
             action = "change" if r.change else str(payload.get("event_action", ""))
+            held = held_reason(r, recorded)
             table.add_row(
-                str(r.id), r.state, short_key(r.routing_key, show_keys), r.dedup_key or "-",
+                str(r.id), r.state + (" (held)" if held else ""),
+                short_key(r.routing_key, show_keys), r.dedup_key or "-",
                 action, str(r.attempts), _when(r.created_at, short=True),
                 _when(r.next_attempt_at, short=True) if r.state == "pending" else "-",
-                (r.last_error or "")[:120],
+                f"held: {held}" if held else (r.last_error or "")[:120],
             )  # fmt: skip
         console = _console()
         console.print(table)
@@ -277,15 +311,19 @@ def show(
     def go() -> None:
         with _opened(db) as outbox:
             row = outbox.get(row_id)
+            recorded = outbox.recorded_destination()
         if row is None:
             fail(f"no outbox row with id {row_id}", EXIT_NOT_FOUND)
-        data = _row_json(row, show_keys)
+        data = _row_json(row, show_keys, recorded)
         if as_json:
             _print_json(data)
             return
         console = _console()
-        for key in ("id", "kind", "state", "routing_key", "dedup_key", "attempts", "last_error"):
+        for key in ("id", "kind", "state", "routing_key", "dedup_key", "destination", "attempts"):
             console.print(f"[bold]{key}[/bold]: {data[key]}", highlight=False)
+        for key in ("held", "last_error"):
+            if data[key]:
+                console.print(f"[bold]{key}[/bold]: {data[key]}", highlight=False)
         for key in ("created_at", "updated_at", "next_attempt_at", "delivered_at"):
             console.print(f"[bold]{key}[/bold]: {_when(data[key])}", highlight=False)
         console.print_json(json.dumps(data["payload"]))
@@ -298,25 +336,81 @@ def retry(
     row_id: Annotated[int | None, typer.Argument(metavar="[ID]")] = None,
     dead: Annotated[bool, typer.Option("--dead", help="Retry every dead row")] = False,
     routing_key: Annotated[
-        str | None, typer.Option("--routing-key", help="Retry the dead rows of this key")
+        str | None,
+        typer.Option("--routing-key", help="Retry the dead (with --held: held) rows of this key"),
     ] = None,
+    held: Annotated[
+        bool,
+        typer.Option("--held", help="Retry rows held for another destination (needs --to)"),
+    ] = False,
+    held_for: Annotated[
+        str | None,
+        typer.Option("--from", metavar="URL", help="With --held: only rows meant for this URL"),
+    ] = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", metavar="URL", help="Re-address the rows to this Events API URL"),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Also retry dead rows whose alert a later event settled"),
+    ] = False,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Make dead rows pending again (with a fresh retry deadline)."""
-    if row_id is None and not dead and routing_key is None:
-        raise typer.BadParameter("give an ID, --dead or --routing-key")
+    """Make dead rows pending again (with a fresh retry deadline), or re-address held ones.
+
+    A dead event whose alert a later event (same routing and dedup key) has since reached
+    PagerDuty with is skipped unless --force: retrying an old trigger would re-open a resolved
+    alert.
+    """
+    from pagerbridge.errors import ConfigError
+    from pagerbridge.pagerduty.event_rules import events_base
+
+    if row_id is None and not dead and routing_key is None and not held:
+        raise typer.BadParameter("give an ID, --dead, --routing-key or --held")
+    if held and to is None:
+        raise typer.BadParameter(
+            "--held needs --to URL: the Events API the held rows should go to", param_hint="--to"
+        )
+    if held_for is not None and not held:
+        raise typer.BadParameter("--from goes with --held", param_hint="--from")
+    try:
+        target = events_base(to) if to is not None else None
+        source = events_base(held_for) if held_for is not None else None
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
     def go() -> None:
         with _opened(db) as outbox:
             if row_id is not None and outbox.get(row_id) is None:
                 fail(f"no outbox row with id {row_id}", EXIT_NOT_FOUND)
+            key = resolve_key(outbox, routing_key)
+            ids = [row_id] if row_id is not None else []
+            skipped = [] if force else outbox.superseded(ids=ids, dead=dead, routing_key=key)
             count = outbox.retry(
-                ids=[row_id] if row_id is not None else [],
+                ids=ids,
                 dead=dead,
-                routing_key=resolve_key(outbox, routing_key),
+                routing_key=key,
+                held=held,
+                held_for=source,
+                to=target,
+                force=force,
             )
-        _answer(as_json, {"retried": count}, f"{count} row(s) queued for delivery again")
+        line = f"{count} row(s) queued for delivery again" + (f" to {target}" if target else "")
+        if skipped:
+            shown = ", ".join(str(i) for i in skipped[:20]) + (" …" if len(skipped) > 20 else "")
+            line += (
+                f"\n{len(skipped)} dead row(s) skipped ({shown}): a later event of the same alert "
+                "was delivered since, so retrying would re-open or re-acknowledge it; "
+                "--force retries them anyway"
+            )
+        data: dict[str, Any] = {"retried": count}
+        if skipped:
+            data["skipped_superseded"] = skipped
+        if target:
+            data["to"] = target
+        _answer(as_json, data, line)
 
     run_guarded(go)
 

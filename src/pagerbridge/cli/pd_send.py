@@ -336,7 +336,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         url = resolve_database_url(args.db)
         from pagerbridge.outbox import Outbox, open_storage
 
-        outbox = Outbox(open_storage(url), max_queue=_max_queue(args), clock=lambda: now)
+        storage = open_storage(url)
+        outbox = Outbox(storage, max_queue=_max_queue(args), clock=lambda: now)
+        # Meant for the PagerDuty the agent on this database delivers to (as it recorded at
+        # start); with none recorded, for whichever worker claims it first.
+        row = row._replace(destination=storage.recorded_destination())
         # Not closed on purpose: the commit is already fsynced, and closing the last connection
         # would checkpoint the WAL into the database (more fsyncs) on every single event.
         (result,) = outbox.enqueue_batch([row], now=now)

@@ -35,6 +35,7 @@ from pagerbridge.outbox.types import (
     Completion,
     DrainResult,
     EnqueuedRow,
+    Held,
     OutboxRow,
     Stats,
     ordering_key,
@@ -68,6 +69,7 @@ __all__ = [
     "DeliveryWorker",
     "DrainResult",
     "EnqueuedRow",
+    "Held",
     "MetricsHooks",
     "NewRow",
     "NullMetrics",
@@ -131,6 +133,13 @@ def open_storage(url: str) -> OutboxStorage:
     return SqliteStorage(path)
 
 
-def open_outbox(url: str, *, max_queue: int | None = None, clock: Clock = time.time) -> Outbox:
-    """Open the outbox in the database at ``url`` (see :func:`open_storage`)."""
-    return Outbox(open_storage(url), max_queue=max_queue, clock=clock)
+def open_outbox(
+    url: str,
+    *,
+    max_queue: int | None = None,
+    clock: Clock = time.time,
+    destination: str | None = None,
+) -> Outbox:
+    """Open the outbox in the database at ``url`` (see :func:`open_storage`); ``destination``
+    is stamped on the rows it enqueues."""
+    return Outbox(open_storage(url), max_queue=max_queue, clock=clock, destination=destination)

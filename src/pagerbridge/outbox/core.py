@@ -23,6 +23,7 @@ from pagerbridge.outbox.types import (
     PENDING,
     SUPPRESSED,
     EnqueuedRow,
+    Held,
     OutboxRow,
     Stats,
     ordering_key,
@@ -62,11 +63,13 @@ def prepare_event(
     change: bool = False,
     now: float,
     suppressed: bool = False,
+    destination: str | None = None,
 ) -> NewRow:
     """Validate and normalise one event into a row; raises EventValidationError.
 
     A trigger without a dedup key gets one here (as PagerDuty would), so the caller can print it
     and later resolve the alert; ``payload.timestamp`` is filled with the time of acceptance.
+    ``destination`` is the Events API base URL the row is meant for (``events_base``).
     """
     from pagerbridge.pagerduty.event_rules import normalise_event_text
 
@@ -85,6 +88,7 @@ def prepare_event(
         routing_key=routing_key,
         dedup_key=dedup_key,
         state=SUPPRESSED if suppressed else PENDING,
+        destination=destination,
     )
 
 
@@ -92,15 +96,22 @@ class Outbox:
     """The durable queue of outbound PagerDuty calls over one storage backend.
 
     ``max_queue`` bounds pending + in-flight rows (QueueFullError beyond it); ``clock`` returns
-    Unix seconds and is the only source of time.
+    Unix seconds and is the only source of time. ``destination`` (an Events API base URL) is
+    stamped on the rows this producer enqueues, unless a call names its own.
     """
 
     def __init__(
-        self, storage: OutboxStorage, *, max_queue: int | None = None, clock: Clock = time.time
+        self,
+        storage: OutboxStorage,
+        *,
+        max_queue: int | None = None,
+        clock: Clock = time.time,
+        destination: str | None = None,
     ) -> None:
         from pagerbridge.outbox.types import DEFAULT_MAX_QUEUE
 
         self.storage = storage
+        self.destination = destination
         self.max_queue = DEFAULT_MAX_QUEUE if max_queue is None else max_queue
         self.clock = clock
         #: The group commit's writer threads, started by the first async enqueue.
@@ -117,13 +128,20 @@ class Outbox:
         change: bool = False,
         now: float | None = None,
         suppressed: bool = False,
+        destination: str | None = None,
     ) -> EnqueuedRow:
         """Validate and store one event; durable on return.
 
         Raises EventValidationError, QueueFullError or StorageError.
         """
         ts = self.clock() if now is None else now
-        row = prepare_event(event, change=change, now=ts, suppressed=suppressed)
+        row = prepare_event(
+            event,
+            change=change,
+            now=ts,
+            suppressed=suppressed,
+            destination=destination or self.destination,
+        )
         (result,) = self._insert([row], ts)
         if isinstance(result, PagerbridgeError):
             raise result
@@ -153,7 +171,13 @@ class Outbox:
         For the agent's HTTP endpoint: concurrent callers share one transaction and one fsync.
         Raises EventValidationError at once; QueueFullError or StorageError after the commit.
         """
-        row = prepare_event(event, change=change, now=self.clock(), suppressed=suppressed)
+        row = prepare_event(
+            event,
+            change=change,
+            now=self.clock(),
+            suppressed=suppressed,
+            destination=self.destination,
+        )
         return await self.enqueue_row_async(row)
 
     async def enqueue_row_async(self, row: NewRow) -> EnqueuedRow:
@@ -201,10 +225,43 @@ class Outbox:
         )
 
     def retry(
-        self, *, ids: Sequence[int] = (), dead: bool = False, routing_key: str | None = None
+        self,
+        *,
+        ids: Sequence[int] = (),
+        dead: bool = False,
+        routing_key: str | None = None,
+        held: bool = False,
+        held_for: str | None = None,
+        to: str | None = None,
+        force: bool = False,
     ) -> int:
-        """Make dead rows (by id, all, or one routing key's) pending again with a fresh deadline."""
-        return self.storage.retry(now=self.clock(), ids=ids, dead=dead, routing_key=routing_key)
+        """Make dead rows (by id, all, or one routing key's) pending again with a fresh deadline;
+        held rows too with ``held``; ``to`` re-addresses them. Superseded dead rows (a later row
+        of their alert was delivered) are skipped unless ``force``: see :meth:`superseded`."""
+        return self.storage.retry(
+            now=self.clock(),
+            ids=ids,
+            dead=dead,
+            routing_key=routing_key,
+            held=held,
+            held_for=held_for,
+            to=to,
+            force=force,
+        )
+
+    def superseded(
+        self, *, ids: Sequence[int] = (), dead: bool = False, routing_key: str | None = None
+    ) -> list[int]:
+        return self.storage.superseded(ids=ids, dead=dead, routing_key=routing_key)
+
+    def held(self, *, destination: str | None = None) -> list[Held]:
+        return self.storage.held(destination=destination)
+
+    def recorded_destination(self) -> str | None:
+        return self.storage.recorded_destination()
+
+    def record_destination(self, url: str | None) -> None:
+        self.storage.record_destination(url, now=self.clock())
 
     def purge(self, *, dead: bool = False, delivered: bool = False) -> int:
         """Delete dead and/or delivered rows; pending rows are never purged."""

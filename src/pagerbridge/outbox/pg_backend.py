@@ -46,6 +46,7 @@ def _insert_params(rows: Sequence[NewRow], now: float) -> list[dict[str, Any]]:
             "routing_key": row.routing_key,
             "dedup_key": row.dedup_key,
             "state": row.state,
+            "destination": row.destination,
             "now": now,
             "blocked": BLOCKED,
         }
@@ -99,6 +100,10 @@ class PostgresStorage(SqlStorageBase):
         if create:
             with self._tx() as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_ID,))
+                # ALTER TABLE ... IF NOT EXISTS would take an exclusive lock on every open, and
+                # deadlock with concurrent writers: add the column only where it is missing.
+                if conn.execute(_Q["lacks_destination"]).fetchone():
+                    conn.execute("ALTER TABLE outbox ADD COLUMN destination TEXT")
                 conn.execute(schema_sql("postgresql"))
 
     def _connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
@@ -244,37 +249,22 @@ class PostgresStorage(SqlStorageBase):
     def _states_param(states: Sequence[str]) -> list[str]:
         return list(states)
 
+    @staticmethod
+    def _ids_param(ids: Sequence[int]) -> list[int]:
+        return [int(i) for i in ids]
+
+    def _query(self, name: str) -> str:
+        return _Q[name]
+
+    def _changed(self, conn: Any) -> None:
+        conn.execute(_Q["notify"])
+
     def stats(self) -> Stats:
         groups = [tuple(r.values()) for r in self._read("stats")]
         return stats_from_groups(groups, self.paused())
 
-    def next_due(self) -> float | None:
-        rows = self._read("next_due", {"blocked": BLOCKED})
-        value = next(iter(rows[0].values())) if rows else None
-        return None if value is None else float(value)
-
     def pending_count(self) -> int:
         return int(next(iter(self._read("count_active")[0].values())))
-
-    def retry(
-        self,
-        *,
-        now: float,
-        ids: Sequence[int] = (),
-        dead: bool = False,
-        routing_key: str | None = None,
-    ) -> int:
-        changed = 0
-        with self._tx() as conn:
-            if ids:
-                cur = conn.execute(_Q["retry_ids"], {"ids": list(ids), "now": now})
-                changed += cur.rowcount
-            if dead or routing_key is not None:
-                cur = conn.execute(_Q["retry_dead"], {"routing_key": routing_key, "now": now})
-                changed += cur.rowcount
-            if changed:
-                conn.execute(_Q["notify"])
-        return changed
 
     def purge(self, *, states: Sequence[str], before: float | None = None) -> int:
         if not states:

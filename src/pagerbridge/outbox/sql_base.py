@@ -9,7 +9,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
-from pagerbridge.outbox.types import Completion, OutboxRow, Stats
+from pagerbridge.outbox.queries import BLOCKED
+from pagerbridge.outbox.types import Completion, Held, OutboxRow, Stats
+
+#: The ``outbox_settings`` name under which the agent records the Events API it delivers to.
+EVENTS_URL_SETTING = "events_url"
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (pd-send's start-up)
 if TYPE_CHECKING:
@@ -40,6 +44,18 @@ class SqlStorageBase(ABC):
     @abstractmethod
     def _states_param(states: Sequence[str]) -> Any:
         """``states`` as the ``list`` query's ``:states`` parameter."""
+
+    @staticmethod
+    @abstractmethod
+    def _ids_param(ids: Sequence[int]) -> Any:
+        """``ids`` as a query's list-of-ids parameter."""
+
+    @abstractmethod
+    def _query(self, name: str) -> str:
+        """The text of the named query."""
+
+    def _changed(self, conn: Any) -> None:  # noqa: B027 - a hook: SQLite has nothing to do
+        """Rows became due in this transaction (PostgreSQL wakes listening workers)."""
 
     def get(self, row_id: int) -> OutboxRow | None:
         rows = self._read("get", {"id": row_id})
@@ -74,8 +90,15 @@ class SqlStorageBase(ABC):
         lease_seconds: float,
         worker: str,
         completions: Sequence[Completion] = (),
+        destination: str | None = None,
     ) -> list[OutboxRow]:
-        params = {"now": now, "lease": now + lease_seconds, "worker": worker, "limit": limit}
+        params = {
+            "now": now,
+            "lease": now + lease_seconds,
+            "worker": worker,
+            "limit": limit,
+            "destination": destination,
+        }
         with self._tx() as conn:
             self._record(conn, completions, now)
             rows = conn.execute(self._claim_sql, params).fetchall() if limit > 0 else []
@@ -86,6 +109,96 @@ class SqlStorageBase(ABC):
             return
         with self._tx() as conn:
             self._record(conn, completions, now)
+
+    def next_due(self, *, destination: str | None = None) -> float | None:
+        rows = self._read("next_due", {"blocked": BLOCKED, "destination": destination})
+        value = _first(rows[0]) if rows else None
+        return None if value is None else float(value)
+
+    def oldest_due(self, *, now: float, destination: str | None = None) -> float | None:
+        rows = self._read("oldest_due", {"now": now, "destination": destination})
+        value = _first(rows[0]) if rows else None
+        return None if value is None else float(value)
+
+    # -- destinations --------------------------------------------------------------------------
+
+    def recorded_destination(self) -> str | None:
+        rows = self._read("setting_get", {"name": EVENTS_URL_SETTING})
+        return str(rows[0]["value"]) if rows else None
+
+    def record_destination(self, url: str | None, *, now: float) -> None:
+        with self._tx() as conn:
+            if url is None:
+                conn.execute(self._query("setting_delete"), {"name": EVENTS_URL_SETTING})
+            else:
+                params = {"name": EVENTS_URL_SETTING, "value": url, "now": now}
+                conn.execute(self._query("setting_put"), params)
+
+    def held(self, *, destination: str | None = None) -> list[Held]:
+        """Active rows meant for another destination than ``destination`` (default: the
+        recorded one; with none recorded, every row that names a destination waits for a
+        worker configured for it)."""
+        mine = destination if destination is not None else self.recorded_destination()
+        rows = self._read("held", {"destination": mine or ""})
+        return [Held(str(r["destination"]), int(r["n"]), int(r["first_id"])) for r in rows]
+
+    # -- manual retries ------------------------------------------------------------------------
+
+    def superseded(
+        self, *, ids: Sequence[int] = (), dead: bool = False, routing_key: str | None = None
+    ) -> list[int]:
+        params = {
+            "ids": self._ids_param(ids),
+            "all_dead": dead or routing_key is not None,
+            "routing_key": routing_key,
+        }
+        return [int(_first(r)) for r in self._read("superseded", params)]
+
+    def retry(
+        self,
+        *,
+        now: float,
+        ids: Sequence[int] = (),
+        dead: bool = False,
+        routing_key: str | None = None,
+        held: bool = False,
+        held_for: str | None = None,
+        to: str | None = None,
+        force: bool = False,
+    ) -> int:
+        skip = [] if force else self.superseded(ids=ids, dead=dead, routing_key=routing_key)
+        common = {"now": now, "skip": self._ids_param(skip)}
+        changed: set[int] = set()
+        with self._tx() as conn:
+            if ids:
+                params = {**common, "ids": self._ids_param(ids)}
+                changed.update(_ids(conn.execute(self._query("retry_ids"), params)))
+            if dead or (routing_key is not None and not held):
+                params = {**common, "routing_key": routing_key}
+                changed.update(_ids(conn.execute(self._query("retry_dead"), params)))
+            if held:
+                params = {
+                    "now": now,
+                    "blocked": BLOCKED,
+                    "from_destination": held_for,
+                    "routing_key": routing_key,
+                }
+                changed.update(_ids(conn.execute(self._query("retry_held"), params)))
+            if to is not None and changed:
+                params = {"ids": self._ids_param(sorted(changed)), "to": to, "now": now}
+                conn.execute(self._query("redirect"), params)
+            if changed:
+                self._changed(conn)
+        return len(changed)
+
+
+def _first(row: Any) -> Any:
+    """The first column of a row (sqlite3.Row or a dict)."""
+    return next(iter(row.values())) if isinstance(row, dict) else row[0]
+
+
+def _ids(cursor: Any) -> list[int]:
+    return [int(_first(r)) for r in cursor.fetchall()]
 
 
 def row_from_mapping(r: Any) -> OutboxRow:
@@ -106,6 +219,7 @@ def row_from_mapping(r: Any) -> OutboxRow:
         updated_at=float(r["updated_at"]),
         delivered_at=r["delivered_at"],
         deadline_from=float(r["deadline_from"]),
+        destination=r["destination"],
     )
 
 

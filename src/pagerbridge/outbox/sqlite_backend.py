@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 BUSY_TIMEOUT_MS = 30_000
 #: An object only the newest ``schema_sqlite.sql`` creates: move it along when the script grows.
 #: The script runs in one transaction, so its presence means everything is there.
-SCHEMA_MARKER = "ix_outbox_active_due"  # the newest object of schema_sqlite.sql
+SCHEMA_MARKER = "ix_outbox_held"  # the newest object of schema_sqlite.sql
 #: Seconds a count of active rows may be reused while far below the queue bound (see insert_batch).
 ACTIVE_COUNT_TTL = 1.0
 ACTIVE_COUNT_MARGIN = 0.9
@@ -62,6 +62,7 @@ def _batch_json(rows: Sequence[NewRow]) -> str:
                 row.dedup_key,
                 row.state,
                 behind,
+                row.destination,
             )
         )
     return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
@@ -80,6 +81,20 @@ def _storage_error(exc: sqlite3.Error, path: str) -> StorageError:
     else:
         why = str(exc)
     return StorageError(f"cannot write the outbox at {path}: {why} ({exc})")
+
+
+def add_destination_column(conn: sqlite3.Connection) -> None:
+    """Give an outbox table made before rows had destinations its ``destination`` column.
+
+    SQLite has no ``ADD COLUMN IF NOT EXISTS``: a process that loses the race to add it is told
+    the column exists, which is the state it wanted."""
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(outbox)").fetchall()]
+    if columns and "destination" not in columns:
+        try:
+            conn.execute("ALTER TABLE outbox ADD COLUMN destination TEXT")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
 
 
 class SqliteStorage(SqlStorageBase):
@@ -116,6 +131,7 @@ class SqliteStorage(SqlStorageBase):
                 "SELECT 1 FROM sqlite_master WHERE name = ?", (SCHEMA_MARKER,)
             ).fetchone()
             if found is None:
+                add_destination_column(conn)
                 conn.executescript("BEGIN IMMEDIATE;\n" + schema_sql("sqlite") + "\nCOMMIT;")
         except sqlite3.Error as exc:
             raise _storage_error(exc, self.path) from exc
@@ -287,34 +303,19 @@ class SqliteStorage(SqlStorageBase):
     def _states_param(states: Sequence[str]) -> str:
         return json.dumps(list(states))
 
+    @staticmethod
+    def _ids_param(ids: Sequence[int]) -> str:
+        return json.dumps([int(i) for i in ids])
+
+    def _query(self, name: str) -> str:
+        return _Q[name]
+
     def stats(self) -> Stats:
         groups = [tuple(r) for r in self._read("stats")]
         return stats_from_groups(groups, self.paused())
 
-    def next_due(self) -> float | None:
-        rows = self._read("next_due", {"blocked": BLOCKED})
-        return None if not rows or rows[0][0] is None else float(rows[0][0])
-
     def pending_count(self) -> int:
         return int(self._read("count_active")[0][0])
-
-    def retry(
-        self,
-        *,
-        now: float,
-        ids: Sequence[int] = (),
-        dead: bool = False,
-        routing_key: str | None = None,
-    ) -> int:
-        with self._tx() as conn:
-            changed = 0
-            if ids:
-                cur = conn.execute(_Q["retry_ids"], {"ids": json.dumps(list(ids)), "now": now})
-                changed += cur.rowcount
-            if dead or routing_key is not None:
-                cur = conn.execute(_Q["retry_dead"], {"routing_key": routing_key, "now": now})
-                changed += cur.rowcount
-        return changed
 
     def purge(self, *, states: Sequence[str], before: float | None = None) -> int:
         if not states:

@@ -30,6 +30,8 @@ class NewRow(NamedTuple):
     routing_key: str
     dedup_key: str | None
     state: str = "pending"
+    #: The Events API base URL the row is meant for (``events_base``); None: the first worker's.
+    destination: str | None = None
 
 
 def __getattr__(name: str) -> object:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from pagerbridge.outbox.storage import NewRow
-    from pagerbridge.outbox.types import Completion, OutboxRow, Stats
+    from pagerbridge.outbox.types import Completion, Held, OutboxRow, Stats
 
 
 class OutboxStorage(Protocol):
@@ -43,12 +43,15 @@ class OutboxStorage(Protocol):
         lease_seconds: float,
         worker: str,
         completions: Sequence[Completion] = (),
+        destination: str | None = None,
     ) -> list[OutboxRow]:
         """Lease up to ``limit`` due rows, at most one per ordering key, each the earliest active
         row of its key (so a key's next row waits while an earlier one is pending or in flight).
         Rows whose lease expired (their worker died) are claimable again. Paused routing keys are
-        skipped. ``completions`` are recorded first, in the same transaction (one commit per
-        worker loop turn instead of two)."""
+        skipped, and so are rows meant for another ``destination`` than the worker's (held: they
+        stay first in their key's order); rows without one, or a worker without one, match.
+        ``completions`` are recorded first, in the same transaction (one commit per worker loop
+        turn instead of two)."""
         ...
 
     def complete(self, completions: Sequence[Completion], *, now: float) -> None:
@@ -72,8 +75,34 @@ class OutboxStorage(Protocol):
 
     def stats(self) -> Stats: ...
 
-    def next_due(self) -> float | None:
-        """When the earliest active row of an unpaused key becomes claimable (None: no such row)."""
+    def next_due(self, *, destination: str | None = None) -> float | None:
+        """When the earliest active row of an unpaused key that a worker for ``destination`` may
+        send becomes claimable (None: no such row)."""
+        ...
+
+    def oldest_due(self, *, now: float, destination: str | None = None) -> float | None:
+        """``created_at`` of the oldest row a worker for ``destination`` could send now (paused
+        keys and held rows aside); None when there is none. The agent's health watches it."""
+        ...
+
+    def recorded_destination(self) -> str | None:
+        """The Events API base URL the agent on this database delivers to (None: none ran)."""
+        ...
+
+    def record_destination(self, url: str | None, *, now: float) -> None:
+        """Record (or, with None, forget) the agent's Events API base URL."""
+        ...
+
+    def held(self, *, destination: str | None = None) -> list[Held]:
+        """Active rows meant for another destination than ``destination`` (default: the
+        recorded one), by destination."""
+        ...
+
+    def superseded(
+        self, *, ids: Sequence[int] = (), dead: bool = False, routing_key: str | None = None
+    ) -> list[int]:
+        """Dead event rows (of ``ids``, or all / one routing key's) whose alert a later row of the
+        same routing and dedup key has reached PagerDuty since: retrying would undo it."""
         ...
 
     def pending_count(self) -> int:
@@ -87,9 +116,15 @@ class OutboxStorage(Protocol):
         ids: Sequence[int] = (),
         dead: bool = False,
         routing_key: str | None = None,
+        held: bool = False,
+        held_for: str | None = None,
+        to: str | None = None,
+        force: bool = False,
     ) -> int:
         """Make dead (or, by id, any undelivered) rows pending again, due now, with a fresh
-        deadline window. Returns how many rows changed."""
+        deadline window; with ``held``, the rows held for another destination (only those for
+        ``held_for`` if given, of ``routing_key`` if given). ``to`` re-addresses every row it
+        retries. Superseded dead rows are skipped unless ``force``. Returns how many changed."""
         ...
 
     def purge(self, *, states: Sequence[str], before: float | None = None) -> int:

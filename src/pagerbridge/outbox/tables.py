@@ -40,6 +40,7 @@ outbox_table = sa.Table(
     sa.Column("updated_at", sa.Double(), nullable=False),
     sa.Column("delivered_at", sa.Double(), nullable=True),
     sa.Column("deadline_from", sa.Double(), nullable=False),
+    sa.Column("destination", sa.Text(), nullable=True),
     sa.Index("ix_outbox_state_due", "state", "next_attempt_at"),
     sa.Index(
         "ix_outbox_active_lane",
@@ -62,7 +63,21 @@ outbox_table = sa.Table(
         sqlite_where=sa.text(_ACTIVE),
         postgresql_where=sa.text(_ACTIVE),
     ),
+    sa.Index(
+        "ix_outbox_held",
+        "destination",
+        sqlite_where=sa.text(_ACTIVE),
+        postgresql_where=sa.text(_ACTIVE),
+    ),
     sqlite_autoincrement=True,
+)
+
+outbox_settings_table = sa.Table(
+    "outbox_settings",
+    metadata,
+    sa.Column("name", sa.Text(), primary_key=True),
+    sa.Column("value", sa.Text(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
 )
 
 outbox_paused_table = sa.Table(
@@ -90,6 +105,7 @@ def enqueue_in_transaction(
     routing_key: str = "",
     dedup_key: str | None = None,
     now: float | None = None,
+    destination: str | None = None,
 ) -> int:
     """Insert an outbox row inside the caller's transaction; it commits (or not) with it.
 
@@ -118,6 +134,7 @@ def enqueue_in_transaction(
             created_at=ts,
             updated_at=ts,
             deadline_from=ts,
+            destination=destination,
         )
         .returning(t.c.id)
     )

@@ -76,6 +76,9 @@ class OutboxRow(NamedTuple):
     delivered_at: float | None
     #: The retry deadline counts from here: acceptance, or the last manual ``retry``.
     deadline_from: float
+    #: The Events API base URL the row is meant for; a worker configured for another one holds
+    #: it (None: written before any agent recorded its URL, so the first worker's).
+    destination: str | None = None
 
     @property
     def change(self) -> bool:
@@ -104,6 +107,7 @@ class OutboxRow(NamedTuple):
             "updated_at": self.updated_at,
             "delivered_at": self.delivered_at,
             "deadline_from": self.deadline_from,
+            "destination": self.destination,
             "payload": self.payload_json(),
         }
 
@@ -132,6 +136,16 @@ class Stats(NamedTuple):
 
     def oldest_pending_age(self, now: float) -> float | None:
         return None if self.oldest_pending_at is None else max(0.0, now - self.oldest_pending_at)
+
+
+class Held(NamedTuple):
+    """Pending rows meant for another Events API than the one a worker (or the agent recorded in
+    the database) delivers to: they keep their place in their key's order and wait for a worker
+    configured for ``destination``, or for ``pd-queue retry --held --to URL``."""
+
+    destination: str
+    rows: int
+    first_id: int
 
 
 class DrainResult(NamedTuple):

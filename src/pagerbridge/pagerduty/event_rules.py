@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "encode_event",
+    "events_base",
     "events_url",
     "format_timestamp",
     "normalise_event",
@@ -68,14 +69,26 @@ def encode_event(event: Mapping[str, Any]) -> bytes:
 
 def events_url(base: str, *, change: bool = False) -> str:
     """The enqueue URL for ``base``, which may be a bare base or already end in an enqueue path."""
-    url = base.strip().rstrip("/")
-    if not url.lower().startswith(("http://", "https://")):
-        raise ConfigError(f"events URL {base!r} must start with http:// or https://")
+    return events_base(base) + (CHANGE_ENQUEUE_PATH if change else ENQUEUE_PATH)
+
+
+def events_base(url: str) -> str:
+    """The canonical Events API base of ``url``: what an outbox row records as its destination.
+
+    ``HTTPS://Events.PagerDuty.com/v2/enqueue/`` and ``https://events.pagerduty.com`` are one
+    destination: scheme and host are lower-cased, the enqueue path and trailing slashes dropped.
+    """
+    text = url.strip().rstrip("/")
+    scheme, sep, rest = text.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest:
+        raise ConfigError(f"events URL {url!r} must start with http:// or https://")
+    host, slash, path = rest.partition("/")
+    path = slash + path
     for suffix in (CHANGE_ENQUEUE_PATH, ENQUEUE_PATH, "/v2"):
-        if url.endswith(suffix):
-            url = url[: -len(suffix)]
+        if path.endswith(suffix):
+            path = path[: -len(suffix)]
             break
-    return url + (CHANGE_ENQUEUE_PATH if change else ENQUEUE_PATH)
+    return f"{scheme.lower()}://{host.lower()}{path.rstrip('/')}"
 
 
 def format_timestamp(moment: datetime) -> str:

@@ -6,6 +6,14 @@
 SELECT pg_advisory_xact_lock(h)
 FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(%(keys)s::text[]) AS k ORDER BY 1) AS s;
 
+-- name: lacks_destination
+-- An outbox table made before rows had destinations (one row), else nothing.
+SELECT 1 FROM information_schema.tables AS t
+WHERE t.table_schema = current_schema() AND t.table_name = 'outbox'
+  AND NOT EXISTS (SELECT 1 FROM information_schema.columns AS c
+                  WHERE c.table_schema = t.table_schema AND c.table_name = 'outbox'
+                    AND c.column_name = 'destination');
+
 -- name: count_active
 SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight');
 
@@ -18,13 +26,13 @@ SELECT (SELECT MAX(id) FROM outbox) - (SELECT MIN(id) FROM outbox
 
 -- name: insert
 INSERT INTO outbox (kind, payload, ordering_key, routing_key, dedup_key, state, attempts,
-                    next_attempt_at, created_at, updated_at, deadline_from)
+                    next_attempt_at, created_at, updated_at, deadline_from, destination)
 SELECT %(kind)s, %(payload)s, %(ordering_key)s, %(routing_key)s, %(dedup_key)s, %(state)s, 0,
        CASE WHEN %(state)s = 'pending' AND EXISTS (
                 SELECT 1 FROM outbox AS e
                 WHERE e.ordering_key = %(ordering_key)s AND e.state IN ('pending', 'in_flight'))
             THEN %(blocked)s ELSE %(now)s END,
-       %(now)s, %(now)s, %(now)s
+       %(now)s, %(now)s, %(now)s, %(destination)s
 RETURNING id;
 
 -- name: notify
@@ -39,6 +47,9 @@ WITH candidates AS (
           WHERE e.ordering_key = o.ordering_key AND e.state IN ('pending', 'in_flight')
             AND e.id < o.id)
       AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
+      -- a row meant for another Events API is held: pending, first in its lane, not ours
+      AND (%(destination)s::text IS NULL OR o.destination IS NULL
+           OR o.destination = %(destination)s::text)
     ORDER BY o.next_attempt_at, o.id
     LIMIT %(limit)s
     FOR UPDATE OF o SKIP LOCKED
@@ -120,19 +131,80 @@ FROM outbox GROUP BY routing_key, state;
 -- name: next_due
 SELECT MIN(o.next_attempt_at) FROM outbox AS o
 WHERE o.state IN ('pending', 'in_flight') AND o.next_attempt_at < %(blocked)s
-  AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key);
+  AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
+  AND (%(destination)s::text IS NULL OR o.destination IS NULL
+       OR o.destination = %(destination)s::text);
+
+-- name: oldest_due
+-- The creation time of the oldest row a worker for :destination could send now (health).
+SELECT MIN(o.created_at) AS oldest FROM outbox AS o
+WHERE o.state IN ('pending', 'in_flight') AND o.next_attempt_at <= %(now)s
+  AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
+  AND (%(destination)s::text IS NULL OR o.destination IS NULL
+       OR o.destination = %(destination)s::text);
+
+-- name: held
+-- Pending rows meant for another destination than :destination, by destination.
+SELECT destination, COUNT(*) AS n, MIN(id) AS first_id FROM outbox
+WHERE state IN ('pending', 'in_flight') AND destination IS NOT NULL
+  AND destination <> %(destination)s::text
+GROUP BY destination ORDER BY destination;
+
+-- name: setting_get
+SELECT value FROM outbox_settings WHERE name = %(name)s;
+
+-- name: setting_put
+INSERT INTO outbox_settings (name, value, updated_at) VALUES (%(name)s, %(value)s, %(now)s)
+ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at;
+
+-- name: setting_delete
+DELETE FROM outbox_settings WHERE name = %(name)s;
+
+-- name: superseded
+-- Dead event rows of an alert that a later row of the same routing and dedup key has already
+-- reached PagerDuty after: retrying them would re-open (or re-acknowledge) what is settled.
+SELECT o.id FROM outbox AS o
+WHERE o.state = 'dead' AND o.kind = 'event' AND o.dedup_key IS NOT NULL
+  AND (%(all_dead)s OR o.id = ANY(%(ids)s::bigint[]))
+  AND (%(routing_key)s::text IS NULL OR o.routing_key = %(routing_key)s::text)
+  AND EXISTS (SELECT 1 FROM outbox AS n
+              WHERE n.routing_key = o.routing_key AND n.dedup_key = o.dedup_key
+                AND n.id > o.id AND n.state = 'delivered')
+ORDER BY o.id;
 
 -- name: retry_ids
 UPDATE outbox
 SET state = 'pending', next_attempt_at = %(now)s, lease_expires_at = NULL, claimed_by = NULL,
     attempts = 0, deadline_from = %(now)s, updated_at = %(now)s
-WHERE id = ANY(%(ids)s::bigint[]) AND state IN ('dead', 'pending', 'suppressed');
+WHERE id = ANY(%(ids)s::bigint[]) AND state IN ('dead', 'pending', 'suppressed')
+  AND NOT (id = ANY(%(skip)s::bigint[]))
+RETURNING id;
 
 -- name: retry_dead
 UPDATE outbox
 SET state = 'pending', next_attempt_at = %(now)s, lease_expires_at = NULL, claimed_by = NULL,
     attempts = 0, deadline_from = %(now)s, updated_at = %(now)s
-WHERE state = 'dead' AND (%(routing_key)s::text IS NULL OR routing_key = %(routing_key)s::text);
+WHERE state = 'dead' AND (%(routing_key)s::text IS NULL OR routing_key = %(routing_key)s::text)
+  AND NOT (id = ANY(%(skip)s::bigint[]))
+RETURNING id;
+
+-- name: retry_held
+-- Pending rows meant for :from_destination, or (if NULL) for another destination than the
+-- recorded one (any destination, when none is recorded).
+UPDATE outbox
+SET next_attempt_at = CASE WHEN next_attempt_at >= %(blocked)s THEN next_attempt_at
+                           ELSE %(now)s END,
+    attempts = 0, deadline_from = %(now)s, updated_at = %(now)s
+WHERE state = 'pending' AND destination IS NOT NULL
+  AND (destination = %(from_destination)s::text OR %(from_destination)s::text IS NULL
+       AND destination <> COALESCE((SELECT value FROM outbox_settings
+                                    WHERE name = 'events_url'), ''))
+  AND (%(routing_key)s::text IS NULL OR routing_key = %(routing_key)s::text)
+RETURNING id;
+
+-- name: redirect
+UPDATE outbox SET destination = %(to)s, updated_at = %(now)s
+WHERE id = ANY(%(ids)s::bigint[]) AND state IN ('pending', 'dead', 'suppressed');
 
 -- name: purge
 DELETE FROM outbox

@@ -13,18 +13,19 @@ SELECT (SELECT MAX(id) FROM outbox) - (SELECT MIN(id) FROM outbox INDEXED BY ix_
 
 -- name: insert
 INSERT INTO outbox (kind, payload, ordering_key, routing_key, dedup_key, state, attempts,
-                    next_attempt_at, created_at, updated_at, deadline_from)
+                    next_attempt_at, created_at, updated_at, deadline_from, destination)
 SELECT :kind, :payload, :ordering_key, :routing_key, :dedup_key, :state, 0,
        CASE WHEN :state = 'pending' AND EXISTS (
                 SELECT 1 FROM outbox AS e
                 WHERE e.ordering_key = :ordering_key AND e.state IN ('pending', 'in_flight'))
             THEN :blocked ELSE :now END,
-       :now, :now, :now
+       :now, :now, :now, :destination
 RETURNING id;
 
 -- name: insert_many
 -- A whole batch in ONE statement: :rows is a JSON array of
--- [kind, payload, ordering_key, routing_key, dedup_key, state, blocked_by_earlier_row_in_batch].
+-- [kind, payload, ordering_key, routing_key, dedup_key, state, blocked_by_earlier_row_in_batch,
+--  destination].
 -- Ids are consecutive inside one write transaction (AUTOINCREMENT, one writer, array order), so
 -- they end at last_insert_rowid(). Run alone (autocommit: an INSERT takes the write lock as it
 -- starts, like BEGIN IMMEDIATE) it is lock, insert and fsync in one sqlite3 call, so the writer
@@ -32,7 +33,7 @@ RETURNING id;
 -- :max_pending guards it with the queue bound's O(log n) upper bound: every row or, when the
 -- batch might not fit, none (the caller then counts exactly); NULL inserts every row.
 INSERT INTO outbox (kind, payload, ordering_key, routing_key, dedup_key, state, attempts,
-                    next_attempt_at, created_at, updated_at, deadline_from)
+                    next_attempt_at, created_at, updated_at, deadline_from, destination)
 SELECT json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'),
        json_extract(r.value, '$[2]'), json_extract(r.value, '$[3]'),
        json_extract(r.value, '$[4]'), json_extract(r.value, '$[5]'), 0,
@@ -42,7 +43,7 @@ SELECT json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'),
                     WHERE e.ordering_key = json_extract(r.value, '$[2]')
                       AND e.state IN ('pending', 'in_flight')))
             THEN :blocked ELSE :now END,
-       :now, :now, :now
+       :now, :now, :now, json_extract(r.value, '$[7]')
 FROM json_each(:rows) AS r
 WHERE :max_pending IS NULL
    OR COALESCE((SELECT MAX(id) FROM outbox)
@@ -62,6 +63,8 @@ WHERE id IN (
           WHERE e.ordering_key = o.ordering_key AND e.state IN ('pending', 'in_flight')
             AND e.id < o.id)
       AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
+      -- a row meant for another Events API is held: pending, first in its lane, not ours
+      AND (:destination IS NULL OR o.destination IS NULL OR o.destination = :destination)
     ORDER BY o.next_attempt_at, o.id
     LIMIT :limit)
 RETURNING *;
@@ -105,19 +108,76 @@ FROM outbox GROUP BY routing_key, state;
 -- name: next_due
 SELECT MIN(o.next_attempt_at) FROM outbox AS o
 WHERE o.state IN ('pending', 'in_flight') AND o.next_attempt_at < :blocked
-  AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key);
+  AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
+  AND (:destination IS NULL OR o.destination IS NULL OR o.destination = :destination);
+
+-- name: oldest_due
+-- The creation time of the oldest row a worker for :destination could send now (health).
+SELECT MIN(o.created_at) FROM outbox AS o
+WHERE o.state IN ('pending', 'in_flight') AND o.next_attempt_at <= :now
+  AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
+  AND (:destination IS NULL OR o.destination IS NULL OR o.destination = :destination);
+
+-- name: held
+-- Pending rows meant for another destination than :destination, by destination.
+SELECT destination, COUNT(*) AS n, MIN(id) AS first_id FROM outbox INDEXED BY ix_outbox_held
+WHERE state IN ('pending', 'in_flight') AND destination IS NOT NULL
+  AND destination <> :destination
+GROUP BY destination ORDER BY destination;
+
+-- name: setting_get
+SELECT value FROM outbox_settings WHERE name = :name;
+
+-- name: setting_put
+INSERT INTO outbox_settings (name, value, updated_at) VALUES (:name, :value, :now)
+ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at;
+
+-- name: setting_delete
+DELETE FROM outbox_settings WHERE name = :name;
+
+-- name: superseded
+-- Dead event rows of an alert that a later row of the same routing and dedup key has already
+-- reached PagerDuty after: retrying them would re-open (or re-acknowledge) what is settled.
+SELECT o.id FROM outbox AS o
+WHERE o.state = 'dead' AND o.kind = 'event' AND o.dedup_key IS NOT NULL
+  AND (:all_dead OR o.id IN (SELECT value FROM json_each(:ids)))
+  AND (:routing_key IS NULL OR o.routing_key = :routing_key)
+  AND EXISTS (SELECT 1 FROM outbox AS n
+              WHERE n.routing_key = o.routing_key AND n.dedup_key = o.dedup_key
+                AND n.id > o.id AND n.state = 'delivered')
+ORDER BY o.id;
 
 -- name: retry_ids
 UPDATE outbox
 SET state = 'pending', next_attempt_at = :now, lease_expires_at = NULL, claimed_by = NULL,
     attempts = 0, deadline_from = :now, updated_at = :now
-WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('dead', 'pending', 'suppressed');
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('dead', 'pending', 'suppressed')
+  AND id NOT IN (SELECT value FROM json_each(:skip))
+RETURNING id;
 
 -- name: retry_dead
 UPDATE outbox
 SET state = 'pending', next_attempt_at = :now, lease_expires_at = NULL, claimed_by = NULL,
     attempts = 0, deadline_from = :now, updated_at = :now
-WHERE state = 'dead' AND (:routing_key IS NULL OR routing_key = :routing_key);
+WHERE state = 'dead' AND (:routing_key IS NULL OR routing_key = :routing_key)
+  AND id NOT IN (SELECT value FROM json_each(:skip))
+RETURNING id;
+
+-- name: retry_held
+-- Pending rows meant for :from_destination, or (if NULL) for another destination than the
+-- recorded one (any destination, when none is recorded).
+UPDATE outbox
+SET next_attempt_at = CASE WHEN next_attempt_at >= :blocked THEN next_attempt_at ELSE :now END,
+    attempts = 0, deadline_from = :now, updated_at = :now
+WHERE state = 'pending' AND destination IS NOT NULL
+  AND (destination = :from_destination OR :from_destination IS NULL AND destination <>
+       COALESCE((SELECT value FROM outbox_settings WHERE name = 'events_url'), ''))
+  AND (:routing_key IS NULL OR routing_key = :routing_key)
+RETURNING id;
+
+-- name: redirect
+UPDATE outbox SET destination = :to, updated_at = :now
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('pending', 'dead', 'suppressed');
 
 -- name: purge
 DELETE FROM outbox

@@ -1,5 +1,6 @@
 -- The outbox schema for PostgreSQL (see schema_sqlite.sql for the meaning of the columns).
--- Run on first use and by migration 0002_outbox; every statement is idempotent.
+-- Run on first use and by migrations 0002_outbox and 0003_outbox_destination; every statement
+-- is idempotent.
 CREATE TABLE IF NOT EXISTS outbox (
     id BIGSERIAL NOT NULL,
     kind TEXT NOT NULL,
@@ -17,6 +18,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     updated_at DOUBLE PRECISION NOT NULL,
     delivered_at DOUBLE PRECISION,
     deadline_from DOUBLE PRECISION NOT NULL,
+    destination TEXT,
     CONSTRAINT pk_outbox PRIMARY KEY (id)
 );
 CREATE INDEX IF NOT EXISTS ix_outbox_state_due ON outbox (state, next_attempt_at);
@@ -41,4 +43,17 @@ CREATE TABLE IF NOT EXISTS outbox_rate (
 -- Due active rows in claim order: a claim walks this index and stops after LIMIT rows, instead of
 -- collecting and sorting every due row (2 s per claim with a million pending on PostgreSQL).
 CREATE INDEX IF NOT EXISTS ix_outbox_active_due ON outbox (next_attempt_at, id)
+    WHERE state IN ('pending', 'in_flight');
+
+-- Where rows go: the Events API base URL a row is meant for is its ``destination``;
+-- outbox_settings records the agent's own (``events_url``), which pd-send stamps on its rows.
+-- (An older outbox table gets the column from Python first: see pg_backend.py.)
+CREATE TABLE IF NOT EXISTS outbox_settings (
+    name TEXT NOT NULL,
+    value TEXT NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    CONSTRAINT pk_outbox_settings PRIMARY KEY (name)
+);
+-- Active rows by destination: what is held, for pd-queue and the worker's warning.
+CREATE INDEX IF NOT EXISTS ix_outbox_held ON outbox (destination)
     WHERE state IN ('pending', 'in_flight');

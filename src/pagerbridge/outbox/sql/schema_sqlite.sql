@@ -1,4 +1,4 @@
--- The outbox schema for SQLite. Run by pd-send on first use and by migration 0002_outbox;
+-- The outbox schema for SQLite. Run by pd-send on first use and by migrations 0002/0003;
 -- every statement is idempotent. Times are Unix epoch seconds.
 -- next_attempt_at: when the row may be claimed. For in_flight rows it equals the lease expiry (a
 -- dead worker's rows come back then), and for rows queued behind an earlier active row of the same
@@ -19,7 +19,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     created_at DOUBLE NOT NULL,
     updated_at DOUBLE NOT NULL,
     delivered_at DOUBLE,
-    deadline_from DOUBLE NOT NULL
+    deadline_from DOUBLE NOT NULL,
+    destination TEXT
 );
 CREATE INDEX IF NOT EXISTS ix_outbox_state_due ON outbox (state, next_attempt_at);
 -- The active rows of each ordering lane, in order: who is first, and is anyone before me.
@@ -41,4 +42,16 @@ CREATE TABLE IF NOT EXISTS outbox_rate (
 -- Due active rows in claim order: a claim walks this index and stops after LIMIT rows, instead of
 -- collecting and sorting every due row (2 s per claim with a million pending on PostgreSQL).
 CREATE INDEX IF NOT EXISTS ix_outbox_active_due ON outbox (next_attempt_at, id)
+    WHERE state IN ('pending', 'in_flight');
+
+-- Where rows go: the Events API base URL a row is meant for is its ``destination``;
+-- outbox_settings records the agent's own (``events_url``), which pd-send stamps on its rows.
+-- (SQLite: an older outbox table gets the column from Python, see sqlite_backend.py.)
+CREATE TABLE IF NOT EXISTS outbox_settings (
+    name TEXT NOT NULL PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at DOUBLE NOT NULL
+);
+-- Active rows by destination: what is held, for pd-queue and the worker's warning.
+CREATE INDEX IF NOT EXISTS ix_outbox_held ON outbox (destination)
     WHERE state IN ('pending', 'in_flight');

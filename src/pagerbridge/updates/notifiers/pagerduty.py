@@ -60,6 +60,20 @@ class PagerDutyOptions(BaseModel):
             )
         return value
 
+    @field_validator("events_url")
+    @classmethod
+    def _events_url(cls, value: str | None) -> str | None:
+        from pagerbridge.errors import ConfigError
+        from pagerbridge.pagerduty.event_rules import events_base
+
+        if value is None:
+            return None
+        try:
+            events_base(value)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
     def base_url(self) -> str:
         return self.events_url or EVENTS_REGIONS[self.region]
 
@@ -232,7 +246,11 @@ class PagerDutyNotifier:
         if action is None:
             return None
         event = build_event(action, report, self.policy, self.options, now=moment)
-        outbox = open_outbox(self.database_url)
+        from pagerbridge.pagerduty.event_rules import events_base
+
+        # Meant for this notifier's PagerDuty: an agent on the same database that delivers
+        # elsewhere (a sandbox, another region) holds the row instead of sending it there.
+        outbox = open_outbox(self.database_url, destination=events_base(self.options.base_url()))
         try:
             row = outbox.enqueue_event(event)
         finally:

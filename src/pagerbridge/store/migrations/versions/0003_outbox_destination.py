@@ -1,0 +1,40 @@
+"""Outbox rows know where they go: ``outbox.destination``, ``outbox_settings``, ``ix_outbox_held``.
+
+Existing rows keep no destination: they belong to the first worker that claims them, as before.
+Re-runs the idempotent outbox script (which now creates the new objects) after adding the column
+where it is missing, the same steps ``pd-send`` takes on an older database.
+
+Revision ID: 0003_outbox_destination
+Revises: 0002_outbox
+Create Date: 2026-12-03
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from pagerbridge.outbox.queries import schema_sql
+
+revision = "0003_outbox_destination"
+down_revision = "0002_outbox"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    dialect = "postgresql" if bind.dialect.name == "postgresql" else "sqlite"
+    columns = {c["name"] for c in sa.inspect(bind).get_columns("outbox")}
+    if "destination" not in columns:
+        op.add_column("outbox", sa.Column("destination", sa.Text(), nullable=True))
+    lines = [ln for ln in schema_sql(dialect).splitlines() if not ln.strip().startswith("--")]
+    for statement in "\n".join(lines).split(";"):
+        if statement.strip():
+            op.execute(statement)
+
+
+def downgrade() -> None:
+    op.execute("DROP INDEX IF EXISTS ix_outbox_held")
+    op.execute("DROP TABLE IF EXISTS outbox_settings")
+    op.drop_column("outbox", "destination")
