@@ -19,6 +19,7 @@ from typing import Any
 
 from pagerbridge.agent.config import SelfMonitoringSettings
 from pagerbridge.outbox.types import DEAD, Stats
+from pagerbridge.pagerduty.durations import format_duration
 
 log = logging.getLogger("pagerbridge.agent")
 
@@ -66,8 +67,9 @@ class SelfMonitor:
         limit = self.settings.oldest_pending_threshold.total_seconds()
         stale = age is not None and age > limit
         backlog_summary = (
-            f"pagerbridge agent on {self.source}: oldest pending event is {int(age or 0)} s old "
-            f"(threshold {int(limit)} s); PagerDuty may be unreachable"
+            f"pagerbridge agent on {self.source}: oldest pending event is "
+            f"{format_duration(int(age or 0))} old (threshold {format_duration(limit)}); "
+            "PagerDuty may be unreachable"
         )
         if await self._set(
             "backlog", backlog_summary if stale else None, "warning", age=int(age or 0)

@@ -68,6 +68,25 @@ class Rejected:
 Outcome = Accepted | Retry | Rejected
 
 
+def with_status(status: int | None, text: str) -> str:
+    """``HTTP 500: text``, unless ``text`` already names ``HTTP 500`` (then it is kept as is).
+
+    ``classify`` puts the status into its own texts (``HTTP 502: Bad Gateway``, ``HTTP 429 with
+    an empty body``); whoever records an outcome calls this so a row never reads
+    ``HTTP 500: HTTP 500: …``.
+    """
+    if status is None:
+        return text
+    prefix = f"HTTP {status}"
+    start = text.find(prefix)
+    while start >= 0:
+        end = start + len(prefix)
+        if end == len(text) or not text[end].isdigit():
+            return text
+        start = text.find(prefix, end)
+    return f"{prefix}: {text}" if text else prefix
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     """Case-insensitive header lookup that works for plain dicts and multidicts alike."""
     value = headers.get(name)
