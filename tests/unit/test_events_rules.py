@@ -325,7 +325,7 @@ def test_regions() -> None:
 
 @given(
     summary=st.text(min_size=1, max_size=1500).filter(lambda s: s.strip() != ""),
-    dedup=st.text(min_size=1, max_size=300).filter(lambda s: s.strip() != ""),
+    dedup=st.text(min_size=1, max_size=300).filter(lambda s: s.strip() != "" and "\x00" not in s),
     severity=st.sampled_from(SEVERITIES),
 )
 def test_normalised_events_always_satisfy_the_limits(
@@ -358,3 +358,16 @@ def test_oversized_resolve_does_not_modify_the_callers_payload() -> None:
     out = normalise_event(event)
     assert OVERSIZE_NOTE_KEY in out["payload"]["custom_details"]
     assert event["payload"]["custom_details"] is details
+
+
+@pytest.mark.parametrize("field", ["routing_key", "dedup_key"])
+@pytest.mark.parametrize("bad", ["\x00", "\ud800"])
+def test_keys_with_nul_or_lone_surrogates_are_refused(field: str, bad: str) -> None:
+    """Keys are stored and matched as text: PostgreSQL cannot hold a NUL, nothing can encode a
+    lone surrogate. Refused by name, so both backends (and pd-send) answer the same 400."""
+    event = trigger(dedup_key="a" + bad + "b") if field == "dedup_key" else trigger()
+    if field == "routing_key":
+        event["routing_key"] = KEY[:-1] + bad
+    assert errors_of(event) == [
+        f"'{field}' is invalid (must not contain NUL bytes or unpaired surrogates)"
+    ]

@@ -173,6 +173,8 @@ def normalise_event_text(
         length = len(event["routing_key"])
         if length != ROUTING_KEY_LENGTH:
             check.invalid("routing_key", f"must be {ROUTING_KEY_LENGTH} characters, got {length}")
+        elif not _storable_key(event["routing_key"]):
+            check.invalid("routing_key", KEY_CHARACTERS)
 
     action: str | None = None
     if not change:
@@ -225,6 +227,23 @@ def _check_dedup_key(event: dict[str, Any], action: str | None, check: _Checker)
             )
     elif len(key) > DEDUP_KEY_MAX:
         check.invalid("dedup_key", f"must be at most {DEDUP_KEY_MAX} characters, got {len(key)}")
+    elif not _storable_key(key):
+        check.invalid("dedup_key", KEY_CHARACTERS)
+
+
+#: Why a key with a NUL byte or a lone surrogate is refused: keys are stored and matched as text
+#: (PostgreSQL's text cannot hold NUL; neither can be encoded as UTF-8 to send on).
+KEY_CHARACTERS = "must not contain NUL bytes or unpaired surrogates"
+
+
+def _storable_key(key: str) -> bool:
+    if "\x00" in key:
+        return False
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_payload(
