@@ -171,7 +171,9 @@ async def test_deadline_dead_letters_after_24h_without_waiting(sqlite_url: str) 
         last = await worker.drain(timeout=5)
     r = outbox.get(row.id)
     assert r is not None and r.state == DEAD and last.dead == 1
-    assert "deadline of 24 h passed after 25 attempts" in (r.last_error or "")
+    assert "gave up after 25 attempts: the next try would fall past the 24 h retry deadline" in (
+        r.last_error or ""
+    )
     assert "503" in (r.last_error or "")
     assert len(target.arrivals) == 25
     outbox.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -75,6 +75,13 @@ async def _read_body(receive: Receive, declared: int | None) -> bytes | None:
             return None if total > EVENT_MAX_BYTES else b"".join(chunks)
 
 
+def _header(headers: list[tuple[bytes, bytes]], wanted: bytes) -> str | None:
+    for name, value in headers:
+        if name == wanted:
+            return value.decode("latin-1")
+    return None
+
+
 def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
     for name, value in headers:
         if name == b"content-length":
@@ -129,7 +136,9 @@ class EnqueueEndpoint:
             return 400, b"", {}
         if body is None:
             return _verdict(self._intake.refuse("too_large", too_large(declared)))
-        return _verdict(await self._intake.accept(body, change=self._change))
+        destination = _header(raw_headers, b"x-pagerbridge-destination")
+        verdict = await self._intake.accept(body, change=self._change, destination=destination)
+        return _verdict(verdict)
 
 
 def _verdict(verdict: Verdict) -> tuple[int, bytes, dict[str, str]]:
@@ -171,9 +180,10 @@ def create_agent_app(
     *,
     metrics: AgentMetrics,
     policy: TokenPolicy | None = None,
-    health: Callable[[], dict[str, Any]] | None = None,
+    health: Callable[[], Awaitable[dict[str, Any]]] | None = None,
 ) -> AgentApp:
-    """The ASGI app; ``health`` returns the body of ``GET /health`` (``ok`` False → 503)."""
+    """The ASGI app; ``health`` returns the body of ``GET /health`` (``ok`` False → 503) and is
+    also awaited before ``/metrics`` renders, so the health gauges there are current."""
     policy = policy or TokenPolicy(None)
 
     def allowed(request: Request) -> bool:
@@ -188,13 +198,15 @@ def create_agent_app(
     }
 
     async def get_health(request: Request) -> Response:
-        body: dict[str, Any] = health() if health else {"ok": True}
+        body: dict[str, Any] = await health() if health else {"ok": True}
         status = 200 if body.get("ok", True) else 503
         return Response(json.dumps(body).encode(), status, media_type=JSON)
 
     async def get_metrics(request: Request) -> Response:
         if not allowed(request):
             return _unauthorized()
+        if health is not None:
+            await health()  # sets the pagerbridge_agent_health_ok gauges
         # Queue depth is a GROUP BY over the outbox: off the event loop, so intake never waits.
         body = await asyncio.to_thread(metrics.render)
         return Response(body, 200, media_type=CONTENT_TYPE)

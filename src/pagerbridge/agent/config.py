@@ -251,6 +251,15 @@ class SelfMonitoringSettings(_Section):
         return value
 
 
+class HealthSettings(_Section):
+    """When ``GET /health`` answers 503 (docs/agent.md, "Health")."""
+
+    worker_failing_after: Duration = timedelta(seconds=30)
+    #: Default: ``self_monitoring.oldest_pending_threshold`` when self-monitoring is on, else 15m.
+    oldest_due_threshold: Duration | None = None
+    probe_timeout: Duration = timedelta(seconds=5)
+
+
 class AgentConfig(_Section):
     """The whole agent configuration file."""
 
@@ -265,6 +274,7 @@ class AgentConfig(_Section):
     forward: ForwardSettings | None = None
     maintenance: list[MaintenanceWindowSettings] = Field(default_factory=list)
     self_monitoring: SelfMonitoringSettings | None = None
+    health: HealthSettings = Field(default_factory=HealthSettings)
 
     @field_validator("listen")
     @classmethod

@@ -10,10 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from pagerbridge.outbox.health import CHECKS, HealthReport
 from pagerbridge.outbox.types import STATES, Stats
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -124,6 +125,19 @@ class AgentMetrics:
             "Total seconds rows were deferred by the client-side rate limit.",
             registry=r,
         )
+        self.health_ok = Gauge(
+            "pagerbridge_agent_health_ok",
+            "1 when the health check passes, 0 when it fails (as GET /health last judged).",
+            ["check"],
+            registry=r,
+        )
+        for check in CHECKS:
+            self.health_ok.labels(check).set(1)
+        self.oldest_due_age = Gauge(
+            "pagerbridge_outbox_oldest_due_age_seconds",
+            "Age of the oldest event due for 10 s and still unsent (0 when none; see /health).",
+            registry=r,
+        )
         self._collector: _QueueCollector | None = None
 
     def watch_queue(self, stats: Callable[[], Stats], clock: Callable[[], float]) -> None:
@@ -131,6 +145,14 @@ class AgentMetrics:
         if self._collector is None:
             self._collector = _QueueCollector(stats, clock)
             self.registry.register(self._collector)
+
+    def record_health(self, report: HealthReport) -> None:
+        """Mirror a health report (``/health`` and ``/metrics`` say the same thing)."""
+        for name, check in report.checks.items():
+            self.health_ok.labels(name).set(1 if check.ok else 0)
+        backlog = report.checks.get("backlog")
+        age = backlog.details.get("oldest_due_age") if backlog is not None else None
+        self.oldest_due_age.set(age if isinstance(age, int | float) else 0.0)
 
     # The outbox worker's MetricsHooks (pagerbridge.outbox.metrics) ---------------------------
 

@@ -24,7 +24,9 @@ from pagerbridge.agent.maintenance import MaintenanceSchedule
 from pagerbridge.agent.metrics import AgentMetrics
 from pagerbridge.agent.selfmonitor import SelfMonitor
 from pagerbridge.outbox import DeliveryWorker, Outbox, RateLimit, RetryPolicy, open_outbox
+from pagerbridge.outbox.health import DEFAULT_OLDEST_DUE_THRESHOLD, HealthMonitor, WorkerHealth
 from pagerbridge.outbox.worker import Sender
+from pagerbridge.pagerduty.event_rules import events_base
 from pagerbridge.pagerduty.limits import EVENTS_REGIONS
 
 log = logging.getLogger("pagerbridge.agent")
@@ -40,6 +42,12 @@ class Target:
     kind: str  # "pagerduty", "forward" or "sandbox"
     url: str
 
+    @property
+    def destination(self) -> str | None:
+        """The Events API base stamped on this agent's rows; a forwarder has none of its own
+        (the hub's agent stamps what arrives without one)."""
+        return None if self.kind == "forward" else events_base(self.url)
+
 
 def resolve_target(config: AgentConfig, *, sandbox_url: str | None = None) -> Target:
     """Forward URL, else ``pagerduty.events_url``, else the region (US by default)."""
@@ -50,6 +58,15 @@ def resolve_target(config: AgentConfig, *, sandbox_url: str | None = None) -> Ta
     if config.pagerduty.region is None and sandbox_url is not None:
         return Target("sandbox", sandbox_url)
     return Target("pagerduty", EVENTS_REGIONS[config.pagerduty.region or "us"])
+
+
+def _oldest_due_threshold(config: AgentConfig) -> float:
+    """``health.oldest_due_threshold``, else the self-monitor's backlog threshold, else 15 min."""
+    if config.health.oldest_due_threshold is not None:
+        return config.health.oldest_due_threshold.total_seconds()
+    if config.self_monitoring is not None:
+        return config.self_monitoring.oldest_pending_threshold.total_seconds()
+    return DEFAULT_OLDEST_DUE_THRESHOLD
 
 
 class Agent:
@@ -68,8 +85,13 @@ class Agent:
         self.target = target
         self.clock = clock
         self.outbox: Outbox = open_outbox(
-            database_url, max_queue=config.delivery.max_queue_size, clock=clock
+            database_url,
+            max_queue=config.delivery.max_queue_size,
+            clock=clock,
+            destination=target.destination,
         )
+        # pd-send and other producers on this database stamp their rows with it.
+        self.outbox.record_destination(target.destination)
         self.metrics = AgentMetrics()
         self.metrics.watch_queue(self.outbox.stats, clock)
         self.intake = Intake(
@@ -77,6 +99,7 @@ class Agent:
             schedule=MaintenanceSchedule(config.maintenance),
             metrics=self.metrics,
             clock=clock,
+            destination=target.destination,
         )
         self._forwarder: ForwardSender | None = None
         if sender is None and target.kind == "forward":
@@ -89,6 +112,7 @@ class Agent:
             )
             sender = self._forwarder
         delivery = config.delivery
+        self.worker_health = WorkerHealth()
         self.worker = DeliveryWorker(
             self.outbox,
             events_url=None if sender is not None else target.url,
@@ -104,8 +128,19 @@ class Agent:
             lease_seconds=delivery.lease.total_seconds(),
             retention=delivery.retention.total_seconds(),
             metrics=self.metrics,
+            health=self.worker_health,
             proxy=config.pagerduty.proxy,
             timeout=config.pagerduty.timeout,
+            destination=target.destination,
+        )
+        self.health_monitor = HealthMonitor(
+            lambda: self.outbox.storage,
+            self.worker_health,
+            clock=clock,
+            destination=lambda: self.worker.destination,
+            worker_failing_after=config.health.worker_failing_after.total_seconds(),
+            oldest_due_threshold=_oldest_due_threshold(config),
+            probe_timeout=config.health.probe_timeout.total_seconds(),
         )
         self.monitor: SelfMonitor | None = None
         if config.self_monitoring is not None:
@@ -129,10 +164,18 @@ class Agent:
         tls = self.config.tls
         return (str(tls.cert_file), str(tls.key_file)) if tls else None
 
-    def health(self) -> dict[str, Any]:
-        """``GET /health``: cheap (no query), so a load balancer may call it often."""
-        ok = self.worker_state in ("starting", "running", "stopping")
-        return {"ok": ok, "status": "ok" if ok else "degraded", "worker": self.worker_state}
+    async def health(self) -> dict[str, Any]:
+        """``GET /health``: worker, storage and backlog checks (one cached query at most every
+        2 s, off the event loop, so a load balancer may call it often)."""
+        report = await self.health_monitor.report(worker_state=self.worker_state)
+        self.metrics.record_health(report)
+        return {
+            "ok": report.ok,
+            "status": "ok" if report.ok else "degraded",
+            "worker": self.worker_state,
+            "reasons": report.reasons,
+            "checks": report.as_dict(),
+        }
 
     async def run_background(self, stop: asyncio.Event) -> None:
         """Deliver (and self-monitor) until ``stop``; a crashed worker is restarted, not fatal."""

@@ -30,32 +30,39 @@ from pagerbridge.outbox.types import (
     PENDING,
     Completion,
     DrainResult,
+    Held,
     OutboxRow,
 )
-from pagerbridge.pagerduty.outcome import Accepted, Outcome, Rejected, Retry
+from pagerbridge.pagerduty.durations import format_duration
+from pagerbridge.pagerduty.outcome import Accepted, Outcome, Rejected, Retry, with_status
 
 if TYPE_CHECKING:
+    from pagerbridge.outbox.health import WorkerHealth
     from pagerbridge.pagerduty.events import EventsClient
 
 log = logging.getLogger(__name__)
 
-#: ``async sender(body, change) -> Outcome``; by default ``EventsClient.send_raw``.
-Sender = Callable[[bytes, bool], Awaitable[Outcome]]
+#: ``async sender(body, change, destination) -> Outcome``; by default ``EventsClient.send_raw``
+#: to the worker's own events URL. ``destination`` is the row's (a forwarder passes it on).
+Sender = Callable[[bytes, bool, str | None], Awaitable[Outcome]]
 
 DEFAULT_CONCURRENCY = 64
 CLEAN_INTERVAL_SECONDS = 300.0
+#: How often a worker looks for rows held for another destination (to warn about them).
+HELD_CHECK_SECONDS = 60.0
 
 
 def describe_rejection(outcome: Rejected) -> str:
-    """PagerDuty's words, kept on the dead row: status, message and every error."""
-    text = f"HTTP {outcome.status}: {outcome.message}"
+    """PagerDuty's words, kept on the dead row: the status once, the message, every error."""
+    text = with_status(outcome.status, outcome.message)
     if outcome.errors:
         text += ": " + "; ".join(outcome.errors)
     return text
 
 
 def describe_retry(outcome: Retry) -> str:
-    return f"HTTP {outcome.status}: {outcome.reason}" if outcome.status else outcome.reason
+    """Why a try failed, kept on the row: the status once (``classify`` already names it)."""
+    return with_status(outcome.status, outcome.reason)
 
 
 class DeliveryWorker:
@@ -65,6 +72,10 @@ class DeliveryWorker:
     ``/v2/enqueue``; ``clock`` (default: the outbox's) schedules retries and judges the deadline,
     so tests move time instead of waiting. Several workers, in one process or many, may share a
     database: claims are leased, the rate limit's token buckets live in the database.
+
+    The worker delivers only rows meant for its ``destination`` (by default its events URL's
+    base) or for none; others are *held* for a worker configured for theirs (logged once each).
+    A worker with a ``sender`` and no ``destination`` (a forwarder) takes every row.
     """
 
     def __init__(
@@ -81,15 +92,25 @@ class DeliveryWorker:
         poll_interval: float = 1.0,
         retention: float = DEFAULT_RETENTION_SECONDS,
         metrics: MetricsHooks | None = None,
+        health: WorkerHealth | None = None,
         proxy: str | None = None,
         timeout: float = 10.0,
         worker_id: str | None = None,
+        destination: str | None = None,
     ) -> None:
         if sender is None and events_url is None:
             raise ValueError("DeliveryWorker needs events_url or sender")
+        from pagerbridge.pagerduty.event_rules import events_base
+
         self.outbox = outbox
         self.storage = outbox.storage
         self.events_url = events_url
+        if destination is None and sender is None and events_url is not None:
+            destination = events_base(events_url)
+        self.destination = destination
+        #: Rows held for other destinations at the last look (pd-queue shows them too).
+        self.held: list[Held] = []
+        self._warned: set[str] = set()
         self.clock: Clock = clock or outbox.clock
         self.policy = policy or RetryPolicy()
         self.rate_limit = rate_limit or RateLimit()
@@ -98,6 +119,8 @@ class DeliveryWorker:
         self.poll_interval = poll_interval
         self.retention = retention
         self.metrics: MetricsHooks = metrics or NullMetrics()
+        #: Told whether claiming and recording work (the agent's /health reads it).
+        self.health = health
         self.proxy = proxy
         self.timeout = timeout
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
@@ -194,6 +217,7 @@ class DeliveryWorker:
         done: list[Completion] = []
         counts = {DELIVERED: 0, DEAD: 0, PENDING: 0}
         last_clean = loop.time()
+        next_held_check = loop.time()
         try:
             while True:
                 # Clear before looking for work: a wake-up that arrives while we claim is kept.
@@ -211,16 +235,21 @@ class DeliveryWorker:
                             lease_seconds=self.lease_seconds,
                             worker=self.worker_id,
                             completions=batch,
+                            destination=self.destination,
                         )
                     except StorageError as exc:
                         # The database is away (restart, disk full, locked): keep the outcomes,
                         # wait, try again. Nothing is lost; leases bound any double delivery.
                         log.warning("outbox storage failed, retrying: %s", exc)
+                        if self.health is not None:
+                            self.health.failed(self.clock(), "claim", str(exc))
                         done = batch + done
                         if stopping:
                             break
                         await self._wait(set(), self.poll_interval)
                         continue
+                    if self.health is not None:
+                        self.health.succeeded(self.clock())
                     for c in batch:
                         if c.count_attempt:
                             counts[c.state] = counts.get(c.state, 0) + 1
@@ -231,11 +260,16 @@ class DeliveryWorker:
                 if drain_end is None and loop.time() - last_clean > CLEAN_INTERVAL_SECONDS:
                     last_clean = loop.time()
                     await asyncio.to_thread(self.outbox.clean_delivered, self.retention)
+                if self.destination is not None and loop.time() >= next_held_check:
+                    next_held_check = loop.time() + HELD_CHECK_SECONDS
+                    await self._look_for_held()
                 if claimed and len(tasks) < self.concurrency:
                     continue  # there may be more due rows
                 wait = self.poll_interval
                 if not tasks and drain_end is not None:
-                    nxt = await asyncio.to_thread(self.storage.next_due)
+                    nxt = await asyncio.to_thread(
+                        lambda: self.storage.next_due(destination=self.destination)
+                    )
                     if nxt is None:
                         break
                     until_due = nxt - self.clock()
@@ -254,14 +288,43 @@ class DeliveryWorker:
                 # back when its lease expires (at-least-once).
                 results = await asyncio.gather(*tasks, return_exceptions=True)
                 final = done + [r for r in results if isinstance(r, Completion)]
-                with contextlib.suppress(Exception):
+                try:
                     await asyncio.to_thread(self.storage.complete, final, now=self.clock())
+                except Exception as exc:  # a record lost here comes back when its lease expires
+                    if self.health is not None:
+                        self.health.failed(self.clock(), "record", str(exc))
+                else:
+                    if self.health is not None:
+                        self.health.succeeded(self.clock())
                 for c in final:
                     if c.count_attempt:
                         counts[c.state] = counts.get(c.state, 0) + 1
             elif done:
                 await asyncio.to_thread(self.storage.complete, done, now=self.clock())
         return counts
+
+    async def _look_for_held(self) -> None:
+        """Warn once per destination about rows this worker holds (they wait for another)."""
+        try:
+            self.held = await asyncio.to_thread(
+                lambda: self.storage.held(destination=self.destination)
+            )
+        except StorageError:
+            return  # the claim path reports storage trouble
+        for held in self.held:
+            if held.destination in self._warned:
+                continue
+            self._warned.add(held.destination)
+            log.warning(
+                "holding %d outbox row(s) meant for %s (first: row %d): this worker delivers "
+                "to %s only. A worker configured for %s delivers them, or re-address them "
+                "with: pd-queue retry --held --to URL",
+                held.rows,
+                held.destination,
+                held.first_id,
+                self.destination,
+                held.destination,
+            )
 
     async def _wait(
         self, tasks: set[asyncio.Task[Completion]], delay: float
@@ -298,7 +361,7 @@ class DeliveryWorker:
                     row.id, PENDING, self.clock() + wait, row.last_error, count_attempt=False
                 )
         try:
-            outcome = await self._send(row.payload.encode(), row.change)
+            outcome = await self._send(row.payload.encode(), row.change, row.destination)
         except Exception as exc:  # a sender must not raise; if it does, retry rather than lose
             log.warning("sender failed for outbox row %s: %r", row.id, exc)
             outcome = Retry(reason=f"{type(exc).__name__}: {exc}")
@@ -331,16 +394,18 @@ class DeliveryWorker:
             attempts=attempts, now=now, window_start=row.deadline_from, retry_after=outcome.delay
         )
         if at is None:
-            hours = self.policy.deadline / 3600
-            final = f"deadline of {hours:g} h passed after {attempts} attempts; last: {reason}"
+            final = (
+                f"gave up after {attempts} attempts: the next try would fall past the "
+                f"{format_duration(self.policy.deadline)} retry deadline; last: {reason}"
+            )
             self.metrics.dead(row.routing_key, final)
             return Completion(row.id, DEAD, last_error=final)
         self.metrics.retried(row.routing_key, reason)
         return Completion(row.id, PENDING, next_attempt_at=at, last_error=reason)
 
-    async def _send(self, body: bytes, change: bool) -> Outcome:
+    async def _send(self, body: bytes, change: bool, destination: str | None) -> Outcome:
         if self._sender is not None:
-            return await self._sender(body, change)
+            return await self._sender(body, change, destination)
         if self._client is None:
             from pagerbridge.pagerduty.events import EventsClient
 
