@@ -92,6 +92,13 @@ def test_change_event(agent: AgentHandle) -> None:
             "invalid event",
             "dedup_key",
         ),
+        (  # PagerDuty answers 400: never stored to be retried against it for a day
+            json.dumps(
+                {"routing_key": KEY, "event_action": "resolve", "dedup_key": "k", "payload": "x"}
+            ).encode(),
+            "invalid event",
+            "payload",
+        ),
     ],
 )
 def test_malformed_input_is_a_pagerduty_style_400(

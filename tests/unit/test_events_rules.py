@@ -371,3 +371,21 @@ def test_keys_with_nul_or_lone_surrogates_are_refused(field: str, bad: str) -> N
     assert errors_of(event) == [
         f"'{field}' is invalid (must not contain NUL bytes or unpaired surrogates)"
     ]
+
+
+@pytest.mark.parametrize("action", ["acknowledge", "resolve"])
+@pytest.mark.parametrize("payload", ["down", 5, [1]])
+def test_a_non_object_payload_is_refused_on_every_action(action: str, payload: Any) -> None:
+    """PagerDuty answers 400 to it; the agent must refuse it too instead of retrying for 24 h."""
+    event = {"routing_key": KEY, "event_action": action, "dedup_key": "k", "payload": payload}
+    (error,) = errors_of(event)
+    assert error.startswith("'payload' is invalid (must be an object, got ")
+
+
+def test_a_resolve_without_or_with_a_null_payload_is_fine() -> None:
+    for event in (
+        {"routing_key": KEY, "event_action": "resolve", "dedup_key": "k"},
+        {"routing_key": KEY, "event_action": "resolve", "dedup_key": "k", "payload": None},
+        {"routing_key": KEY, "event_action": "resolve", "dedup_key": "k", "payload": {}},
+    ):
+        assert normalise_event(event)["event_action"] == "resolve"

@@ -185,6 +185,10 @@ def normalise_event_text(
         payload = _check_payload(event, change=change, now=now, check=check)
         if payload is not None:
             event["payload"] = payload
+    elif event.get("payload") is not None and not isinstance(event["payload"], Mapping):
+        # PagerDuty ignores an acknowledge's or resolve's payload, but answers 400 when it is
+        # not an object: refused here, not retried against PagerDuty for a day.
+        check.invalid("payload", f"must be an object, got {_kind(event['payload'])}")
     _check_images(event, check)
     _check_links(event, check)
     if not change:
