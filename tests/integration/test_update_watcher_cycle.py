@@ -5,6 +5,7 @@ resolves it. Checkers replay real tool outputs (tests/unit/fixtures/updates)."""
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -231,3 +232,42 @@ def test_a_full_run_with_a_failed_checker_never_resolves(
     assert incident["status"] == "triggered"
     # Once every checker answers and the host is clean, the alert resolves.
     assert [d.action for d in notify_all(cfg, run_checks(cfg, patched())).pagerduty] == ["resolve"]
+
+
+def test_a_sandbox_agent_on_the_same_database_never_sends_update_watchers_event(
+    tmp_path: Path, sandbox_handle: Any
+) -> None:
+    """Issue 11's reproduction: `pagerbridge up` (sandbox mode) runs on the default database
+    while update-watcher is configured for another PagerDuty. The agent used to deliver the
+    event to its own sandbox and mark it delivered."""
+    from pagerbridge.agent.testing import post, running_agent
+    from pagerbridge.sandbox.testing import running_sandbox
+
+    real = sandbox_handle  # stands in for the real PagerDuty that update-watcher names
+    cfg = make_config(tmp_path, real)
+    (notifier,) = cfg.enabled_notifiers()
+    notifier.options["delivery_timeout"] = 0  # queue only: the agent gets its chance first
+    database = f"sqlite:///{tmp_path}/pagerbridge.db"
+    with (
+        running_sandbox() as up_sandbox,
+        running_agent(database_url=database, events_url=up_sandbox.url) as agent,
+    ):
+        outcome = notify_all(cfg, run_checks(cfg, pending()))
+        assert outcome.pagerduty[0].state == "pending"
+        marker = {"routing_key": real.routing_key, "event_action": "trigger",
+                  "dedup_key": "marker",
+                  "payload": {"summary": "m", "source": "up", "severity": "info"}}  # fmt: skip
+        assert post(agent.enqueue_url, marker).status == 202
+        deadline = time.monotonic() + 15
+        while not any(a["dedup_key"] == "marker" for a in up_sandbox.arrivals()):
+            assert time.monotonic() < deadline, "the agent delivered nothing"
+            time.sleep(0.02)
+        assert [a["dedup_key"] for a in up_sandbox.arrivals()] == ["marker"]
+        held = agent.agent.outbox.get(outcome.pagerduty[0].row_id)
+        assert held is not None and held.state == "pending"
+
+        notifier.options["delivery_timeout"] = 20  # update-watcher's next run drains its own
+        outcome = notify_all(cfg, run_checks(cfg, pending()))
+        assert outcome.pagerduty[0].delivered, outcome.lines
+        assert [a["dedup_key"] for a in up_sandbox.arrivals()] == ["marker"]
+    assert [a["dedup_key"] for a in real.arrivals()] == ["update-watcher/web-prod-01"] * 2
