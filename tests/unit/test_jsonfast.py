@@ -87,3 +87,41 @@ def test_json_is_not_imported() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("kw", KWARGS, ids=repr)
+@settings(max_examples=50, deadline=None)
+@given(obj=VALUES)
+def test_the_fallback_path_gives_json_dumps_text(kw: dict[str, Any], obj: Any) -> None:
+    """The path taken when CPython's private encoder cannot be used: the same text."""
+    fast = jsonfast._FAST
+    jsonfast._FAST = False
+    try:
+        assert outcome(jsonfast.dumps, obj, kw) == outcome(json.dumps, obj, kw)
+    finally:
+        jsonfast._FAST = fast
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        "def make_encoder(*args): raise TypeError('make_encoder() takes 10 arguments')",
+        "def make_encoder(*args): return lambda obj, level: ['not', 'json']",
+        "make_encoder = None",
+    ],
+    ids=["new signature", "other behaviour", "gone"],
+)
+def test_a_changed_private_encoder_is_not_used(broken: str) -> None:
+    """A new CPython whose _json.make_encoder changed must not make every pd-send raise."""
+    code = (  # json itself keeps the real encoder: only the one jsonfast would use is changed
+        "import json, sys, types, _json\n"
+        "fake = types.ModuleType('_json')\n"
+        "fake.__dict__.update(_json.__dict__)\n"
+        f"exec({broken!r}, fake.__dict__)\n"
+        "sys.modules['_json'] = fake\n"
+        "from pagerbridge.pagerduty import jsonfast\n"
+        "print(jsonfast._FAST)\n"
+        "print(jsonfast.dumps({'a': [1, 'é', None]}, separators=(',', ':'), ensure_ascii=False))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.splitlines() == ["False", '{"a":[1,"é",null]}']
