@@ -13,8 +13,15 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "pagerbridge"
 
-#: Foundation modules any layer may use.
+#: Foundation modules any layer may use (``""``: the package itself, its version).
 BASE = {"", "errors", "paths", "config"}
+#: What the foundation modules themselves may use: each other only.
+FOUNDATION = {
+    "errors.py": {"", "errors"},
+    "paths.py": {"", "paths"},
+    "config.py": {"", "config", "errors"},
+    "__init__.py": {""},
+}
 
 ALLOWED: dict[str, set[str]] = {
     "pagerduty": {"pagerduty"},
@@ -26,6 +33,18 @@ ALLOWED: dict[str, set[str]] = {
     "agent": {"agent", "outbox", "store", "pagerduty"},
     "connectors": {"connectors", "incidents", "outbox", "store", "pagerduty"},
     "server": {"server", "incidents", "connectors", "agent", "outbox", "store", "pagerduty"},
+    "cli": {
+        "cli",
+        "server",
+        "connectors",
+        "incidents",
+        "updates",
+        "agent",
+        "sandbox",
+        "outbox",
+        "store",
+        "pagerduty",
+    },
 }
 
 #: Deliberate exceptions, each with its reason.
@@ -37,19 +56,40 @@ EXCEPTIONS = {
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
+    """(line, top-level pagerbridge module) for every import in ``path``, at any depth: absolute
+    (``import pagerbridge.x``, ``from pagerbridge.x import y``, ``from pagerbridge import x``)
+    and relative (``from . import x``, ``from ..x import y``), resolved against the file."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
+    package = path.relative_to(SRC.parent).with_suffix("").parts[:-1]  # ("pagerbridge", ...)
+    if path.name == "__init__.py":
+        package = path.relative_to(SRC.parent).parts[:-1]
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
-        names: list[str] = []
+        modules: list[str] = []
         if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names = [node.module]
-        for name in names:
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = list(package[: len(package) - node.level + 1])
+                module = ".".join(base + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            if module == "pagerbridge":  # from pagerbridge import x: module x is the target
+                modules = [
+                    f"pagerbridge.{alias.name}" if _is_module(alias.name) else module
+                    for alias in node.names
+                ]
+            else:
+                modules = [module]
+        for name in modules:
             if name == "pagerbridge" or name.startswith("pagerbridge."):
                 parts = name.split(".")
                 found.append((node.lineno, parts[1] if len(parts) > 1 else ""))
     return found
+
+
+def _is_module(name: str) -> bool:
+    return (SRC / name).is_dir() or (SRC / f"{name}.py").is_file()
 
 
 def _layer_files() -> list[tuple[str, Path]]:
@@ -75,12 +115,44 @@ def test_layer_imports_point_one_way(layer: str) -> None:
     assert not wrong, f"{layer} may use only {sorted(ALLOWED[layer] | BASE)}:\n" + "\n".join(wrong)
 
 
-def test_every_package_has_a_layer() -> None:
+def test_every_package_and_module_has_a_layer() -> None:
     packages = {p.name for p in SRC.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
-    assert packages - {"cli"} <= set(ALLOWED), packages - set(ALLOWED)
+    assert packages <= set(ALLOWED), packages - set(ALLOWED)
+    modules = {p.name for p in SRC.glob("*.py")}
+    assert modules == set(FOUNDATION), modules ^ set(FOUNDATION)
 
 
-def test_the_check_sees_an_upward_import(tmp_path: Path) -> None:
-    sample = tmp_path / "x.py"
-    sample.write_text("def f():\n    from pagerbridge.incidents import service\n")
-    assert _imports(sample) == [(2, "incidents")]
+@pytest.mark.parametrize("module", sorted(FOUNDATION))
+def test_foundation_modules_use_only_the_foundation(module: str) -> None:
+    wrong = [
+        f"{module}:{line} imports pagerbridge.{target}"
+        for line, target in _imports(SRC / module)
+        if target not in FOUNDATION[module]
+    ]
+    assert not wrong, "\n".join(wrong)
+
+
+@pytest.mark.parametrize(
+    ("where", "code", "target"),
+    [
+        ("incidents/x.py", "def f():\n    from pagerbridge.server import app\n", "server"),
+        ("incidents/x.py", "from pagerbridge import server\n", "server"),
+        ("incidents/x.py", "import pagerbridge.server.app\n", "server"),
+        ("incidents/x.py", "from ..server import app\n", "server"),
+        ("incidents/x.py", "from .. import server\n", "server"),
+        ("incidents/sub/x.py", "from ...server.app import create_app\n", "server"),
+        ("incidents/__init__.py", "from ..server import app\n", "server"),
+        ("incidents/x.py", "from . import service\n", "incidents"),
+    ],
+)
+def test_the_check_sees_every_form_of_import(where: str, code: str, target: str) -> None:
+    path = SRC / where
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(code)
+        ((_, found),) = _imports(path)
+    finally:
+        path.unlink()
+        if where.startswith("incidents/sub/"):
+            path.parent.rmdir()
+    assert found == target
