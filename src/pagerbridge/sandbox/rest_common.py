@@ -9,6 +9,7 @@ plural resource name with ``limit``/``offset``/``more``/``total``; ``offset + li
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,11 +74,31 @@ def principal(request: Request) -> dict[str, Any]:
     return found
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{text} is out of range")
+    return number
+
+
+def parse_json(raw: bytes) -> Any:
+    """Strict JSON: ``NaN``/``Infinity`` (and numbers that overflow to them) are errors.
+
+    Python's parser accepts them, but they are not JSON, PagerDuty refuses them, and once
+    stored they would make every later answer that shows them fail to encode.
+    """
+    return json.loads(raw, parse_constant=_no_constant, parse_float=_finite)
+
+
 async def read_body(request: Request, wrapper: str | None = None) -> dict[str, Any]:
     """The JSON object body; with ``wrapper``, the object under that key (required)."""
     raw = await request.body()
     try:
-        data = json.loads(raw) if raw else None
+        data = parse_json(raw) if raw else None
     except ValueError as exc:
         raise invalid_input(f"the body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):

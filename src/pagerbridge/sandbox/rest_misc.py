@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import secrets
+from datetime import datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -28,7 +29,7 @@ from pagerbridge.sandbox.rest_common import (
     time_range,
     wrapped,
 )
-from pagerbridge.sandbox.state import Resource, SandboxState, iso, parse_time
+from pagerbridge.sandbox.state import Resource, SandboxState, iso, parse_time, stored_time
 
 FILTER_TYPES = ("account_reference", "service_reference", "team_reference")
 WEBHOOK_EVENT_PREFIXES = ("incident.", "service.")
@@ -52,55 +53,118 @@ def _find_subscription(state: SandboxState, sid: str) -> Resource:
     return sub
 
 
-def _check_subscription(state: SandboxState, body: dict[str, Any], partial: bool) -> None:
-    method = body.get("delivery_method")
-    if method is not None or not partial:
-        if not isinstance(method, dict) or not isinstance(method.get("url"), str):
-            raise invalid_input("'delivery_method.url' is required")
-        if not method["url"].startswith(("http://", "https://")):
+def _text(value: Any, field: str) -> str:
+    """A string without control characters (they cannot go into a URL or an HTTP header)."""
+    if not isinstance(value, str):
+        raise invalid_input(f"'{field}' must be a string")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise invalid_input(f"'{field}' must not contain control characters")
+    return value
+
+
+def _check_headers(value: Any) -> list[dict[str, str]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise invalid_input("'delivery_method.custom_headers' must be an array")
+    headers = []
+    for index, header in enumerate(value):
+        where = f"delivery_method.custom_headers[{index}]"
+        if not isinstance(header, dict):
+            raise invalid_input(f"'{where}' must be an object with 'name' and 'value'")
+        name = _text(header.get("name"), f"{where}.name")
+        if not name.strip():
+            raise invalid_input(f"'{where}.name' must not be blank")
+        headers.append({"name": name, "value": _text(header.get("value", ""), f"{where}.value")})
+    return headers
+
+
+def _check_method(value: Any, partial: bool) -> dict[str, Any]:
+    """The ``delivery_method`` fields a request may set: ``url`` and ``custom_headers``."""
+    if not isinstance(value, dict):
+        raise invalid_input("'delivery_method' must be an object with a 'url'")
+    if value.get("type", "http_delivery_method") != "http_delivery_method":
+        raise invalid_input("'delivery_method.type' must be http_delivery_method")
+    method: dict[str, Any] = {}
+    if "url" in value or not partial:
+        url = _text(value.get("url"), "delivery_method.url")
+        if not url.startswith(("http://", "https://")):
             raise invalid_input("'delivery_method.url' must be an http(s) URL")
-    events = body.get("events")
-    if events is not None or not partial:
+        method["url"] = url
+    if "custom_headers" in value or not partial:
+        method["custom_headers"] = _check_headers(value.get("custom_headers"))
+    return method
+
+
+def _check_filter(state: SandboxState, flt: Any) -> dict[str, str]:
+    if not isinstance(flt, dict) or flt.get("type") not in FILTER_TYPES:
+        raise invalid_input(f"'filter.type' must be one of {', '.join(FILTER_TYPES)}")
+    if flt["type"] == "account_reference":
+        return {"type": "account_reference"}
+    fid = ref_id(flt, "filter")
+    if flt["type"] == "service_reference" and fid not in state.services:
+        raise RestError(404, "Service Not Found", 5002, [])
+    if flt["type"] == "team_reference" and fid not in state.teams:
+        raise RestError(404, "Team Not Found", 6001, [])
+    return {"id": fid, "type": flt["type"]}
+
+
+def _check_subscription(state: SandboxState, body: dict[str, Any], partial: bool) -> dict[str, Any]:
+    """The checked fields of a create (``partial=False``) or update body, in stored form.
+
+    Creates and updates go through the same checks, so nothing an update stores can break a
+    later read: ``events`` a non-empty list of known event types (duplicates dropped),
+    ``filter`` a known reference, ``description`` a string, ``active`` a boolean.
+    """
+    if body.get("type", "webhook_subscription") != "webhook_subscription":
+        raise invalid_input("'type' must be webhook_subscription")
+    fields: dict[str, Any] = {}
+    if "delivery_method" in body or not partial:
+        fields["delivery_method"] = _check_method(body.get("delivery_method"), partial)
+    if "events" in body or not partial:
+        events = body.get("events")
         if not isinstance(events, list) or not events:
             raise invalid_input("'events' must be a non-empty array of event types")
-        bad = [e for e in events if not str(e).startswith(WEBHOOK_EVENT_PREFIXES)]
+        bad = [
+            e for e in events if not isinstance(e, str) or not e.startswith(WEBHOOK_EVENT_PREFIXES)
+        ]
         if bad:
-            raise invalid_input(f"unknown event type(s): {', '.join(map(str, bad))}")
-    flt = body.get("filter")
-    if flt is not None or not partial:
-        if not isinstance(flt, dict) or flt.get("type") not in FILTER_TYPES:
-            raise invalid_input(f"'filter.type' must be one of {', '.join(FILTER_TYPES)}")
-        if flt["type"] == "service_reference" and ref_id(flt, "filter") not in state.services:
-            raise RestError(404, "Service Not Found", 5002, [])
-        if flt["type"] == "team_reference" and ref_id(flt, "filter") not in state.teams:
-            raise RestError(404, "Team Not Found", 6001, [])
+            raise invalid_input(f"unknown event type(s): {', '.join(map(repr, bad))}")
+        fields["events"] = list(dict.fromkeys(events))
+    if "filter" in body or not partial:
+        fields["filter"] = _check_filter(state, body.get("filter"))
+    if "description" in body or not partial:
+        description = body.get("description")
+        if description is not None and not isinstance(description, str):
+            raise invalid_input("'description' must be a string")
+        fields["description"] = description or ""
+    if "active" in body or not partial:
+        active = body.get("active", True)
+        if not isinstance(active, bool):
+            raise invalid_input("'active' must be true or false")
+        fields["active"] = active
+    return fields
 
 
 async def create_subscription(request: Request) -> Response:
     state = state_of(request)
     body = await read_body(request, "webhook_subscription")
-    _check_subscription(state, body, partial=False)
+    fields = _check_subscription(state, body, partial=False)
     sid = state.unique_id(state.webhook_subscriptions)
-    method = body["delivery_method"]
     sub: Resource = {
         "id": sid,
         "type": "webhook_subscription",
-        "active": bool(body.get("active", True)),
+        "active": fields["active"],
         "delivery_method": {
             "id": state.unique_id({}, "D"),
             "type": "http_delivery_method",
-            "url": method["url"],
-            "custom_headers": [
-                {"name": str(h.get("name")), "value": str(h.get("value", ""))}
-                for h in method.get("custom_headers") or []
-                if isinstance(h, dict)
-            ],
+            **fields["delivery_method"],
             "temporarily_disabled": False,
             "secret": secrets.token_urlsafe(48),
         },
-        "description": str(body.get("description") or ""),
-        "events": [str(e) for e in body["events"]],
-        "filter": {k: v for k, v in body["filter"].items() if k in ("id", "type")},
+        "description": fields["description"],
+        "events": fields["events"],
+        "filter": fields["filter"],
     }
     state.webhook_subscriptions[sid] = sub
     return wrapped("webhook_subscription", copy.deepcopy(sub))
@@ -128,14 +192,9 @@ async def update_subscription(request: Request) -> Response:
     state = state_of(request)
     sub = _find_subscription(state, request.path_params["id"])
     body = await read_body(request, "webhook_subscription")
-    _check_subscription(state, body, partial=True)
-    for field in ("description", "events", "filter", "active"):
-        if field in body:
-            sub[field] = body[field]
-    if "delivery_method" in body:
-        sub["delivery_method"]["url"] = body["delivery_method"]["url"]
-        if "custom_headers" in body["delivery_method"]:
-            sub["delivery_method"]["custom_headers"] = body["delivery_method"]["custom_headers"]
+    fields = _check_subscription(state, body, partial=True)
+    sub["delivery_method"].update(fields.pop("delivery_method", {}))
+    sub.update(fields)
     return wrapped("webhook_subscription", _public_subscription(sub))
 
 
@@ -169,37 +228,72 @@ async def enable_subscription(request: Request) -> Response:
 
 def _window_state(window: Resource, state: SandboxState) -> str:
     now = state.now()
-    if now < parse_time(window["start_time"]):
+    start = stored_time(window.get("start_time"))
+    end = stored_time(window.get("end_time"))
+    if start is not None and now < start:
         return "future"
-    if now >= parse_time(window["end_time"]):
-        return "past"
+    if end is None or now >= end:
+        return "past"  # a window the sandbox cannot read is over (it suppresses nothing)
     return "ongoing"
+
+
+def _window_time(body: dict[str, Any], field: str) -> datetime:
+    try:
+        return parse_time(body.get(field))
+    except ValueError as exc:
+        raise invalid_input(
+            f"'{field}' must be an ISO 8601 date-time such as 2015-11-09T20:00:00-05:00"
+        ) from exc
+
+
+def _window_times(
+    state: SandboxState, body: dict[str, Any], window: Resource | None
+) -> tuple[str, str]:
+    """Checked ``start_time`` and ``end_time`` (RFC 3339, UTC) for a create or an update.
+
+    As PagerDuty's ``MaintenanceWindow`` says: the end must be in the future and after the
+    start, and a start in the past becomes the current time.
+    """
+    now = state.now()
+    if window is None or "start_time" in body:
+        start = max(_window_time(body, "start_time"), now)
+    else:
+        start = stored_time(window["start_time"]) or now
+    end = _window_time(body, "end_time") if window is None or "end_time" in body else None
+    if end is None:
+        end = stored_time(window["end_time"]) if window is not None else None
+    if end is None or end <= now:
+        raise invalid_input("'end_time' must be in the future")
+    if end <= start:
+        raise invalid_input("'end_time' must be after 'start_time'")
+    return iso(start), iso(end)
+
+
+def _window_description(body: dict[str, Any]) -> str:
+    description = body.get("description")
+    if description is not None and not isinstance(description, str):
+        raise invalid_input("'description' must be a string")
+    return description or ""
 
 
 async def create_window(request: Request) -> Response:
     state = state_of(request)
     user_id = requester(request)
     body = await read_body(request, "maintenance_window")
-    try:
-        start = parse_time(str(body.get("start_time")))
-        end = parse_time(str(body.get("end_time")))
-    except ValueError as exc:
-        raise invalid_input("'start_time' and 'end_time' must be ISO 8601 times") from exc
-    if end <= start:
-        raise invalid_input("'end_time' must be after 'start_time'")
+    start, end = _window_times(state, body, None)
     service_ids = reference_ids(body.get("services"), "services")
     for sid in service_ids:
         if sid not in state.services:
             raise RestError(404, "Service Not Found", 5002, [f"service {sid} not found"])
     wid = state.unique_id(state.maintenance_windows)
-    description = str(body.get("description") or "")
+    description = _window_description(body)
     teams = {t["id"]: t for sid in service_ids for t in state.services[sid].get("teams", [])}
     window: Resource = {
         "id": wid,
         "type": "maintenance_window",
         "sequence_number": len(state.maintenance_windows) + 1,
-        "start_time": iso(start),
-        "end_time": iso(end),
+        "start_time": start,
+        "end_time": end,
         "description": description,
         "created_by": state.ref("user", user_id) if user_id else None,
         "services": [state.ref("service", sid) for sid in service_ids],
@@ -218,24 +312,20 @@ async def update_window(request: Request) -> Response:
     if _window_state(window, state) == "past":
         raise invalid_input("a maintenance window in the past cannot be updated")
     body = await read_body(request, "maintenance_window")
-    try:
-        start = parse_time(str(body.get("start_time", window["start_time"])))
-        end = parse_time(str(body.get("end_time", window["end_time"])))
-    except ValueError as exc:
-        raise invalid_input("'start_time' and 'end_time' must be ISO 8601 times") from exc
-    if end <= start:
-        raise invalid_input("'end_time' must be after 'start_time'")
-    if "services" in body:
-        service_ids = reference_ids(body["services"], "services")
-        for sid in service_ids:
-            if sid not in state.services:
-                raise RestError(404, "Service Not Found", 5002, [f"service {sid} not found"])
+    start, end = _window_times(state, body, window)
+    description = _window_description(body) if "description" in body else None
+    service_ids = reference_ids(body["services"], "services") if "services" in body else None
+    for sid in service_ids or []:
+        if sid not in state.services:
+            raise RestError(404, "Service Not Found", 5002, [f"service {sid} not found"])
+    # Everything checked: from here on nothing can fail halfway.
+    if service_ids is not None:
         window["services"] = [state.ref("service", sid) for sid in service_ids]
-    if "description" in body:
-        window["description"] = str(body["description"] or "")
-        window["summary"] = window["description"] or f"Maintenance window {window['id']}"
-    window["start_time"] = iso(start)
-    window["end_time"] = iso(end)
+    if description is not None:
+        window["description"] = description
+        window["summary"] = description or f"Maintenance window {window['id']}"
+    window["start_time"] = start
+    window["end_time"] = end
     return wrapped("maintenance_window", window)
 
 
@@ -289,10 +379,17 @@ async def list_change_events(request: Request) -> Response:
     items = [
         e
         for e in state.change_events
-        if (since is None or parse_time(e["timestamp"]) >= since)
-        and (until is None or parse_time(e["timestamp"]) < until)
+        if (since is None and until is None) or _between(e.get("timestamp"), since, until)
     ]
     return page(request, "change_events", items)
+
+
+def _between(stamp: Any, since: datetime | None, until: datetime | None) -> bool:
+    """A change event's own timestamp (any ISO 8601 text the sender gave) within the range."""
+    moment = stored_time(stamp)
+    if moment is None:
+        return False
+    return (since is None or moment >= since) and (until is None or moment < until)
 
 
 def routes() -> list[BaseRoute]:

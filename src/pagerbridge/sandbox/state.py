@@ -12,7 +12,7 @@ import secrets
 import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 Resource = dict[str, Any]
@@ -75,18 +75,57 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+#: The first and last moments a timestamp can name (years 1 to 9999, as RFC 3339 allows).
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+
 def iso(moment: datetime) -> str:
-    """PagerDuty's timestamp form: ISO 8601, UTC, seconds, ``Z``."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """PagerDuty's timestamp form: RFC 3339, UTC, seconds, ``Z``, always a four-digit year.
+
+    (``strftime("%Y")`` writes year 1 as ``1``, which no parser reads back.)
+    """
+    utc = moment.astimezone(UTC)
+    return (
+        f"{utc.year:04d}-{utc.month:02d}-{utc.day:02d}"
+        f"T{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d}Z"
+    )
 
 
-def parse_time(value: str) -> datetime:
-    """Parse an ISO 8601 timestamp (``Z`` or offset; a naive one is taken as UTC)."""
+def parse_time(value: object) -> datetime:
+    """Parse an ISO 8601 timestamp (``Z`` or offset; a naive one is taken as UTC), in UTC.
+
+    Raises ``ValueError`` for anything else, including a moment that falls outside years
+    1-9999 once moved to UTC (``0001-01-01T00:00:00+01:00``).
+    """
+    if not isinstance(value, str):
+        raise ValueError(f"not a timestamp: {value!r}")
     text = value.strip()
     if text.endswith("Z") or text.endswith("z"):
         text = text[:-1] + "+00:00"
     moment = datetime.fromisoformat(text)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError(f"{value!r} is outside the years 1 to 9999 in UTC") from exc
+
+
+def stored_time(value: object) -> datetime | None:
+    """A timestamp read back from the account (a saved state may hold anything), or None."""
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+def shifted(moment: datetime, delta: timedelta) -> datetime:
+    """``moment + delta``, held at the ends of the calendar instead of overflowing."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return LATEST if delta > timedelta() else EARLIEST
 
 
 def new_id(prefix: str = "P") -> str:
@@ -236,9 +275,12 @@ class SandboxState:
         """True if an open maintenance window covers the service at ``at`` (default now)."""
         moment = at or self.now()
         for window in self.maintenance_windows.values():
-            if not any(s["id"] == service_id for s in window.get("services", [])):
+            if not any(s.get("id") == service_id for s in window.get("services") or []):
                 continue
-            if parse_time(window["start_time"]) <= moment < parse_time(window["end_time"]):
+            start = stored_time(window.get("start_time"))
+            end = stored_time(window.get("end_time"))
+            # A window the sandbox cannot read never stops the Events API (it covers nothing).
+            if start is not None and end is not None and start <= moment < end:
                 return True
         return False
 
