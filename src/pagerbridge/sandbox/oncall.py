@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pagerbridge.sandbox.state import Resource, SandboxState, iso, parse_time
+from pagerbridge.sandbox.state import LATEST, Resource, SandboxState, iso, parse_time, shifted
 
 
 @dataclass(frozen=True)
@@ -23,8 +23,14 @@ class Shift:
     end: datetime | None
 
 
-def layer_shift(layer: Resource, at: datetime) -> Shift | None:
-    """The turn of ``layer`` that covers ``at``, or None if the layer is not active then."""
+def layer_shift(layer: Resource, at: datetime, *, merge: bool = False) -> Shift | None:
+    """The turn of ``layer`` that covers ``at``, or None if the layer is not active then.
+
+    With ``merge``, the following turns of the same user are part of the shift (in a one-user
+    layer, up to the layer's end), computed arithmetically, so rendering a long range costs one
+    step per change of user rather than one per turn. A turn that would end after year 9999
+    has no end.
+    """
     users = [u["user"]["id"] for u in layer.get("users", []) if u.get("user")]
     if not users:
         return None
@@ -34,20 +40,37 @@ def layer_shift(layer: Resource, at: datetime) -> Shift | None:
         return None
     virtual = parse_time(layer.get("rotation_virtual_start") or layer["start"])
     turn = max(1, int(layer.get("rotation_turn_length_seconds") or 86400))
-    elapsed = (at - virtual).total_seconds()
-    index = int(elapsed // turn)
-    turn_start = virtual + timedelta(seconds=index * turn)
-    turn_end = turn_start + timedelta(seconds=turn)
-    if end is not None and turn_end > end:
+    index = int((at - virtual).total_seconds() // turn)
+    user = users[index % len(users)]
+    turns = 1
+    while merge and turns < len(users) and users[(index + turns) % len(users)] == user:
+        turns += 1
+    turn_start = shifted(virtual, timedelta(seconds=index * turn))
+    turn_end: datetime | None = None
+    if not merge or turns < len(users):  # else the same user for as long as the layer lasts
+        turn_end = shifted(turn_start, timedelta(seconds=turns * turn))
+        if turn_end == LATEST:
+            turn_end = None
+    if end is not None and (turn_end is None or turn_end > end):
         turn_end = end
-    return Shift(user_id=users[index % len(users)], start=max(turn_start, start), end=turn_end)
+    return Shift(user_id=user, start=max(turn_start, start), end=turn_end)
 
 
-def schedule_shift(schedule: Resource, at: datetime) -> Shift | None:
+def layer_boundaries(schedule: Resource) -> list[datetime]:
+    """Every moment a layer starts or ends, sorted: between two of them no layer comes or goes."""
+    found: set[datetime] = set()
+    for layer in schedule.get("schedule_layers", []):
+        found.add(parse_time(layer["start"]))
+        if layer.get("end"):
+            found.add(parse_time(layer["end"]))
+    return sorted(found)
+
+
+def schedule_shift(schedule: Resource, at: datetime, *, merge: bool = False) -> Shift | None:
     """The final schedule at ``at``: the last layer in the list with someone on call wins."""
     chosen: Shift | None = None
     for layer in schedule.get("schedule_layers", []):
-        shift = layer_shift(layer, at)
+        shift = layer_shift(layer, at, merge=merge)
         if shift is not None:
             chosen = shift
     return chosen

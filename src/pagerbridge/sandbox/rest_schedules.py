@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import copy
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from pagerbridge.sandbox.oncall import oncalls, schedule_shift
+from pagerbridge.sandbox.oncall import layer_boundaries, oncalls, schedule_shift
 from pagerbridge.sandbox.rest_common import (
     RestError,
     by_query,
@@ -22,26 +23,37 @@ from pagerbridge.sandbox.rest_common import (
     time_param,
     wrapped,
 )
-from pagerbridge.sandbox.state import Resource, SandboxState, iso
+from pagerbridge.sandbox.state import Resource, SandboxState, iso, shifted
 
 #: Rendering stops after this many entries (a guard against tiny turns over long ranges).
 MAX_RENDERED = 1000
-#: Where no layer has anyone on call, rendering looks again this much later.
-GAP_STEP = timedelta(hours=1)
 DEFAULT_RANGE = timedelta(days=14)
 
 
 def render(schedule: Resource, since: datetime, until: datetime, state: SandboxState) -> Resource:
-    """The final schedule between ``since`` and ``until`` as PagerDuty's ``SubSchedule``."""
+    """The final schedule between ``since`` and ``until`` as PagerDuty's ``SubSchedule``.
+
+    Each step covers one user's whole run (``layer_shift(merge=True)``) or jumps over a gap to
+    the next layer start, so the work is bounded by the entries returned and the layers'
+    starts and ends, whatever the range (``since=0639-12-01`` once walked it hour by hour and
+    held the event loop for a minute).
+    """
     entries: list[dict[str, Any]] = []
+    boundaries = layer_boundaries(schedule)
     moment = since
-    covered = timedelta()
-    while moment < until and len(entries) < MAX_RENDERED:
-        shift = schedule_shift(schedule, moment)
+    covered = 0.0
+    steps_left = 2 * MAX_RENDERED + len(boundaries)  # one per entry or merge, one per boundary
+    while moment < until and len(entries) < MAX_RENDERED and steps_left > 0:
+        steps_left -= 1
+        index = bisect.bisect_right(boundaries, moment)
+        following = boundaries[index] if index < len(boundaries) else None
+        shift = schedule_shift(schedule, moment, merge=True)
         if shift is None:
-            moment += GAP_STEP
+            if following is None:
+                break  # no layer is active from here on
+            moment = following
             continue
-        end = min(shift.end or until, until)
+        end = min(x for x in (shift.end, following, until) if x is not None)
         if end <= moment:
             break
         if (
@@ -54,13 +66,13 @@ def render(schedule: Resource, since: datetime, until: datetime, state: SandboxS
             entries.append(
                 {"start": iso(moment), "end": iso(end), "user": state.ref("user", shift.user_id)}
             )
-        covered += end - moment
+        covered += (end - moment).total_seconds()
         moment = end
     total = (until - since).total_seconds() or 1.0
     return {
         "name": "Final Schedule",
         "rendered_schedule_entries": entries,
-        "rendered_coverage_percentage": round(100.0 * covered.total_seconds() / total, 2),
+        "rendered_coverage_percentage": round(100.0 * covered / total, 2),
     }
 
 
@@ -75,8 +87,12 @@ async def get_schedule(request: Request) -> Response:
     schedule = state.schedules.get(request.path_params["id"])
     if schedule is None:
         raise RestError(404, "Schedule Not Found", 3004, [])
-    since = time_param(request, "since") or state.now()
-    until = time_param(request, "until") or since + DEFAULT_RANGE
+    since = time_param(request, "since")
+    until = time_param(request, "until")
+    if since is None:  # as documented: two weeks before ``until``, else from now
+        since = shifted(until, -DEFAULT_RANGE) if until is not None else state.now()
+    if until is None:
+        until = shifted(since, DEFAULT_RANGE)
     if until <= since:
         raise RestError(400, "Invalid Query Date Range", 2005, ["'until' must be after 'since'"])
     out = copy.deepcopy(schedule)
