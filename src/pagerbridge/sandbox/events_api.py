@@ -117,9 +117,17 @@ async def enqueue(request: Request) -> Response:
         event_action=action,
         change=False,
         outcome=outcome,
-        summary=(event.get("payload") or {}).get("summary"),
+        summary=summary_of(event),
     )
     return accepted(dedup_key)
+
+
+def summary_of(event: dict[str, Any]) -> str | None:
+    """The payload's summary for the arrival record; never fails, whatever the payload is
+    (the wire rules refuse a payload that is not an object, and this must not depend on it)."""
+    payload = event.get("payload")
+    summary = payload.get("summary") if isinstance(payload, dict) else None
+    return summary if isinstance(summary, str) else None
 
 
 def accepted(dedup_key: str) -> JSONResponse:
@@ -245,7 +253,7 @@ def open_alert(
         },
         "body": {
             "type": "alert_body",
-            "contexts": list(event.get("links") or []) + list(event.get("images") or []),
+            "contexts": contexts(event),
             "details": payload.get("custom_details") or {},
             "cef_details": {
                 "message": payload["summary"],
@@ -254,7 +262,8 @@ def open_alert(
                 "source_component": payload.get("component"),
                 "service_group": payload.get("group"),
                 "event_class": payload.get("class"),
-                "creation_time": payload.get("timestamp"),
+                # PagerDuty fills it with the time it received the event when none was given.
+                "creation_time": payload.get("timestamp") or state.now_iso(),
                 "client": event.get("client"),
                 "client_url": event.get("client_url"),
                 "dedup_key": dedup_key,
@@ -269,3 +278,11 @@ def open_alert(
     state.open_alerts[alert_index_key(service_id, dedup_key)] = alert_id
     refresh_alert_counts(state, incident)
     return alert
+
+
+def contexts(event: dict[str, Any]) -> list[Resource]:
+    """The alert body's ``contexts``: the event's links and images, each with the ``type``
+    (``link`` / ``image``) that PagerDuty's ``Context`` schema requires."""
+    links = [{**link, "type": "link"} for link in event.get("links") or []]
+    images = [{**image, "type": "image"} for image in event.get("images") or []]
+    return links + images

@@ -13,6 +13,7 @@ from pagerbridge.sandbox.state import Resource, SandboxState, alert_index_key
 
 STATUSES = ("triggered", "acknowledged", "resolved")
 URGENCIES = ("high", "low")
+ACKNOWLEDGER_TYPES = ("user_reference", "service_reference")
 
 
 class IncidentRuleError(Exception):
@@ -189,8 +190,10 @@ def set_status(
     if agent is not None:
         incident["last_status_change_by"] = agent
     if status == "acknowledged":
-        if agent is not None and agent.get("type") == "user_reference":
-            incident["acknowledgements"].append({"at": now, "acknowledger": agent})
+        if agent is not None and agent.get("type") in ACKNOWLEDGER_TYPES:
+            # A user over REST, the service itself for an Events API acknowledge (PagerDuty's
+            # ``AcknowledgerReference``: a user or service reference).
+            incident["acknowledgements"].append({"at": now, "acknowledger": dict(agent)})
         write_log_entry(
             state, "acknowledge", incident, agent=agent, channel=channel, summary="Acknowledged"
         )
@@ -199,6 +202,7 @@ def set_status(
         incident["resolved_at"] = now
         incident["pending_actions"] = []
         incident["assignments"] = []
+        incident["acknowledgements"] = []  # "empty if the status is resolved or triggered"
         extra = {"note": resolution} if resolution else None
         write_log_entry(
             state,

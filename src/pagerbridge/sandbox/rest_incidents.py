@@ -83,7 +83,12 @@ def expand(state: SandboxState, incident: Resource, wanted: set[str]) -> Resourc
             a["assignee"] = state.users.get(a["assignee"]["id"], a["assignee"])
     if "acknowledgers" in wanted or "users" in wanted:
         for a in out["acknowledgements"]:
-            a["acknowledger"] = state.users.get(a["acknowledger"]["id"], a["acknowledger"])
+            who = a["acknowledger"]
+            if who.get("type") == "service_reference":
+                if "acknowledgers" in wanted:
+                    a["acknowledger"] = state.services.get(who["id"], who)
+            else:
+                a["acknowledger"] = state.users.get(who["id"], who)
     if "first_trigger_log_entries" in wanted and out.get("first_trigger_log_entry"):
         entry = state.log_entries.get(out["first_trigger_log_entry"]["id"])
         if entry is not None:
@@ -288,10 +293,7 @@ def check_update(state: SandboxState, incident: Resource, changes: dict[str, Any
     if changes.get("assignments"):
         update.assignees = _assignees(state, changes["assignments"])
     if "conference_bridge" in changes:
-        bridge = changes["conference_bridge"]
-        if bridge is not None and not isinstance(bridge, dict):
-            raise invalid_input("'conference_bridge' must be an object")
-        update.bridge = (bridge,)
+        update.bridge = (_check_bridge(changes["conference_bridge"]),)
     if "status" in changes:
         status = changes["status"]
         if status not in ops.STATUSES:
@@ -302,6 +304,24 @@ def check_update(state: SandboxState, incident: Resource, changes: dict[str, Any
         resolution = changes.get("resolution")
         update.resolution = resolution if isinstance(resolution, str) else None
     return update
+
+
+BRIDGE_FIELDS = ("conference_number", "conference_url")
+
+
+def _check_bridge(bridge: Any) -> Resource | None:
+    """PagerDuty's ``ConferenceBridge``: an object of two strings (or null to remove it)."""
+    if bridge is None:
+        return None
+    if not isinstance(bridge, dict):
+        raise invalid_input("'conference_bridge' must be an object")
+    unknown = sorted(set(bridge) - set(BRIDGE_FIELDS))
+    if unknown:
+        raise invalid_input(f"unknown conference_bridge field(s): {', '.join(unknown)}")
+    for field in BRIDGE_FIELDS:
+        if field in bridge and not isinstance(bridge[field], str):
+            raise invalid_input(f"'conference_bridge.{field}' must be a string")
+    return {field: bridge[field] for field in BRIDGE_FIELDS if field in bridge}
 
 
 def apply_update(
