@@ -128,8 +128,9 @@ def test_schedule_from_year_639_is_bounded_and_never_blocks_the_loop(
 ) -> None:
     path = "/schedules/PDEMOS1?since=0639-12-01T00:00:00Z&until=2024-01-15T00:00:00Z"
     answers: list[tuple[int, Any]] = []
-    heavy = [threading.Thread(target=lambda: answers.append(sb.rest("GET", path)))]
-    heavy += [threading.Thread(target=lambda: answers.append(sb.rest("GET", path)))]
+    heavy = [
+        threading.Thread(target=lambda: answers.append(sb.rest("GET", path))) for _ in range(2)
+    ]
     started = time.monotonic()
     for thread in heavy:
         thread.start()
