@@ -5,7 +5,6 @@ boundary each, with ``raise ... from exc``, so a user never sees a library's tra
 
     PagerbridgeError
     ├── ConfigError                  a configuration file or value is wrong (file, line, key)
-    ├── NotAvailableError            a command whose feature has not landed yet
     ├── PagerDutyError               anything on the wire to or from PagerDuty
     │   ├── EventValidationError     an event breaks the Events API v2 rules (field, message)
     │   ├── TransportError           no HTTP answer: connection refused or reset, timeout, TLS
@@ -65,10 +64,6 @@ class ConfigError(PagerbridgeError):
         if self.key:
             where = f"{where} ({self.key})" if where else self.key
         return f"{where}: {self.message}" if where else self.message
-
-
-class NotAvailableError(PagerbridgeError):
-    """A command or feature that is planned but has not landed yet."""
 
 
 class PagerDutyError(PagerbridgeError):
