@@ -20,11 +20,10 @@ from pagerbridge.errors import StorageError
 from pagerbridge.outbox.queries import BLOCKED, queries, schema_sql
 from pagerbridge.outbox.sql_base import (
     SqlStorageBase,
-    stats_from_groups,
     token_bucket,
 )
 from pagerbridge.outbox.storage import NewRow
-from pagerbridge.outbox.types import PENDING, Completion, Stats
+from pagerbridge.outbox.types import PENDING, Completion
 
 _Q = queries("postgresql")
 CHANNEL = "pagerbridge_outbox"
@@ -259,36 +258,6 @@ class PostgresStorage(SqlStorageBase):
     def _changed(self, conn: Any) -> None:
         conn.execute(_Q["notify"])
 
-    def stats(self) -> Stats:
-        groups = [tuple(r.values()) for r in self._read("stats")]
-        return stats_from_groups(groups, self.paused())
-
-    def pending_count(self) -> int:
-        return int(next(iter(self._read("count_active")[0].values())))
-
-    def purge(self, *, states: Sequence[str], before: float | None = None) -> int:
-        if not states:
-            return 0
-        with self._tx() as conn:
-            cur = conn.execute(
-                _Q["purge"], {"states": self._states_param(states), "before": before}
-            )
-            return cur.rowcount
-
-    def pause(self, routing_key: str, *, now: float) -> None:
-        with self._tx() as conn:
-            conn.execute(_Q["pause"], {"routing_key": routing_key, "now": now})
-
-    def resume(self, routing_key: str) -> bool:
-        with self._tx() as conn:
-            resumed = conn.execute(_Q["resume"], {"routing_key": routing_key}).rowcount > 0
-            if resumed:
-                conn.execute(_Q["notify"])
-            return resumed
-
-    def paused(self) -> list[str]:
-        return [r["routing_key"] for r in self._read("paused")]
-
     def take_token(self, routing_key: str, *, rate: float, burst: float, now: float) -> float:
         params = {"routing_key": routing_key, "burst": burst, "now": now}
         with self._tx() as conn:
@@ -300,10 +269,6 @@ class PostgresStorage(SqlStorageBase):
             )
             conn.execute(_Q["rate_put"], {**params, "tokens": tokens, "now": stamp})
         return wait
-
-    def throttle(self, routing_key: str, *, until: float) -> None:
-        with self._tx() as conn:
-            conn.execute(_Q["rate_throttle"], {"routing_key": routing_key, "until": until})
 
     def wait_notify(self, timeout: float) -> bool:
         """LISTEN on a dedicated autocommit connection; True when a notification arrived."""

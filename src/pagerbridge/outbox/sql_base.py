@@ -110,6 +110,39 @@ class SqlStorageBase(ABC):
         with self._tx() as conn:
             self._record(conn, completions, now)
 
+    def stats(self) -> Stats:
+        groups = [tuple(_values(r)) for r in self._read("stats")]
+        return stats_from_groups(groups, self.paused())
+
+    def pending_count(self) -> int:
+        return int(_first(self._read("count_active")[0]))
+
+    def purge(self, *, states: Sequence[str], before: float | None = None) -> int:
+        if not states:
+            return 0
+        with self._tx() as conn:
+            params = {"states": self._states_param(states), "before": before}
+            return int(conn.execute(self._query("purge"), params).rowcount)
+
+    def pause(self, routing_key: str, *, now: float) -> None:
+        with self._tx() as conn:
+            conn.execute(self._query("pause"), {"routing_key": routing_key, "now": now})
+
+    def resume(self, routing_key: str) -> bool:
+        with self._tx() as conn:
+            resumed = conn.execute(self._query("resume"), {"routing_key": routing_key}).rowcount
+            if resumed:
+                self._changed(conn)
+            return bool(resumed)
+
+    def paused(self) -> list[str]:
+        return [str(_first(r)) for r in self._read("paused")]
+
+    def throttle(self, routing_key: str, *, until: float) -> None:
+        with self._tx() as conn:
+            params = {"routing_key": routing_key, "until": until}
+            conn.execute(self._query("rate_throttle"), params)
+
     def next_due(self, *, destination: str | None = None) -> float | None:
         rows = self._read("next_due", {"blocked": BLOCKED, "destination": destination})
         value = _first(rows[0]) if rows else None
@@ -195,6 +228,11 @@ class SqlStorageBase(ABC):
 def _first(row: Any) -> Any:
     """The first column of a row (sqlite3.Row or a dict)."""
     return next(iter(row.values())) if isinstance(row, dict) else row[0]
+
+
+def _values(row: Any) -> Any:
+    """A row's values in column order (sqlite3.Row or a dict)."""
+    return row.values() if isinstance(row, dict) else tuple(row)
 
 
 def _ids(cursor: Any) -> list[int]:

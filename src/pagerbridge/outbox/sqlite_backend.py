@@ -20,11 +20,10 @@ from pagerbridge.errors import StorageError
 from pagerbridge.outbox.queries import BLOCKED, queries, schema_sql
 from pagerbridge.outbox.sql_base import (
     SqlStorageBase,
-    stats_from_groups,
     token_bucket,
 )
 from pagerbridge.outbox.storage import NewRow
-from pagerbridge.outbox.types import DELIVERED, PENDING, Completion, Stats
+from pagerbridge.outbox.types import DELIVERED, PENDING, Completion
 
 # json.dumps without importing json (json imports re and enum: ~5 ms of every pd-send run)
 from pagerbridge.pagerduty import jsonfast as json
@@ -310,33 +309,6 @@ class SqliteStorage(SqlStorageBase):
     def _query(self, name: str) -> str:
         return _Q[name]
 
-    def stats(self) -> Stats:
-        groups = [tuple(r) for r in self._read("stats")]
-        return stats_from_groups(groups, self.paused())
-
-    def pending_count(self) -> int:
-        return int(self._read("count_active")[0][0])
-
-    def purge(self, *, states: Sequence[str], before: float | None = None) -> int:
-        if not states:
-            return 0
-        with self._tx() as conn:
-            cur = conn.execute(
-                _Q["purge"], {"states": self._states_param(states), "before": before}
-            )
-            return cur.rowcount
-
-    def pause(self, routing_key: str, *, now: float) -> None:
-        with self._tx() as conn:
-            conn.execute(_Q["pause"], {"routing_key": routing_key, "now": now})
-
-    def resume(self, routing_key: str) -> bool:
-        with self._tx() as conn:
-            return conn.execute(_Q["resume"], {"routing_key": routing_key}).rowcount > 0
-
-    def paused(self) -> list[str]:
-        return [r[0] for r in self._read("paused")]
-
     def take_token(self, routing_key: str, *, rate: float, burst: float, now: float) -> float:
         with self._tx() as conn:
             found = conn.execute(_Q["rate_get"], {"routing_key": routing_key}).fetchone()
@@ -345,10 +317,6 @@ class SqliteStorage(SqlStorageBase):
                 _Q["rate_put"], {"routing_key": routing_key, "tokens": tokens, "now": stamp}
             )
         return wait
-
-    def throttle(self, routing_key: str, *, until: float) -> None:
-        with self._tx() as conn:
-            conn.execute(_Q["rate_throttle"], {"routing_key": routing_key, "until": until})
 
     def wait_notify(self, timeout: float) -> bool:
         return False
