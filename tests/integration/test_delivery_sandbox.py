@@ -7,6 +7,8 @@ import time
 from collections import defaultdict
 from typing import Any
 
+import pytest
+
 from pagerbridge.outbox import DEAD, DELIVERED, PENDING, DeliveryWorker, RetryPolicy, open_outbox
 from pagerbridge.outbox.policy import OFF
 from pagerbridge.sandbox.testing import running_sandbox
@@ -57,7 +59,7 @@ async def test_every_event_arrives_in_order_despite_sandbox_faults(database_url:
 
 
 async def test_unknown_routing_key_is_dead_lettered_with_the_sandbox_errors(
-    sqlite_url: str,
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     outbox = open_outbox(sqlite_url)
     bad = outbox.enqueue_event(event(0, "a", rk="0" * 32))
@@ -74,6 +76,12 @@ async def test_unknown_routing_key_is_dead_lettered_with_the_sandbox_errors(
     )
     assert outbox.get(good.id).state == DELIVERED  # type: ignore[union-attr]
     outbox.close()
+    # At the default log level the operator hears of it, with PagerDuty's words, never the key.
+    (warning,) = [r for r in caplog.records if "dead letter" in r.getMessage()]
+    assert warning.levelname == "WARNING"
+    assert f"outbox row {bad.id}" in warning.getMessage()
+    assert "no service integration" in warning.getMessage()
+    assert "0" * 32 not in warning.getMessage()
 
 
 async def test_outage_then_recovery_delivers_everything_and_kills_nothing(sqlite_url: str) -> None:

@@ -65,6 +65,15 @@ def describe_retry(outcome: Retry) -> str:
     return with_status(outcome.status, outcome.reason)
 
 
+def _log_dead(row: OutboxRow, why: str) -> None:
+    """A dead letter is news for the operator: said at warning level, by row id and dedup key,
+    never with the routing key (anyone holding it can page)."""
+    alert = f" (dedup key {row.dedup_key})" if row.dedup_key else ""
+    log.warning(
+        "outbox row %d%s is a dead letter, %s; see: pd-queue show %d", row.id, alert, why, row.id
+    )
+
+
 class DeliveryWorker:
     """Delivers the outbox's rows to the Events API (or any ``sender``).
 
@@ -387,6 +396,7 @@ class DeliveryWorker:
         if isinstance(outcome, Rejected):
             reason = describe_rejection(outcome)
             self.metrics.dead(row.routing_key, reason)
+            _log_dead(row, f"rejected by PagerDuty: {reason}")
             return Completion(row.id, DEAD, last_error=reason)
         reason = describe_retry(outcome)
         attempts = row.attempts + 1
@@ -399,6 +409,7 @@ class DeliveryWorker:
                 f"{format_duration(self.policy.deadline)} retry deadline; last: {reason}"
             )
             self.metrics.dead(row.routing_key, final)
+            _log_dead(row, final)
             return Completion(row.id, DEAD, last_error=final)
         self.metrics.retried(row.routing_key, reason)
         return Completion(row.id, PENDING, next_attempt_at=at, last_error=reason)
