@@ -224,25 +224,27 @@ def test_cli_exit_codes_for_failures_and_config_errors(
 
 
 def test_cli_watch_unwatch_and_cron(tmp_path: Path) -> None:
-    config = write_config(tmp_path, "# keep me\nhostname: h\nwatchers:\n  - type: apt # inline\n")
+    config = write_config(
+        tmp_path,
+        "# keep me\nhostname: h\nwatchers:\n  - type: apt # inline\n"
+        "notifiers:\n  - type: webhook\n    options: {url: 'http://127.0.0.1:9/hook'}\n",
+    )
     assert uw("watch", "npm", "--config", str(config)).returncode == 0
     assert uw("unwatch", "apt", "--config", str(config)).returncode == 0
     text = config.read_text()
     assert text.startswith("# keep me\n") and "- type: npm" in text and "type: apt" not in text
-    cron = tmp_path / "cron"
+    cron, env_file, log = tmp_path / "cron", tmp_path / "uw.env", tmp_path / "uw.log"
     result = uw(
         "install-cron",
-        "--config",
-        str(config),
-        "--cron-file",
-        str(cron),
-        "--schedule",
-        "15 4 * * *",
+        *("--config", str(config), "--cron-file", str(cron), "--schedule", "15 4 * * *"),
+        *("--env-file", str(env_file), "--log-file", str(log)),
     )
     assert result.returncode == 0, result.stderr
-    assert f"15 4 * * * root {UW} run --config {config}" in cron.read_text()
+    line = cron.read_text().splitlines()[-1]
+    assert line.startswith("15 4 * * * root { ")
+    assert f"; exec {UW} run --config {config}; }} >>{log} 2>&1" in line
     assert uw("uninstall-cron", "--cron-file", str(cron)).returncode == 0
-    assert not cron.exists()
+    assert not cron.exists() and not env_file.exists()
 
 
 def test_generic_webhook_through_apprise_to_a_loopback_receiver(
@@ -285,10 +287,10 @@ def test_quiet_mode_and_log_file(tmp_path: Path) -> None:
         tmp_path,
         f"hostname: h\nwatchers:\n  - type: zypper\nsettings:\n  quiet: true\n  log_file: {log}\n",
     )
-    result = uw("run", "--config", str(config), env=no_tools_path(tmp_path))
+    result = uw("run", "--config", str(config), "--no-notify", env=no_tools_path(tmp_path))
     assert result.returncode == 3 and result.stdout == ""
     assert "zypper: FAILED - zypper is not installed" in log.read_text()
     config.write_text(config.read_text().replace(str(log), "/proc/nope/uw.log"))
-    result = uw("run", "--config", str(config), env=no_tools_path(tmp_path))
+    result = uw("run", "--config", str(config), "--no-notify", env=no_tools_path(tmp_path))
     assert result.returncode == 3
     assert "warning: cannot write log file /proc/nope/uw.log" in result.stderr

@@ -79,8 +79,9 @@ def test_cron_file_install_and_uninstall(tmp_path: Path) -> None:
     assert text.startswith(MARKER)
     assert "0 7 * * * root /usr/local/bin/update-watcher run --config '/etc/uw config.yaml'" in text
     assert cron.stat().st_mode & 0o777 == 0o644
-    assert uninstall_cron(cron) is True and not cron.exists()
-    assert uninstall_cron(cron) is False
+    removed = uninstall_cron(cron)
+    assert removed is not None and removed.files == [cron] and not cron.exists()
+    assert uninstall_cron(cron) is None
     cron.write_text("0 1 * * * root something-else\n")
     with pytest.raises(PagerbridgeError, match="not written by update-watcher"):
         uninstall_cron(cron)
@@ -95,7 +96,7 @@ def test_systemd_timer_install_and_uninstall(tmp_path: Path) -> None:
     assert "ExecStart=/usr/bin/update-watcher run" in service.read_text()
     assert "SuccessExitStatus=1 2" in service.read_text()  # "updates found" is not a failure
     assert "OnCalendar=*-*-* 6:30:00" in timer.read_text()
-    assert uninstall_systemd(tmp_path) == [timer, service]
+    assert uninstall_systemd(tmp_path).files == [timer, service]
     assert list(tmp_path.iterdir()) == []
     assert on_calendar("@daily") == "daily"
     with pytest.raises(ConfigError, match="systemd timer"):

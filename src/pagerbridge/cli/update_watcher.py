@@ -74,7 +74,7 @@ def run_command(
     db: str | None = typer.Option(None, "--db", help="Database holding the outbox."),
 ) -> None:
     """Run the enabled checkers and notify."""
-    from pagerbridge.updates.config import load_watcher_config
+    from pagerbridge.updates.config import load_watcher_config, require_runnable
     from pagerbridge.updates.runner import (
         default_runner,
         exit_code,
@@ -89,6 +89,7 @@ def run_command(
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     cfg = guarded(lambda: load_watcher_config(_config_path(config)))
+    guarded(lambda: require_runnable(cfg, notify=notify))
     if only is not None and not cfg.enabled_watchers(only):
         _fail(f"configuration: no enabled {only!r} watcher in {cfg.path}", EXIT_CONFIG)
     report = run_checks(cfg, default_runner(cfg), only=only)
@@ -123,10 +124,12 @@ def _append_log(path: Path, lines: list[str], summary: str, notes: list[str]) ->
 
 @app.command()
 def validate(config: Path | None = ConfigOption) -> None:
-    """Check the config file: syntax, types, options, secrets; exit 4 with file:line if wrong."""
-    from pagerbridge.updates.config import load_watcher_config
+    """Check the config file: syntax, types, options, secrets, something to check and someone to
+    tell; exit 4 with file:line if wrong."""
+    from pagerbridge.updates.config import load_watcher_config, require_runnable
 
     cfg = guarded(lambda: load_watcher_config(_config_path(config)))
+    guarded(lambda: require_runnable(cfg))
     watchers = ", ".join(w.type for w in cfg.enabled_watchers()) or "none"
     notifiers = ", ".join(n.type for n in cfg.enabled_notifiers()) or "none"
     typer.echo(
@@ -135,10 +138,16 @@ def validate(config: Path | None = ConfigOption) -> None:
 
 
 @app.command()
-def status(config: Path | None = ConfigOption) -> None:
+def status(
+    config: Path | None = ConfigOption,
+    all_hosts: bool = typer.Option(
+        False, "--all-hosts", help="Every host's alerts in the (shared) state file."
+    ),
+) -> None:
     """Show the configuration in effect and the PagerDuty alerts this host has open."""
     from pagerbridge.updates.config import load_watcher_config
-    from pagerbridge.updates.state import StateFile, default_state_path
+    from pagerbridge.updates.runner import alert_keys, state_file
+    from pagerbridge.updates.state import StateFile
 
     cfg = guarded(lambda: load_watcher_config(_config_path(config)))
     typer.echo(f"config:    {cfg.path}")
@@ -149,14 +158,21 @@ def status(config: Path | None = ConfigOption) -> None:
         policy = n.send_policy or cfg.settings.send_policy
         state = "enabled" if n.enabled else "disabled"
         typer.echo(f"notifier:  {n.type} ({state}, send_policy {policy})")
-    path = Path(cfg.settings.state_file or default_state_path())
-    alerts = guarded(lambda: StateFile(path)).alerts
+    path = state_file(cfg)
+    saved = guarded(lambda: StateFile(path))
+    alerts = saved.alerts if all_hosts else saved.host_alerts(cfg.hostname, alert_keys(cfg))
+    others = len(saved.alerts) - len(alerts)
     if not alerts:
-        typer.echo(f"alerts:    none open ({path})")
+        scope = "" if all_hosts else f" for {cfg.hostname}"
+        more = f"; {others} for other hosts: --all-hosts" if others else ""
+        typer.echo(f"alerts:    none open{scope} ({path}{more})")
     for alert in alerts.values():
+        host = f"[{alert.hostname or 'host not recorded'}] " if all_hosts else ""
         typer.echo(
-            f"alert:     {alert.dedup_key} open since {alert.opened_at}: {alert.last_summary}"
+            f"alert:     {host}{alert.dedup_key} open since {alert.opened_at}: {alert.last_summary}"
         )
+    if alerts and others:
+        typer.echo(f"           ({others} more for other hosts: --all-hosts)")
 
 
 @app.command()
@@ -243,26 +259,89 @@ def install_cron(
     unit_dir: Path = typer.Option(Path("/etc/systemd/system"), help="Where systemd units go."),
     enable: bool = typer.Option(True, "--enable/--no-enable", help="systemctl enable --now."),
     user: str = typer.Option("root", help="User the cron job runs as."),
+    env_file: Path | None = typer.Option(
+        None,
+        help="Where the variables the config uses are saved, mode 0600 (default: "
+        "/etc/pagerbridge/update-watcher.env for root, else ~/.config/pagerbridge/).",
+    ),
+    log_file: Path | None = typer.Option(
+        None,
+        help="cron: where the job's output goes (default: "
+        "/var/log/pagerbridge/update-watcher.log for root, else ~/.local/state/pagerbridge/).",
+    ),
 ) -> None:
-    """Run update-watcher on a schedule (cron.d file or systemd timer)."""
-    from pagerbridge.updates.config import load_watcher_config
-    from pagerbridge.updates.schedule import DEFAULT_SCHEDULE, Job, install_cron, install_systemd
+    """Run update-watcher on a schedule (cron.d file or systemd timer), with the variables the
+    config uses saved for it in a 0600 environment file."""
+    from pagerbridge.updates import jobenv
+    from pagerbridge.updates.config import UnsetVariable, require_runnable
+    from pagerbridge.updates.schedule import (
+        DEFAULT_SCHEDULE,
+        JOURNAL_HINT,
+        TIMER,
+        Job,
+        SystemdUnavailable,
+        cron_line,
+        enable_timer,
+        install_systemd,
+        on_calendar,
+        service_text,
+    )
+    from pagerbridge.updates.schedule import install_cron as write_cron
 
     path = _config_path(config).absolute()
-    cfg = guarded(lambda: load_watcher_config(path))
+    env_path = (env_file or jobenv.default_env_file()).absolute()
+    try:
+        cfg, values = jobenv.needed_environment(path)
+    except UnsetVariable as exc:
+        name = exc.variable
+        typer.echo(f"error: configuration: {exc}", err=True)
+        typer.echo(
+            f"hint: scheduled runs get the variables the config uses from {env_path}, which "
+            f"install-cron writes from this shell's environment: `export {name}=...` (with sudo: "
+            f"`sudo --preserve-env={name} update-watcher install-cron ...`) and run it again",
+            err=True,
+        )
+        raise typer.Exit(EXIT_CONFIG) from None
+    except ConfigError as exc:
+        _fail(f"configuration: {exc}", EXIT_CONFIG)
+    guarded(lambda: require_runnable(cfg))
     when = schedule or next(
         (j.schedule for j in cfg.settings.cron_jobs if j.type == "check"),
         cfg.settings.schedule or DEFAULT_SCHEDULE,
     )
     program = Path(sys.argv[0]).absolute() if Path(sys.argv[0]).name == "update-watcher" else None
     command = [str(program or "update-watcher"), "run", "--config", str(path)]
-    job = Job(command, when, user)
+    log_path = None if systemd else (log_file or jobenv.default_log_file()).absolute()
+    job = Job(command, when, user, env_path, log_path)
+    owner = guarded(lambda: jobenv.job_owner("root" if systemd else user))
+    guarded(lambda: service_text(job) + on_calendar(when) if systemd else cron_line(job))
+    # Checked above, so this writes all or (but for I/O errors) nothing; the environment file
+    # and the log first: a job must never exist without them.
+    guarded(lambda: jobenv.write_env_file(env_path, values, owner))
+    names = ", ".join(values) or "none, the config uses no variable"
+    if log_path is not None:
+        guarded(lambda: jobenv.prepare_log(log_path, owner))
     if systemd:
-        units = guarded(lambda: install_systemd(job, unit_dir, enable=enable))
+        units = guarded(lambda: install_systemd(job, unit_dir))
         typer.echo("installed " + ", ".join(str(u) for u in units) + f" ({when})")
     else:
-        guarded(lambda: install_cron(job, cron_file))
-        typer.echo(f"installed {cron_file} ({when})")
+        guarded(lambda: write_cron(job, cron_file))
+        typer.echo(f"installed {cron_file} ({when}, as {user})")
+    typer.echo(f"environment: {env_path} (mode 0600; variables: {names})")
+    typer.echo(f"log: {log_path}" if log_path is not None else f"log: {JOURNAL_HINT}")
+    if systemd and enable:
+        try:
+            enable_timer()
+        except SystemdUnavailable as exc:
+            typer.echo(
+                f"warning: {exc}; the timer is installed but not active "
+                f"(once systemd runs: systemctl enable --now {TIMER})",
+                err=True,
+            )
+        except PagerbridgeError as exc:
+            _fail(str(exc), EXIT_ERROR)
+        else:
+            typer.echo(f"enabled {TIMER}")
 
 
 @app.command("uninstall-cron")
@@ -272,17 +351,23 @@ def uninstall_cron(
     unit_dir: Path = typer.Option(Path("/etc/systemd/system")),
     disable: bool = typer.Option(True, "--disable/--no-disable", help="systemctl disable --now."),
 ) -> None:
-    """Remove what install-cron wrote."""
+    """Remove what install-cron wrote (job, units, environment file); the logs stay."""
     from pagerbridge.updates.schedule import uninstall_cron as remove_cron
     from pagerbridge.updates.schedule import uninstall_systemd
 
     if systemd:
         removed = guarded(lambda: uninstall_systemd(unit_dir, disable=disable))
-        typer.echo("removed " + (", ".join(str(u) for u in removed) or "nothing"))
-    elif guarded(lambda: remove_cron(cron_file)):
-        typer.echo(f"removed {cron_file}")
     else:
-        typer.echo(f"nothing to remove ({cron_file} does not exist)")
+        found = guarded(lambda: remove_cron(cron_file))
+        if found is None:
+            typer.echo(f"nothing to remove ({cron_file} does not exist)")
+            return
+        removed = found
+    for note in removed.notes:
+        typer.echo(f"note: {note}", err=True)
+    typer.echo("removed " + (", ".join(str(f) for f in removed.files) or "nothing"))
+    if removed.log:
+        typer.echo(f"the job's log is kept: {removed.log}")
 
 
 def run() -> None:

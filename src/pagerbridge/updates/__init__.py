@@ -8,6 +8,8 @@ The pieces, each in its own module:
 - ``runner``     runs the enabled checkers, each failing alone, and computes the exit code
 - ``notifiers``  PagerDuty through the outbox (trigger / update / resolve), others through apprise
 - ``state``      the per-host alert state that lets a clean run resolve what an earlier run opened
+- ``schedule``   ``install-cron``: a cron.d job or systemd units that load ``jobenv``'s file and log
+- ``jobenv``     the variables a scheduled run needs, saved from the installing shell (0600 file)
 """
 
 from __future__ import annotations

@@ -40,6 +40,15 @@ _ENTRY_KEYS = {"type", "enabled", "options", "send_policy", "min_priority"}
 _REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(:?-)?")
 
 
+class UnsetVariable(ConfigError):
+    """An enabled entry uses ``${NAME}`` (no default) and NAME is not set; ``variable`` names it
+    so ``install-cron`` can say how to set it."""
+
+    def __init__(self, variable: str, **where: Any) -> None:
+        self.variable = variable
+        super().__init__(f"environment variable {variable} is not set", **where)
+
+
 class CronJob(BaseModel):
     model_config = ConfigDict(extra="forbid")
     type: Literal["check", "self-update"] = "check"
@@ -206,8 +215,8 @@ def _check_unset(
             continue
         for match in _REF.finditer(lines[line - 1]):
             if match.group(2) is None and match.group(1) not in env:
-                raise ConfigError(
-                    f"environment variable {match.group(1)} is not set",
+                raise UnsetVariable(
+                    match.group(1),
                     file=smap.file,
                     line=line,
                     key=".".join(str(p) for p in path),
@@ -259,12 +268,44 @@ def load_watcher_config(
     return WatcherConfig(p, hostname, doc.watchers, doc.notifiers, doc.settings, smap)
 
 
+def require_runnable(config: WatcherConfig, *, notify: bool = True) -> None:
+    """A config that checks nothing, or tells nobody, would run "successfully" forever and never
+    page: ``validate``, ``run`` and ``install-cron`` refuse it, saying what to add."""
+    missing: list[tuple[str, str]] = []
+    if not config.enabled_watchers():
+        missing.append(
+            (
+                "watchers",
+                "no enabled watcher (add one under 'watchers:', e.g. `update-watcher watch apt`)",
+            )
+        )
+    if notify and not config.enabled_notifiers():
+        missing.append(
+            (
+                "notifiers",
+                "no enabled notifier, so nobody would hear of updates (add one under "
+                "'notifiers:', e.g. '- type: pagerduty' with 'routing_key: "
+                "${UPDATE_WATCHER_PAGERDUTY_KEY}'; `run --no-notify` only checks)",
+            )
+        )
+    if missing:
+        key = missing[0][0]
+        raise ConfigError(
+            "; ".join(text for _, text in missing),
+            file=str(config.path),
+            line=config.source.lines.get((key,)),
+            key=" and ".join(k for k, _ in missing),
+        )
+
+
 __all__ = [
     "PRIORITIES",
     "Entry",
     "Settings",
+    "UnsetVariable",
     "WatcherConfig",
     "default_config_path",
     "load_watcher_config",
+    "require_runnable",
     "validate_at",
 ]

@@ -19,7 +19,12 @@ from pagerbridge.updates.commands import CheckerError, CommandRunner, Subprocess
 from pagerbridge.updates.config import WatcherConfig
 from pagerbridge.updates.models import CheckResult, RunReport
 from pagerbridge.updates.notifiers.apprise_notify import AppriseNotifier, apprise_url
-from pagerbridge.updates.notifiers.pagerduty import Delivery, PagerDutyNotifier, options_from
+from pagerbridge.updates.notifiers.pagerduty import (
+    Delivery,
+    PagerDutyNotifier,
+    dedup_key_for,
+    options_from,
+)
 from pagerbridge.updates.notifiers.policy import Policy
 from pagerbridge.updates.state import StateFile, default_state_path
 
@@ -99,7 +104,7 @@ def notify_all(
                 outcome.lines.append(PAGERDUTY_PARTIAL_NOTICE)
                 continue
             if state is None:
-                state = StateFile(state_path or Path(settings.state_file or default_state_path()))
+                state = StateFile(state_file(config, state_path), config.hostname)
             notifier = PagerDutyNotifier(
                 options_from(entry.options),
                 policy,
@@ -132,6 +137,25 @@ def notify_all(
             outcome.failed += 1
             outcome.lines.append(f"{entry.type}: sending failed (see --verbose)")
     return outcome
+
+
+def state_file(config: WatcherConfig, override: Path | None = None) -> Path:
+    return override or Path(config.settings.state_file or default_state_path())
+
+
+def alert_keys(config: WatcherConfig) -> set[str]:
+    """The state keys of the alerts this host's PagerDuty notifiers open (enabled or not: a
+    notifier disabled since still left its alert open)."""
+    keys = set()
+    for entry in config.notifiers:
+        if entry.type != "pagerduty":
+            continue
+        try:
+            options = options_from(entry.options)
+        except ValueError:  # a disabled entry need not be valid (pydantic's error is one)
+            continue
+        keys.add(StateFile.key(options.routing_key, dedup_key_for(config.hostname, options)))
+    return keys
 
 
 def default_runner(config: WatcherConfig) -> CommandRunner:

@@ -2,6 +2,8 @@
 
 A clean run resolves only what an earlier run opened, so the state is kept in a small JSON file
 (written atomically, mode 0600) beside pagerbridge's database, keyed by routing key + dedup key.
+Each alert records the host that opened it: several hosts may share one state file (and one
+database), and ``status`` shows a host its own alerts.
 """
 
 from __future__ import annotations
@@ -9,7 +11,8 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from pagerbridge.errors import StorageError
@@ -25,6 +28,7 @@ class AlertState:
     opened_at: str
     last_action: str
     last_summary: str
+    hostname: str = ""  # empty in state files written before hosts were recorded
 
 
 def default_state_path() -> Path:
@@ -34,8 +38,9 @@ def default_state_path() -> Path:
 class StateFile:
     """The open alerts, loaded once per run and saved after each change."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, hostname: str = "") -> None:
         self.path = path
+        self.hostname = hostname  # recorded on every alert this process opens
         self.alerts: dict[str, AlertState] = {}
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
@@ -43,8 +48,12 @@ class StateFile:
             return
         except (OSError, ValueError) as exc:
             raise StorageError(f"cannot read update-watcher state {path}: {exc}") from exc
-        for key, value in (raw.get("alerts") or {}).items():
-            self.alerts[key] = AlertState(**value)
+        known = {f.name for f in fields(AlertState)}
+        try:
+            for key, value in (raw.get("alerts") or {}).items():
+                self.alerts[key] = AlertState(**{k: v for k, v in value.items() if k in known})
+        except (AttributeError, TypeError) as exc:
+            raise StorageError(f"cannot read update-watcher state {path}: {exc}") from exc
 
     @staticmethod
     def key(routing_key: str, dedup_key: str) -> str:
@@ -59,9 +68,18 @@ class StateFile:
         current = self.get(routing_key, dedup_key)
         opened = current.opened_at if current else now
         self.alerts[self.key(routing_key, dedup_key)] = AlertState(
-            dedup_key, routing_key[-4:], opened, action, summary
+            dedup_key, routing_key[-4:], opened, action, summary, self.hostname
         )
         self.save()
+
+    def host_alerts(self, hostname: str, keys: Collection[str] = ()) -> dict[str, AlertState]:
+        """The alerts ``hostname`` opened; an alert from before hosts were recorded counts when
+        its key is one of ``keys`` (the keys this host's notifiers use)."""
+        return {
+            key: alert
+            for key, alert in self.alerts.items()
+            if alert.hostname == hostname or (not alert.hostname and key in keys)
+        }
 
     def set_closed(self, routing_key: str, dedup_key: str) -> None:
         self.alerts.pop(self.key(routing_key, dedup_key), None)
