@@ -9,8 +9,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pagerbridge.errors import ConflictError
-from pagerbridge.incidents.errors import ServiceInUseError, ServiceNotFoundError
+from pagerbridge.incidents.errors import (
+    InvalidInputError,
+    ServiceInUseError,
+    ServiceNotFoundError,
+)
 from pagerbridge.incidents.lifecycle import check_service_name, parse_severity
+from pagerbridge.incidents.limits import OWNER_TEAM_MAX_CHARS, TEXT_MAX_BYTES, check_text
 from pagerbridge.incidents.models import IncidentService, Service
 
 
@@ -23,14 +28,18 @@ def create_service(
     default_severity: str = "SEV-3",
     now: datetime | None = None,
 ) -> Service:
-    name = check_service_name(name)
+    name = check_service_name(check_text("service name", name))
+    description = check_text("description", description, max_bytes=TEXT_MAX_BYTES)
+    if owner_team is not None:
+        owner_team = check_text("owner_team", owner_team, max_chars=OWNER_TEAM_MAX_CHARS)
+    severity = parse_severity(check_text("default_severity", default_severity))
     if session.scalar(select(Service.id).where(Service.name == name)) is not None:
         raise ConflictError(f"service {name!r} already exists")
     service = Service(
         name=name,
         description=description,
         owner_team=owner_team or None,
-        default_severity=parse_severity(default_severity),
+        default_severity=severity,
         created_at=now or datetime.now(UTC),
     )
     session.add(service)
@@ -39,7 +48,12 @@ def create_service(
 
 
 def get_service(*, session: Session, name: str) -> Service:
-    service = session.scalar(select(Service).where(Service.name == name))
+    """The service called ``name``; a name no service could have is not looked up."""
+    try:
+        valid = check_service_name(check_text("service name", name)) == name
+    except InvalidInputError:
+        valid = False
+    service = session.scalar(select(Service).where(Service.name == name)) if valid else None
     if service is None:
         raise ServiceNotFoundError(f"no service named {name!r}")
     return service

@@ -23,10 +23,11 @@ from sqlalchemy import Connection, Table, bindparam, insert, select, update
 from pagerbridge.errors import ConflictError, IllegalTransitionError, IncidentNotFoundError
 from pagerbridge.incidents.errors import InvalidInputError
 from pagerbridge.incidents.lifecycle import format_ref, parse_ref, refusal, target_status
+from pagerbridge.incidents.limits import NAME_MAX_CHARS, TEXT_MAX_BYTES, check_text
 from pagerbridge.incidents.models import Incident, IncidentService, Service, TimelineEntry
 from pagerbridge.incidents.timeline import entry_values
 
-ASSIGNEE_MAX: Final = 255
+ASSIGNEE_MAX: Final = NAME_MAX_CHARS
 
 _incidents: Table = Incident.__table__  # type: ignore[assignment]
 _links: Table = IncidentService.__table__  # type: ignore[assignment]
@@ -160,6 +161,7 @@ def transition(
 ) -> Changed:
     """Apply ``ack``/``resolve``/``close``/``reopen``; IllegalTransitionError says why not."""
     when = now or datetime.now(UTC)
+    note = check_note(note)
     values = lock(conn, ref)
     _check_version(values, expected_version)
     before = values["status"]
@@ -202,6 +204,7 @@ def add_note(
 ) -> Changed:
     """A note is a timeline entry; it also bumps the incident's version and ``updated_at``."""
     when = now or datetime.now(UTC)
+    body = check_text("note", body, max_bytes=TEXT_MAX_BYTES)
     if not body.strip():
         raise InvalidInputError("a note must not be empty")
     values = lock(conn, ref)
@@ -211,12 +214,20 @@ def add_note(
     )
 
 
+def check_note(note: str | None) -> str | None:
+    """The note of a change (``--note``), checked like a note: no NUL, at most 64 KiB."""
+    return None if note is None else check_text("note", note, max_bytes=TEXT_MAX_BYTES)
+
+
 def check_assignee(assignee: str | None) -> str | None:
-    if assignee is None or not assignee.strip():
+    if assignee is None:
+        return None
+    assignee = check_text("assignee", assignee).strip()
+    if not assignee:
         return None
     if len(assignee) > ASSIGNEE_MAX:
         raise InvalidInputError(f"assignee is longer than {ASSIGNEE_MAX} characters")
-    return assignee.strip()
+    return assignee
 
 
 def assign(
@@ -233,6 +244,7 @@ def assign(
     """Set (or clear, with None/"") who is responsible."""
     when = now or datetime.now(UTC)
     new = check_assignee(assignee)
+    note = check_note(note)
     values = lock(conn, ref)
     _check_version(values, expected_version)
     old = values["assignee"]

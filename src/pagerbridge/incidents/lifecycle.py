@@ -14,7 +14,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from pagerbridge.errors import IncidentNotFoundError
 from pagerbridge.incidents.errors import InvalidInputError
+from pagerbridge.incidents.limits import INCIDENT_NUMBER_MAX
 
 SEVERITIES: Final = ("SEV-1", "SEV-2", "SEV-3", "SEV-4")
 STATUSES: Final = ("open", "mitigated", "resolved", "closed")
@@ -67,18 +69,26 @@ def format_ref(number: int) -> str:
 
 
 def parse_ref(value: str | int) -> int:
-    """``INC-12``, ``inc-12`` or ``12`` -> 12; anything else is an InvalidInputError."""
-    if isinstance(value, int) and value > 0:
-        return value
-    match = _REF.match(str(value).strip())
-    if not match:
-        raise InvalidInputError(f"{value!r} is not an incident id (expected INC-<number>)")
-    return int(match.group(1))
+    """``INC-12``, ``inc-12`` or ``12`` -> 12; anything else is an InvalidInputError.
+
+    A number above :data:`INCIDENT_NUMBER_MAX` names no incident there can be (IncidentNotFound,
+    without asking a database that could not even compare it).
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        number = value
+    else:
+        match = _REF.fullmatch(str(value).strip())
+        if not match:
+            raise InvalidInputError(f"{value!r} is not an incident id (expected INC-<number>)")
+        number = int(match.group(1))
+    if number > INCIDENT_NUMBER_MAX:
+        raise IncidentNotFoundError(f"no incident {format_ref(number)}")
+    return number
 
 
 def parse_severity(value: str) -> str:
     """``SEV-2``, ``sev2`` or ``2`` -> ``SEV-2``; anything else is an InvalidInputError."""
-    match = _SEV.match(value.strip())
+    match = _SEV.fullmatch(value.strip())
     if not match:
         raise InvalidInputError(
             f"severity {value!r} is invalid (must be one of {', '.join(SEVERITIES)})"
@@ -108,7 +118,7 @@ def parse_origin(value: str) -> str:
 def check_service_name(value: str) -> str:
     """Service names are short slugs (letters, digits, ``.``, ``_``, ``-``) used on the CLI."""
     name = value.strip()
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise InvalidInputError(
             f"service name {value!r} is invalid (1-100 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit)"

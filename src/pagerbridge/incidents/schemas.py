@@ -1,7 +1,8 @@
 """Request and response models of the incidents REST API (pydantic; they feed the OpenAPI document).
 
-Validation of values with domain rules (severity, service names, durations) is left to the domain
-so the API and the CLI give the same messages; these models check types and sizes.
+Validation of values with domain rules (severity, service names, durations, the limits of
+:mod:`pagerbridge.incidents.limits`) is left to the domain so the API and the CLI give the same
+messages; these models check types (and say the limits, for the OpenAPI document).
 """
 
 from __future__ import annotations
@@ -16,27 +17,42 @@ class _In(BaseModel):
 
 
 class DeclareIn(_In):
-    title: str = Field(min_length=1, max_length=1024, examples=["Checkout is failing"])
+    title: str = Field(
+        min_length=1,
+        max_length=1024,
+        examples=["Checkout is failing"],
+        description="One line, at most 1024 characters",
+    )
     severity: str | None = Field(
         default=None,
         examples=["SEV-2"],
         description="SEV-1..SEV-4; default: the most severe default of the named services",
     )
-    services: list[str] = Field(default_factory=list, examples=[["db", "api"]])
-    description: str = ""
-    assignee: str | None = None
-    custom_fields: dict[str, Any] = Field(default_factory=dict)
+    services: list[str] = Field(
+        default_factory=list, examples=[["db", "api"]], description="At most 100"
+    )
+    description: str = Field(default="", description="At most 64 KiB of UTF-8")
+    assignee: str | None = Field(default=None, description="At most 255 characters")
+    custom_fields: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Any JSON object up to 64 KiB, nested at most 32 levels; numbers finite, "
+        "integers within 64 bits, strings without NUL characters",
+    )
 
 
 class TransitionIn(_In):
-    note: str | None = None
+    note: str | None = Field(default=None, description="At most 64 KiB of UTF-8")
     expected_version: int | None = Field(
         default=None, description="Refuse with 409 if the incident's version differs"
     )
 
 
 class NoteIn(_In):
-    body: str = Field(min_length=1, examples=["Failing over to the replica"])
+    body: str = Field(
+        min_length=1,
+        examples=["Failing over to the replica"],
+        description="At most 64 KiB of UTF-8",
+    )
 
 
 class AssignIn(_In):

@@ -1,4 +1,8 @@
-"""Plain JSON-ready dicts of the domain objects: one shape for the CLI's ``--json`` and the API."""
+"""Plain JSON-ready dicts of the domain objects: one shape for the CLI's ``--json`` and the API.
+
+JSON columns pass through :func:`jsonvalues.safe`, so a row an older version stored with a value
+JSON cannot carry (NaN, a lone surrogate, ...) is still served instead of failing every listing.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from pagerbridge.incidents.jsonvalues import safe
 from pagerbridge.incidents.lifecycle import format_ref
 from pagerbridge.incidents.models import ApiToken, Incident, Service, TimelineEntry
 from pagerbridge.incidents.sla import Target, due_times, format_duration
@@ -69,7 +74,7 @@ def incident_values(v: Mapping[str, Any]) -> dict[str, Any]:
         "services": list(v["services"]),
         "assignee": v["assignee"],
         "correlation_id": v["correlation_id"],
-        "custom_fields": v["custom_fields"],
+        "custom_fields": safe(v["custom_fields"]),
         "origin": v["origin"],
         "created_by": v["created_by"],
         "version": v["version"],
@@ -107,7 +112,7 @@ def entry_values(v: Mapping[str, Any]) -> dict[str, Any]:
         "actor": v["actor"],
         "origin": v["origin"],
         "body": v["body"],
-        "data": v["data"],
+        "data": safe(v["data"]),
     }
 
 

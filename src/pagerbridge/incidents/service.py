@@ -19,22 +19,32 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, joinedload
 
 from pagerbridge.errors import IncidentNotFoundError
-from pagerbridge.incidents import changes, timeline
+from pagerbridge.incidents import changes, jsonvalues, timeline
 from pagerbridge.incidents.catalog import ensure_services
 from pagerbridge.incidents.errors import InvalidInputError
 from pagerbridge.incidents.lifecycle import (
+    check_service_name,
     format_ref,
     parse_ref,
     parse_severity,
     parse_status,
 )
+from pagerbridge.incidents.limits import (
+    CUSTOM_FIELDS_MAX_BYTES,
+    NAME_MAX_CHARS,
+    OFFSET_MAX,
+    SERVICES_PER_INCIDENT_MAX,
+    TEXT_MAX_BYTES,
+    TITLE_MAX_CHARS,
+    check_text,
+)
 from pagerbridge.incidents.models import Counter, Incident, IncidentService, Service, TimelineEntry
 
-TITLE_MAX: Final = 1024
+TITLE_MAX: Final = TITLE_MAX_CHARS
 PAGE_MAX: Final = 500
 PAGE_DEFAULT: Final = 25
 
@@ -74,12 +84,22 @@ def next_number(*, session: Session, name: str = "incident") -> int:
 
 
 def _check_title(title: str) -> str:
-    title = title.strip()
+    title = check_text("title", title).strip()
     if not title:
         raise InvalidInputError("title must not be empty")
-    if len(title) > TITLE_MAX:
-        raise InvalidInputError(f"title is {len(title)} characters long (at most {TITLE_MAX})")
-    return title
+    return check_text("title", title, max_chars=TITLE_MAX_CHARS, one_line=True)
+
+
+def _check_service_names(names: Sequence[str]) -> list[str]:
+    """Valid, without repeats (order kept), and not too many."""
+    if isinstance(names, str):
+        raise InvalidInputError("services must be a list of service names")
+    unique = list(dict.fromkeys(check_service_name(check_text("service name", n)) for n in names))
+    if len(unique) > SERVICES_PER_INCIDENT_MAX:
+        raise InvalidInputError(
+            f"{len(unique)} services named (at most {SERVICES_PER_INCIDENT_MAX} per incident)"
+        )
+    return unique
 
 
 def declare(
@@ -101,9 +121,14 @@ def declare(
     """
     when = _now(now)
     title = _check_title(title)
-    sev = parse_severity(severity) if severity else None
+    description = check_text("description", description, max_bytes=TEXT_MAX_BYTES)
+    fields: Any = {} if custom_fields is None else custom_fields
+    fields = dict(fields) if isinstance(fields, Mapping) else fields
+    jsonvalues.check("custom_fields", fields, max_bytes=CUSTOM_FIELDS_MAX_BYTES)
+    sev = parse_severity(check_text("severity", severity)) if severity else None
     assignee = changes.check_assignee(assignee)
-    svc, created = ensure_services(session=session, names=list(services), now=when)
+    wanted = _check_service_names(services)
+    svc, created = ensure_services(session=session, names=wanted, now=when)
     if sev is None:
         defaults = [s.default_severity for s in svc if s.name not in created]
         if not defaults:
@@ -121,9 +146,9 @@ def declare(
         status="open",
         assignee=assignee,
         correlation_id=str(uuid.uuid4()) if len(svc) > 1 else None,
-        custom_fields=dict(custom_fields or {}),
+        custom_fields=fields,
         origin=origin,
-        created_by=actor,
+        created_by=actor[:NAME_MAX_CHARS],
         created_at=when,
         updated_at=when,
         sla_started_at=when,
@@ -276,14 +301,15 @@ def list_incidents(
     """Newest first, filtered; ``more`` says whether another page follows (PagerDuty style)."""
     if not 1 <= limit <= PAGE_MAX:
         raise InvalidInputError(f"limit must be between 1 and {PAGE_MAX}")
-    if offset < 0:
-        raise InvalidInputError("offset must not be negative")
+    if not 0 <= offset <= OFFSET_MAX:
+        raise InvalidInputError(f"offset must be between 0 and {OFFSET_MAX}")
     stmt: Select[Any] = select(Incident)
     if status:
-        stmt = stmt.where(Incident.status == parse_status(status))
+        stmt = stmt.where(Incident.status == parse_status(check_text("status", status)))
     if severity:
-        stmt = stmt.where(Incident.severity == parse_severity(severity))
+        stmt = stmt.where(Incident.severity == parse_severity(check_text("severity", severity)))
     if service:
+        service = check_service_name(check_text("service", service))
         stmt = stmt.where(
             Incident.id.in_(
                 select(IncidentService.incident_id)
@@ -294,3 +320,9 @@ def list_incidents(
     stmt = stmt.order_by(Incident.id.desc()).limit(limit + 1).offset(offset)
     rows = list(session.scalars(stmt).all())
     return Page(rows[:limit], limit, offset, len(rows) > limit)
+
+
+def count_by_status(*, session: Session) -> dict[str, int]:
+    """How many incidents there are in each status (for the hub's metrics)."""
+    stmt = select(Incident.status, func.count()).group_by(Incident.status)
+    return {status: int(count) for status, count in session.execute(stmt).all()}

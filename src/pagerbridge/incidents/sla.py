@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from pagerbridge.incidents import timeline
 from pagerbridge.incidents.errors import InvalidInputError
 from pagerbridge.incidents.lifecycle import SEVERITIES, format_ref, parse_severity
+from pagerbridge.incidents.limits import SLA_MAX_SECONDS, check_text
 from pagerbridge.incidents.models import Incident, SlaPolicy
 
 #: severity -> (seconds to acknowledge, seconds to resolve)
@@ -31,7 +32,10 @@ DEFAULT_SLA: Final[dict[str, tuple[int, int]]] = {
 #: How many incidents one check locks and updates per transaction at most.
 CHECK_BATCH: Final = 500
 
-_DURATION = re.compile(r"(\d+)([smhd])")
+_DURATION = re.compile(r"([0-9]+)([smhd])")
+_DIGITS = re.compile(r"[0-9]+")
+#: Longer duration texts are refused before any number in them is converted.
+_DURATION_MAX_CHARS: Final = 40
 _UNITS: Final = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -51,9 +55,12 @@ class Breach:
 
 
 def parse_duration(value: str) -> int:
-    """``90s``, ``15m``, ``4h``, ``1d``, ``1h30m`` or plain seconds -> seconds (> 0)."""
-    text = value.strip().lower().replace(" ", "")
-    if text.isdigit():
+    """``90s``, ``15m``, ``4h``, ``1d``, ``1h30m`` or plain seconds -> seconds (> 0, at most
+    :data:`SLA_MAX_SECONDS`)."""
+    text = check_text("duration", value).strip().lower().replace(" ", "")
+    if len(text) > _DURATION_MAX_CHARS:
+        raise InvalidInputError(f"duration {value[:40]!r} is too long")
+    if _DIGITS.fullmatch(text):
         seconds = int(text)
     else:
         parts = _DURATION.findall(text)
@@ -64,6 +71,10 @@ def parse_duration(value: str) -> int:
         seconds = sum(int(n) * _UNITS[u] for n, u in parts)
     if seconds <= 0:
         raise InvalidInputError(f"duration {value!r} must be greater than zero")
+    if seconds > SLA_MAX_SECONDS:
+        raise InvalidInputError(
+            f"duration {value!r} is longer than {SLA_MAX_SECONDS // 86400} days"
+        )
     return seconds
 
 
@@ -105,6 +116,8 @@ def set_policy(
     res = current.resolve_seconds if resolve_seconds is None else resolve_seconds
     if ack <= 0 or res <= 0:
         raise InvalidInputError("SLA durations must be greater than zero")
+    if ack > SLA_MAX_SECONDS or res > SLA_MAX_SECONDS:
+        raise InvalidInputError(f"SLA durations must be at most {SLA_MAX_SECONDS // 86400} days")
     if res < ack:
         raise InvalidInputError(
             f"{sev}: time to resolve ({format_duration(res)}) is shorter than time to "

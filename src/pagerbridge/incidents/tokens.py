@@ -32,7 +32,7 @@ def create_token(
     *, session: Session, name: str, now: datetime | None = None
 ) -> tuple[ApiToken, str]:
     """A new token called ``name``; returns the row and the secret (shown once)."""
-    if not _NAME.match(name):
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidInputError(
             f"token name {name!r} is invalid (1-100 letters, digits, '.', '_', '@' or '-')"
         )
@@ -56,7 +56,8 @@ def list_tokens(*, session: Session) -> Sequence[ApiToken]:
 
 def revoke_token(*, session: Session, name: str, now: datetime | None = None) -> ApiToken:
     """Revoke a token (it stops working at once); the row is deleted so the name can be reused."""
-    row = session.scalar(select(ApiToken).where(ApiToken.name == name))
+    valid = isinstance(name, str) and _NAME.fullmatch(name) is not None
+    row = session.scalar(select(ApiToken).where(ApiToken.name == name)) if valid else None
     if row is None:
         raise TokenNotFoundError(f"no token named {name!r}")
     row.revoked_at = now or datetime.now(UTC)

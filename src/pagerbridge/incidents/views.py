@@ -15,13 +15,17 @@ from fastapi.responses import JSONResponse
 
 from pagerbridge.incidents import schemas
 from pagerbridge.incidents.commands import Commands
+from pagerbridge.incidents.limits import OFFSET_MAX
 from pagerbridge.incidents.service import PAGE_DEFAULT, PAGE_MAX
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": schemas.ErrorOut, "description": "Missing or invalid API token"},
     404: {"model": schemas.ErrorOut, "description": "No such incident or service"},
     409: {"model": schemas.ErrorOut, "description": "Illegal transition or conflicting change"},
+    413: {"model": schemas.ErrorOut, "description": "Request body larger than 1 MiB"},
     422: {"model": schemas.ErrorOut, "description": "Invalid input"},
+    500: {"model": schemas.ErrorOut, "description": "Internal error (details in the hub's log)"},
+    503: {"model": schemas.ErrorOut, "description": "Database unavailable; retry later"},
 }
 
 Ref = Annotated[str, "INC-<n> or <n>"]
@@ -88,7 +92,7 @@ def build_router() -> APIRouter:
         service: str | None = None,
         severity: str | None = None,
         limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
     ) -> JSONResponse:
         return ok(
             cmds.list_incidents(
