@@ -1,8 +1,9 @@
 """One transaction per user-level command, returning the JSON shapes of ``serialize``.
 
 The CLI's local mode and the REST API both call these, so they behave identically: same
-validation, same messages, same output. Database failures are converted here, at one boundary:
-a lost uniqueness race becomes ConflictError, anything operational a StorageError.
+validation, same messages, same output. Database failures are converted here, at one boundary,
+by cause (:mod:`dberrors`): a value the database refuses is InvalidInputError, a lost race a
+ConflictError, a lost connection or a timeout a StorageError, anything else a StoreError.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from pagerbridge.errors import ConflictError, StorageError
-from pagerbridge.incidents import catalog, changes, serialize, service, sla, timeline
+from pagerbridge.errors import ConflictError
+from pagerbridge.incidents import catalog, changes, dberrors, serialize, service, sla, timeline
 from pagerbridge.incidents.lifecycle import format_ref, parse_origin, parse_severity
+from pagerbridge.incidents.limits import NAME_MAX_CHARS, check_text
 from pagerbridge.store.engine import redact_url
 
 #: A declaration naming a new service can lose the race to create it; the retry finds it.
@@ -40,7 +42,7 @@ class Commands:
         now: datetime | None = None,
     ) -> None:
         self.sessions = sessions
-        self.actor = actor
+        self.actor = check_text("actor", actor.strip() or "unknown")[:NAME_MAX_CHARS]
         self.origin = parse_origin(origin)
         self.now = now
 
@@ -60,11 +62,10 @@ class Commands:
     def _converted(self) -> Iterator[None]:
         try:
             yield
-        except IntegrityError as exc:
-            raise ConflictError("a concurrent change created the same thing first; retry") from exc
-        except DBAPIError as exc:
+        except (SQLAlchemyError, OverflowError, UnicodeEncodeError) as exc:
+            # OverflowError, UnicodeEncodeError: sqlite3 refusing a value before SQL runs.
             url = redact_url(str(self.sessions.kw["bind"].url))
-            raise StorageError(f"database {url}: {exc.orig}") from exc
+            raise dberrors.convert(exc, url) from exc
 
     def _who(self) -> dict[str, Any]:
         return {"actor": self.actor, "origin": self.origin, "now": self.now}

@@ -13,9 +13,11 @@ from collections.abc import Callable
 from typing import Final
 
 import anyio.to_thread
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 
+from pagerbridge.incidents import dberrors
 from pagerbridge.incidents.errors import AuthenticationRequiredError
 from pagerbridge.incidents.tokens import hash_token, verify_token
 
@@ -72,15 +74,19 @@ class TokenAuth:
             hit = self._cache.get(key)
         if hit and hit[1] > now:
             return hit[0]
-        with self.sessions() as session:
-            row = verify_token(session=session, secret=secret.strip())
-        if row is None:
+        try:
+            with self.sessions() as session:
+                row = verify_token(session=session, secret=secret.strip())
+                name = None if row is None else row.name
+        except SQLAlchemyError as exc:  # the database, not the token: 503 (or 500), never 401
+            raise dberrors.convert(exc, str(self.sessions.kw["bind"].url)) from exc
+        if name is None:
             raise AuthenticationRequiredError("invalid or revoked API token")
         with self._lock:
             if len(self._cache) >= CACHE_MAX:
                 self._cache.clear()
-            self._cache[key] = (row.name, now + CACHE_SECONDS)
-        return row.name
+            self._cache[key] = (name, now + CACHE_SECONDS)
+        return name
 
 
 async def principal_of(request: Request) -> str:
