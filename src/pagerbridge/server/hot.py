@@ -9,14 +9,13 @@ These routes sit in front of the FastAPI ones, which stay declared so the OpenAP
 describing them. Behaviour is the same: the same token check, the same ``From`` actor, the same
 body model (:class:`~pagerbridge.incidents.schemas.TransitionIn`) with the same 422 messages (errors
 are raised as FastAPI's ``RequestValidationError``, so one handler formats them), the same
-``Commands.transition`` in one worker thread.
+``Commands.transition`` in one worker thread, and the same body rules
+(:class:`~pagerbridge.server.guard.BodyGuard` sits in front of both).
 """
 
 from __future__ import annotations
 
 import functools
-import json
-from email.message import Message
 from typing import Any, Final
 
 import anyio
@@ -28,22 +27,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from pagerbridge.incidents.commands import Commands
+from pagerbridge.incidents.errors import InvalidInputError
 from pagerbridge.incidents.schemas import TransitionIn
 from pagerbridge.incidents.views import actor_for
 from pagerbridge.server.auth import principal_of
+from pagerbridge.server.guard import BodyRefused, is_json, strict_loads
 
 ACTIONS: Final = ("ack", "resolve", "close", "reopen")
-
-
-def _is_json(content_type: str | None) -> bool:
-    if not content_type:
-        return True
-    message = Message()
-    message["content-type"] = content_type
-    subtype = message.get_content_subtype()
-    return message.get_content_maintype() == "application" and (
-        subtype == "json" or subtype.endswith("+json")
-    )
 
 
 async def transition_body(request: Request) -> TransitionIn:
@@ -52,22 +42,11 @@ async def transition_body(request: Request) -> TransitionIn:
     if not raw:
         return TransitionIn()
     data: Any = raw
-    if _is_json(request.headers.get("content-type")):
+    if is_json(request.headers.get("content-type")):
         try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise RequestValidationError(
-                [
-                    {
-                        "type": "json_invalid",
-                        "loc": ("body", exc.pos),
-                        "msg": "JSON decode error",
-                        "input": {},
-                        "ctx": {"error": exc.msg},
-                    }
-                ],
-                body=exc.doc,
-            ) from None
+            data = strict_loads(raw)
+        except BodyRefused as refused:  # only without the guard in front (it refuses first)
+            raise InvalidInputError(refused.message) from None
     if data is None:
         return TransitionIn()
     try:
