@@ -2,7 +2,8 @@
 
 :func:`create_app` takes everything it needs as arguments (no global configuration). On start-up
 it migrates the database (or only checks it, with ``migrate=False``) and starts the periodic SLA
-check; ``/health`` answers without a token.
+check; ``/health`` answers without a token, ``/metrics`` with one (:mod:`probes`). Every request
+passes the body guard (:mod:`guard`) and is counted (:mod:`metrics`).
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from datetime import datetime
 from typing import Any, Final
 
 from fastapi import Depends, FastAPI
-from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from pagerbridge import __version__
+from pagerbridge.incidents import dberrors
 from pagerbridge.incidents.views import build_router
-from pagerbridge.server import errors, hot, pool
+from pagerbridge.server import errors, hot, pool, probes
 from pagerbridge.server.auth import TokenAuth, authenticate
+from pagerbridge.server.guard import BodyGuard
+from pagerbridge.server.metrics import HubMetrics, RequestMetrics, RouteTemplates
 from pagerbridge.store.engine import is_postgresql, make_engine
 
 log = logging.getLogger("pagerbridge.server")
@@ -34,6 +37,9 @@ SLA_INTERVAL: Final = 30.0
 #: connections instead of opening and closing overflow ones (a PostgreSQL backend each).
 POOL_SIZE: Final = 16
 POOL_OVERFLOW: Final = 24
+#: Seconds to wait for a PostgreSQL connection: a database that does not answer is a 503 soon,
+#: not a request hanging for the operating system's TCP timeout.
+CONNECT_TIMEOUT: Final = 10
 API_PREFIX: Final = "/api/v1"
 
 
@@ -53,7 +59,7 @@ async def _sla_loop(
             if found:
                 log.info("SLA check: %d breach(es) recorded", found)
         except Exception as exc:  # keep checking; the next round may succeed
-            log.error("SLA check failed: %s", exc)
+            log.error("SLA check failed: %s", dberrors.describe(exc))
         await asyncio.sleep(interval)
 
 
@@ -83,6 +89,7 @@ def create_app(
         options.setdefault("pool_size", POOL_SIZE)
         options.setdefault("max_overflow", POOL_OVERFLOW)
         options.setdefault("pool_pre_ping", False)
+        options.setdefault("connect_args", {"connect_timeout": CONNECT_TIMEOUT})
     engine = make_engine(database_url, **options)
     if is_postgresql(database_url) and not options["pool_pre_ping"]:
         pool.ping_when_idle(engine)
@@ -119,18 +126,18 @@ def create_app(
     app.state.auth = TokenAuth(sessions, required=require_auth)
     errors.install(app)
 
-    @app.get("/health", tags=["health"], summary="Liveness and database check (no token needed)")
-    def health() -> JSONResponse:
-        try:
-            with engine.connect() as conn:
-                conn.execute(text("SELECT 1"))
-        except Exception as exc:
-            log.error("health check: database unavailable: %s", exc)
-            return JSONResponse({"status": "unavailable", "database": "error"}, status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok", "version": __version__})
-
-    app.include_router(build_router(), prefix=API_PREFIX, dependencies=[Depends(authenticate)])
+    metrics = HubMetrics()
+    app.state.metrics = metrics
+    probe_router = probes.build_router(probes.DatabaseProbe(engine, sessions), metrics)
+    api_router = build_router()
+    app.include_router(probe_router)
+    app.include_router(api_router, prefix=API_PREFIX, dependencies=[Depends(authenticate)])
     # The hottest routes as plain Starlette endpoints, matched before their FastAPI twins (which
     # stay for the OpenAPI document): see pagerbridge.server.hot.
-    app.router.routes[:0] = hot.routes(API_PREFIX, concurrency=_hot_concurrency(engine))
+    hot_routes = hot.routes(API_PREFIX, concurrency=_hot_concurrency(engine))
+    app.router.routes[:0] = hot_routes
+    # Added last, so outermost: the counter sees the guard's 413 and 422 answers too.
+    app.add_middleware(BodyGuard)
+    templates = RouteTemplates(hot_routes, [(probe_router, ""), (api_router, API_PREFIX)])
+    app.add_middleware(RequestMetrics, metrics=metrics, templates=templates)
     return app
