@@ -22,6 +22,7 @@ from pagerbridge.cli.im_common import SERVER_ENV, TOKEN_ENV
 _COMMON: Final = {"--db": "db", "--server": "server", "--token": "token"}
 _FLAGS: Final = {"--json": "as_json"}
 _REF: Final = {"--incident": "incident", "-i": "incident"}
+_INT_DIGITS_MAX: Final = 30
 
 
 class _Spec:
@@ -131,7 +132,10 @@ def parse(argv: Sequence[str]) -> tuple[_Spec, dict[str, Any]] | None:
             values[key].append(value)
         elif key in spec.ints:
             low, high = spec.ints[key]
-            if not value.strip().lstrip("-").isdigit():
+            digits = value.strip().lstrip("-")
+            # ASCII digits only ("²".isdigit() is true, int("²") fails), and not so many that
+            # int() refuses them: Typer says what is wrong with anything else.
+            if not (digits.isascii() and digits.isdigit() and len(digits) <= _INT_DIGITS_MAX):
                 return None
             number = int(value)
             if number < low or (high is not None and number > high):

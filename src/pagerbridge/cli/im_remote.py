@@ -22,6 +22,7 @@ from pagerbridge.errors import (
     TransportError,
 )
 from pagerbridge.incidents.errors import AuthenticationRequiredError, InvalidInputError
+from pagerbridge.incidents.limits import TEXT_MAX_BYTES, check_text
 
 TIMEOUT: Final = 30.0
 API: Final = "/api/v1"
@@ -29,6 +30,7 @@ API: Final = "/api/v1"
 _ERRORS: Final[dict[str, type[PagerbridgeError]]] = {
     "unauthorized": AuthenticationRequiredError,
     "invalid_input": InvalidInputError,
+    "too_large": InvalidInputError,  # a body over the hub's 1 MiB: invalid input, as locally
     "not_found": IncidentNotFoundError,
     "illegal_transition": IllegalTransitionError,
     "conflict": ConflictError,
@@ -38,6 +40,13 @@ _ERRORS: Final[dict[str, type[PagerbridgeError]]] = {
 
 def _quote(value: str) -> str:
     return urllib.parse.quote(value, safe="")
+
+
+def _free_text(field: str, value: str | None) -> None:
+    """The free-text limits checked here too (the hub checks them as well), so a megabyte of
+    text is refused naming its field, as locally, not as a 413 for the whole request body."""
+    if value is not None:
+        check_text(field, value, max_bytes=TEXT_MAX_BYTES)
 
 
 class RemoteCommands:
@@ -98,6 +107,7 @@ class RemoteCommands:
         assignee: str | None = None,
         custom_fields: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
+        _free_text("description", description)
         body = {
             "title": title,
             "severity": severity,
@@ -112,11 +122,13 @@ class RemoteCommands:
     def transition(
         self, ref: str, action: str, *, note: str | None = None, expected_version: int | None = None
     ) -> dict[str, Any]:
+        _free_text("note", note)
         body = {"note": note, "expected_version": expected_version}
         result: dict[str, Any] = self._call("POST", f"/incidents/{_quote(ref)}/{action}", body)
         return result
 
     def note(self, ref: str, body: str) -> dict[str, Any]:
+        _free_text("note", body)
         result: dict[str, Any] = self._call(
             "POST", f"/incidents/{_quote(ref)}/notes", {"body": body}
         )
@@ -130,6 +142,7 @@ class RemoteCommands:
         note: str | None = None,
         expected_version: int | None = None,
     ) -> dict[str, Any]:
+        _free_text("note", note)
         body = {"assignee": assignee, "note": note, "expected_version": expected_version}
         result: dict[str, Any] = self._call("POST", f"/incidents/{_quote(ref)}/assign", body)
         return result
@@ -171,6 +184,7 @@ class RemoteCommands:
         owner_team: str | None = None,
         default_severity: str = "SEV-3",
     ) -> dict[str, Any]:
+        _free_text("description", description)
         body = {
             "name": name,
             "description": description,
