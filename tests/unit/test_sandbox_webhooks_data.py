@@ -8,10 +8,13 @@ from typing import Any
 
 import pytest
 
+from pagerbridge.pagerduty.webhook_types import EVENT_TYPES
 from pagerbridge.sandbox.webhooks_data import (
+    BUILT_DATA_TYPES,
     DATA_TYPES,
     data_for,
     incident_data,
+    incident_reference,
     note_data,
     resource_id,
     responder_data,
@@ -90,6 +93,22 @@ def test_data_for_maps_every_event_type_to_its_documented_data_type(
     documented = {e["event_type"]: e["data_type"] for e in doc["event_types"]}
     for event_type, data_type in DATA_TYPES.items():
         assert documented[event_type] == data_type, event_type
+
+
+def test_the_sandbox_builds_the_data_type_of_every_event_type_it_lists() -> None:
+    """``DATA_TYPES`` is the wire layer's table narrowed to ``BUILT_DATA_TYPES``: each listed
+    event type really gets data of its documented type, and none of the rest is listed."""
+    incident = sample_incident()
+    # typed by nothing it could copy, so only a real mapping gives the documented data.type
+    child = {"id": "C1", "type": "child", "incident": incident_reference(incident)}
+    service = {"id": "PDEMO01", "type": "service", "name": "Demo Service"}
+    published = {"incident": incident, "incident_conference_bridge": incident, "service": service}
+    for event_type, data_type in DATA_TYPES.items():
+        resource = published.get(data_type, child)
+        assert data_for(event_type, resource)["type"] == data_type, event_type
+    left_out = {e for e, d in EVENT_TYPES.items() if d not in BUILT_DATA_TYPES}
+    assert left_out and not left_out & set(DATA_TYPES)
+    assert set(DATA_TYPES) | left_out == set(EVENT_TYPES)
 
 
 def test_data_for_reduces_what_the_sandbox_publishes(examples: dict[str, Any]) -> None:

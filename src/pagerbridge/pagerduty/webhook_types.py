@@ -282,7 +282,8 @@ DATA_TYPE_MODELS: dict[str, type[BaseModel]] = {
     "service_field_values": ServiceFieldValues,
 }
 
-#: The 30 documented v3 event types → their ``data.type``.
+#: The 30 documented v3 event types → their ``data.type``: the one copy of PagerDuty's table
+#: (the sandbox's ``webhooks_data.DATA_TYPES`` is this, narrowed to what it publishes).
 EVENT_TYPES: dict[str, str] = {
     "incident.acknowledged": "incident",
     "incident.annotated": "incident_note",

@@ -14,29 +14,29 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from pagerbridge.pagerduty.webhook_types import EVENT_TYPES
+
 Resource = dict[str, Any]
 
-#: ``data.type`` of each v3 event type the sandbox can produce (from PagerDuty's table).
+#: The ``data.type`` values the sandbox builds (``data_for``); the other documented ones (tasks,
+#: workflows, custom fields, role assignments, action invocations) it never publishes.
+BUILT_DATA_TYPES = frozenset(
+    {
+        "incident",
+        "incident_note",
+        "incident_conference_bridge",
+        "incident_responder",
+        "incident_status_update",
+        "service",
+    }
+)
+
+#: ``data.type`` of each v3 event type the sandbox can produce: PagerDuty's table, as the wire
+#: layer holds it (``webhook_types.EVENT_TYPES``), narrowed to what the sandbox builds.
 DATA_TYPES: dict[str, str] = {
-    "incident.acknowledged": "incident",
-    "incident.annotated": "incident_note",
-    "incident.conference_bridge.updated": "incident_conference_bridge",
-    "incident.delegated": "incident",
-    "incident.escalated": "incident",
-    "incident.incident_type.changed": "incident",
-    "incident.priority_updated": "incident",
-    "incident.reassigned": "incident",
-    "incident.reopened": "incident",
-    "incident.resolved": "incident",
-    "incident.responder.added": "incident_responder",
-    "incident.responder.replied": "incident_responder",
-    "incident.service_updated": "incident",
-    "incident.status_update_published": "incident_status_update",
-    "incident.triggered": "incident",
-    "incident.unacknowledged": "incident",
-    "service.created": "service",
-    "service.deleted": "service",
-    "service.updated": "service",
+    event_type: data_type
+    for event_type, data_type in EVENT_TYPES.items()
+    if data_type in BUILT_DATA_TYPES
 }
 
 _REFERENCE_KEYS = ("html_url", "id", "self", "summary", "type")
