@@ -1,15 +1,14 @@
 """Every REST operation the sandbox implements answers with a body valid under PagerDuty's OpenAPI.
 
 The OpenAPI document (rest-api-v2.openapiv3.json, 2.7 MB) is loaded once per session; response
-schemas are validated with $refs resolved against the whole document. A second test checks that
+schemas are validated with $refs resolved against the whole document (tests/servers/
+openapi_check.py, shared with the hostile-input tests). A second test checks that
 this walk covers every REST route the app registers, so a new route cannot skip the contract.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,21 +18,7 @@ import pytest
 from pagerbridge.sandbox.gate import is_rest
 from pagerbridge.sandbox.state import iso
 from pagerbridge.sandbox.testing import SandboxHandle, running_sandbox
-
-
-@dataclass(frozen=True)
-class Op:
-    method: str
-    template: str
-    status: int
-    path: Callable[[dict[str, str]], str] | None = None
-    body: Callable[[dict[str, str]], Any] | None = None
-    from_header: bool = False
-    token: str = "sandbox-token"
-
-    @property
-    def name(self) -> str:
-        return f"{self.method} {self.template}"
+from servers.openapi_check import Op, load_openapi, response_schema_pointer, validate
 
 
 def _incident_body(ids: dict[str, str]) -> Any:
@@ -274,81 +259,7 @@ def walk() -> Iterator[tuple[SandboxHandle, dict[str, str]]]:
 
 @pytest.fixture(scope="session")
 def openapi(contract_dir: Path) -> dict[str, Any]:
-    document: dict[str, Any] = json.loads(
-        (contract_dir / "rest-api-v2.openapiv3.json").read_text("utf-8")
-    )
-    follow_descriptions_on_null(document)
-    # ``Channel`` lists its kinds under ``oneOf`` with no discriminator and no required
-    # properties, so every real channel (PagerDuty's own examples included) matches several
-    # branches and fails ``oneOf``; validate it as ``anyOf`` (listed in docs/sandbox.md).
-    channel = document["components"]["schemas"]["Channel"]
-    channel["anyOf"] = channel.pop("oneOf")
-    # ``AcknowledgeLogEntry`` spells its type ``acknowledgement_log_entry`` while
-    # ``LogEntry.type`` (and PagerDuty's API) says ``acknowledge_log_entry``; accept the latter.
-    ack = document["components"]["schemas"]["AcknowledgeLogEntry"]
-    for part in ack.get("allOf", [ack]):
-        kind = part.get("properties", {}).get("type", {})
-        if "enum" in kind:
-            kind["enum"] = [*kind["enum"], "acknowledge_log_entry"]
-    return document
-
-
-def follow_descriptions_on_null(node: Any) -> None:
-    """Where a property's own description says it may be null, allow null.
-
-    The document's prose and its schemas disagree here (e.g. ``Incident.resolved_at``: "or
-    `null` if the incident is not resolved", typed as a plain string); the project follows the
-    docs where they disagree (DESIGN.md), and docs/sandbox.md lists this.
-    """
-    if isinstance(node, dict):
-        text = str(node.get("description", "")).lower()
-        if "null" in text and ("type" in node or "allOf" in node):
-            node["nullable"] = True
-        for value in node.values():
-            follow_descriptions_on_null(value)
-    elif isinstance(node, list):
-        for value in node:
-            follow_descriptions_on_null(value)
-
-
-def _pointer_get(document: Any, pointer: str) -> Any:
-    node = document
-    for part in pointer.lstrip("#/").split("/"):
-        part = part.replace("~1", "/").replace("~0", "~")
-        node = node[int(part)] if isinstance(node, list) else node[part]
-    return node
-
-
-def _escape(text: str) -> str:
-    return text.replace("~", "~0").replace("/", "~1")
-
-
-def response_schema_pointer(openapi: dict[str, Any], op: Op) -> str | None:
-    """JSON pointer to the operation's response schema (following a response $ref)."""
-    pointer = f"#/paths/{_escape(op.template)}/{op.method.lower()}/responses/{op.status}"
-    response = _pointer_get(openapi, pointer)
-    if "$ref" in response:
-        pointer = response["$ref"]
-        response = _pointer_get(openapi, pointer)
-    if "content" not in response:
-        return None
-    media = next(iter(response["content"]))
-    return f"{pointer}/content/{_escape(media)}/schema"
-
-
-def validate(openapi: dict[str, Any], pointer: str, body: Any) -> None:
-    from openapi_schema_validator import OAS30ReadValidator
-    from referencing import Registry, Resource
-    from referencing.jsonschema import DRAFT4
-
-    registry: Registry[Any] = Registry().with_resource(
-        "urn:pagerduty-rest", Resource.from_contents(openapi, default_specification=DRAFT4)
-    )
-    validator = OAS30ReadValidator({"$ref": "urn:pagerduty-rest" + pointer}, registry=registry)
-    errors = sorted(validator.iter_errors(body), key=lambda e: list(e.absolute_path))
-    assert not errors, "\n".join(
-        f"{'/'.join(map(str, e.absolute_path))}: {e.message[:300]}" for e in errors[:10]
-    )
+    return load_openapi(contract_dir)
 
 
 @pytest.mark.parametrize("op", OPS, ids=lambda op: op.name)

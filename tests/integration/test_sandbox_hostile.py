@@ -1,7 +1,7 @@
 """Sandbox faults found by fuzzing PagerDuty's own REST OpenAPI against it (issue 11, item 5).
 
 Each test talks to a real sandbox over loopback HTTP and checks the answers against PagerDuty's
-OpenAPI document (the ``openapi`` fixture and ``validate`` of the contract test).
+OpenAPI document (patched and checked as the contract test does: tests/servers/openapi_check.py).
 """
 
 from __future__ import annotations
@@ -16,22 +16,14 @@ from typing import Any
 import pytest
 import yaml
 
-from contract.test_sandbox_openapi import Op, openapi, response_schema_pointer, validate
 from pagerbridge.sandbox.seed import default_seed_text
 from pagerbridge.sandbox.state import iso, parse_time
 from pagerbridge.sandbox.testing import SandboxHandle, running_sandbox
-
-__all__ = ["openapi"]  # the contract test's fixture: PagerDuty's REST document, patched as there
+from servers.openapi_check import Op, conforms, load_openapi
 
 #: PagerDuty's ``ArgumentError`` body (any documented 400 has it).
 INVALID = Op("POST", "/maintenance_windows", 400)
 SERVICE = {"id": "PDEMO01", "type": "service_reference"}
-
-
-def conforms(document: dict[str, Any], op: Op, body: Any) -> None:
-    pointer = response_schema_pointer(document, op)
-    assert pointer is not None, op.name
-    validate(document, pointer, body)
 
 
 def refused(document: dict[str, Any], answer: tuple[int, Any]) -> None:
@@ -44,6 +36,12 @@ def refused(document: dict[str, Any], answer: tuple[int, Any]) -> None:
 def incident_of(sb: SandboxHandle, dedup_key: str) -> str:
     state = sb.runtime.state
     return next(i["id"] for i in state.incidents.values() if i["incident_key"] == dedup_key)
+
+
+@pytest.fixture(scope="module")
+def openapi(contract_dir: Path) -> dict[str, Any]:
+    """PagerDuty's REST document, patched where it contradicts PagerDuty's docs."""
+    return load_openapi(contract_dir)
 
 
 @pytest.fixture

@@ -14,17 +14,16 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from contract.test_sandbox_openapi import Op, openapi, response_schema_pointer, validate
 from pagerbridge.sandbox.state import iso
 from pagerbridge.sandbox.testing import SandboxHandle, running_sandbox
-
-__all__ = ["openapi"]  # the contract test's fixture: PagerDuty's REST document, patched as there
+from servers.openapi_check import Op, conforms, load_openapi
 
 FUZZ = settings(
     max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -136,8 +135,9 @@ class Fuzzed:
 
 
 @pytest.fixture(scope="module")
-def fuzzed(openapi: dict[str, Any]) -> Iterator[Fuzzed]:
+def fuzzed(contract_dir: Path) -> Iterator[Fuzzed]:
     """One sandbox for the module, with an incident, a subscription and a future window."""
+    openapi = load_openapi(contract_dir)
     with running_sandbox(rate_limits=False) as sb:
         sb.send_event("trigger", dedup_key="target")
         now = sb.runtime.state.now()
@@ -180,12 +180,6 @@ def call(sb: SandboxHandle, method: str, path: str, body: Any = None) -> tuple[i
     if status >= 400:
         assert isinstance(answer["error"]["message"], str), answer
     return status, answer
-
-
-def conforms(document: dict[str, Any], op: Op, body: Any) -> None:
-    pointer = response_schema_pointer(document, op)
-    assert pointer is not None, op.name
-    validate(document, pointer, body)
 
 
 def readable(
