@@ -33,6 +33,12 @@ async def subscribe(sandbox: SandboxHandle, url: str, flt: dict[str, Any]) -> st
     return secret
 
 
+def witness(rx: WebhookReceiver) -> str:
+    """A second address on the receiver, for an account-wide subscription: its webhook arriving
+    shows an event was published, and every subscription's match decided in the same call."""
+    return rx.url.rsplit("/", 1)[0] + "/witness"
+
+
 async def test_incident_lifecycle_is_delivered_signed_in_order(sandbox: SandboxHandle) -> None:
     async with WebhookReceiver() as rx:
         secret = await subscribe(sandbox, rx.url, {"type": "service_reference", "id": "PDEMO01"})
@@ -86,9 +92,12 @@ async def test_other_service_filter_gets_nothing(sandbox: SandboxHandle) -> None
         )  # fmt: skip
         other = created["service"]["id"]
         await subscribe(sandbox, rx.url, {"type": "service_reference", "id": other})
+        await subscribe(sandbox, witness(rx), {"type": "account_reference"})
         await asyncio.to_thread(sandbox.send_event, "trigger", dedup_key="elsewhere")
-        await asyncio.sleep(0.3)
-    assert rx.received == []
+        await rx.wait_for(1)  # the event was matched against every subscription at once
+        deliveries = await asyncio.to_thread(sandbox.webhook_deliveries)
+    assert [d["url"] for d in deliveries] == [witness(rx)]
+    assert [r.path for r in rx.received] == ["/witness"]
 
 
 async def test_reset_forgets_subscriptions_and_deliveries(sandbox: SandboxHandle) -> None:
@@ -99,9 +108,12 @@ async def test_reset_forgets_subscriptions_and_deliveries(sandbox: SandboxHandle
         assert await asyncio.to_thread(sandbox.webhook_deliveries)
         await asyncio.to_thread(sandbox.reset)
         assert await asyncio.to_thread(sandbox.webhook_deliveries) == []
+        await subscribe(sandbox, witness(rx), {"type": "account_reference"})
         await asyncio.to_thread(sandbox.send_event, "trigger", dedup_key="after")
-        await asyncio.sleep(0.3)
-    assert len(rx.received) == 1  # the subscription went with the reset
+        await rx.wait_for(2)  # the event was matched against every subscription at once
+        deliveries = await asyncio.to_thread(sandbox.webhook_deliveries)
+    assert [d["url"] for d in deliveries] == [witness(rx)]
+    assert [r.path for r in rx.received] == ["/webhooks", "/witness"]  # the first went with reset
 
 
 async def test_deliveries_have_the_shape_of_pagerduty_examples(

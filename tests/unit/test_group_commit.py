@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import pytest
 
 from pagerbridge.errors import QueueFullError, StorageError
-from pagerbridge.outbox.group_commit import MAX_BATCH, MAX_BATCH_BYTES, GroupCommit
+from pagerbridge.outbox.group_commit import MAX_BATCH, MAX_BATCH_BYTES, GroupCommit, Waiter
 from pagerbridge.outbox.storage import NewRow
 from pagerbridge.outbox.types import PENDING, EnqueuedRow
 
@@ -28,9 +30,12 @@ class Recorder:
         self.release = threading.Event()
         self.release.set()
         self.fail_next: BaseException | None = None
+        #: The rows of the latest commit, as soon as it starts (``batches`` after it is let go).
+        self.taken: list[str] = []
 
     def __call__(self, rows: Sequence[NewRow]) -> list[EnqueuedRow | Exception]:
         self.threads.add(threading.current_thread().name)
+        self.taken = [r.dedup_key or "" for r in rows]
         self.entered.set()
         self.release.wait(10)
         self.batches.append([r.dedup_key or "" for r in rows])
@@ -48,6 +53,28 @@ class Recorder:
 
 async def wait_until(flag: threading.Event) -> None:
     assert await asyncio.to_thread(flag.wait, 10)
+
+
+async def until(condition: Callable[[], bool], what: str, within: float = 10.0) -> None:
+    """Poll ``condition`` on the loop (other tasks and the writer threads run meanwhile)."""
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, f"not {what} within {within} s"
+        await asyncio.sleep(0.001)
+
+
+def work_queue(group: GroupCommit) -> queue.SimpleQueue[Waiter | None]:
+    """The queue the writers take rows from (a peek at a private: a submit hands its row over
+    there before it awaits, and nothing else shows that it has)."""
+    work = group._queue
+    assert work is not None, "no writers are running"
+    return work
+
+
+async def queued(group: GroupCommit, rows: int) -> None:
+    """Wait until ``rows`` rows wait for a writer (the writer is held in a commit)."""
+    work = work_queue(group)
+    await until(lambda: work.qsize() >= rows, f"{rows} rows queued")
 
 
 async def held_in_first_commit(
@@ -73,7 +100,7 @@ async def test_rows_that_queue_during_a_commit_share_the_next_one() -> None:
     first = asyncio.ensure_future(group.submit(row(1)))
     await wait_until(insert.entered)  # the writer is inside the first commit, held
     rest = [asyncio.ensure_future(group.submit(row(n))) for n in range(2, 52)]
-    await asyncio.sleep(0.05)
+    await queued(group, 50)
     insert.release.set()
     results = await asyncio.gather(first, *rest)
     assert [r.id for r in results] == list(range(1, 52))
@@ -109,10 +136,12 @@ async def test_close_writes_everything_submitted_then_a_new_submit_restarts() ->
     group = GroupCommit(insert)
     insert.release.clear()
     waiters = [asyncio.ensure_future(group.submit(row(n))) for n in range(1, 6)]
-    await asyncio.sleep(0)  # every submit has queued its row
-    await wait_until(insert.entered)
+    await wait_until(insert.entered)  # the writer is inside its first commit, held
+    work = work_queue(group)
+    waiting = 5 - len(insert.taken)  # how many rows the first commit took depends on timing
+    await until(lambda: work.qsize() == waiting, "every row handed over")
     closing = asyncio.ensure_future(asyncio.to_thread(group.close))
-    await asyncio.sleep(0.05)
+    await until(lambda: work.qsize() == waiting + 1, "close's stop marker queued after the rows")
     assert not closing.done()  # close waits for the commit in progress and the queued rows
     insert.release.set()
     await closing
@@ -126,7 +155,7 @@ async def test_a_cancelled_caller_does_not_break_the_batch() -> None:
     insert, group, first = await held_in_first_commit()
     gone = asyncio.ensure_future(group.submit(row(2)))
     stays = asyncio.ensure_future(group.submit(row(3)))
-    await asyncio.sleep(0)
+    await queued(group, 2)  # both rows handed over: the cancel comes after
     gone.cancel()
     insert.release.set()
     assert (await first).id == 1 and (await stays).id == 3
@@ -160,7 +189,7 @@ def test_waiters_on_different_loops_each_get_their_answer() -> None:
 async def test_a_burst_is_cut_into_bounded_transactions() -> None:
     insert, group, first = await held_in_first_commit(first_row=0)
     burst = [asyncio.ensure_future(group.submit(row(n))) for n in range(1, MAX_BATCH + 11)]
-    await asyncio.sleep(0)
+    await queued(group, MAX_BATCH + 10)
     insert.release.set()
     await asyncio.gather(first, *burst)
     assert [len(b) for b in insert.batches] == [1, MAX_BATCH, 10]
@@ -205,10 +234,11 @@ async def test_two_writers_commit_side_by_side() -> None:
 
 async def test_a_row_submitted_while_closing_is_still_written() -> None:
     insert, group, first = await held_in_first_commit()
+    old = work_queue(group)
     closing = asyncio.ensure_future(asyncio.to_thread(group.close))
-    await asyncio.sleep(0.05)  # close has queued its stop marker and waits for the writer
+    await until(lambda: old.qsize() == 1, "close's stop marker queued")  # close waits for it
     late = asyncio.ensure_future(group.submit(row(2)))  # starts fresh writers
-    await asyncio.sleep(0.05)
+    await until(lambda: group._queue not in (None, old), "the late row on a fresh queue")
     insert.release.set()
     await closing
     assert (await first).id == 1 and (await asyncio.wait_for(late, 10)).id == 2
@@ -220,7 +250,7 @@ async def test_large_events_are_cut_into_bounded_transactions_by_size() -> None:
     big = "x" * (MAX_BATCH_BYTES // 4)  # four of these reach the byte bound
     rows = [NewRow("event", big, f"rk/{n}", "rk", str(n), PENDING) for n in range(2, 12)]
     waiters = [asyncio.ensure_future(group.submit(r)) for r in rows]
-    await asyncio.sleep(0)
+    await queued(group, 10)
     insert.release.set()
     await asyncio.gather(first, *waiters)
     assert [len(b) for b in insert.batches] == [1, 4, 4, 2]
