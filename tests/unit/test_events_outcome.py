@@ -1,9 +1,9 @@
-"""``classify()`` over status, body and headers (pure function; loopback tests are separate)."""
+"""``classify()`` over status, body and headers (pure function; loopback tests are separate, and
+the check that these modules load no third-party package is tests/integration/
+test_events_outcome_imports.py, as it starts a Python process)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime
 from email.utils import format_datetime
 
@@ -115,29 +115,3 @@ def test_outcomes_are_frozen() -> None:
     outcome = Retry("x")
     with pytest.raises(AttributeError):
         outcome.delay = 3  # type: ignore[misc]
-
-
-STDLIB_ONLY = [
-    "pagerbridge.pagerduty.limits",
-    "pagerbridge.pagerduty.event_rules",
-    "pagerbridge.pagerduty.outcome",
-]
-
-
-@pytest.mark.parametrize("module", STDLIB_ONLY)
-def test_stdlib_only_modules_load_no_third_party_package(module: str) -> None:
-    """pd-send's start-up budget: these modules must not pull in pydantic, aiohttp, ..."""
-    code = (
-        f"import sys, {module}\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & "
-        "{'pydantic', 'pydantic_core', 'aiohttp', 'yarl', 'multidict', 'sqlalchemy', 'yaml',"
-        " 'typer', 'rich', 'httpx', 'starlette', 'fastapi'})\n"
-        "print(','.join(heavy))\n"
-    )
-    result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "", f"{module} loaded {result.stdout.strip()}"
-    imported = [line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()[1:]]
-    assert module in imported
-    assert not [name for name in imported if name.startswith(("pydantic", "aiohttp"))]

@@ -1,5 +1,6 @@
 """pd-send's lean parser (pagerbridge.cli.pd_send_fast) gives exactly argparse's values for the
-command lines it takes, and declines the others (argparse then answers, with its help and errors).
+command lines it takes, and declines the others (argparse then answers, with its help and errors:
+checked in a real process by tests/integration/test_pd_send_fast_cli.py).
 """
 
 from __future__ import annotations
@@ -7,9 +8,6 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -163,18 +161,3 @@ def test_combinations_agree_with_argparse_or_decline() -> None:
                 expected = argparse_values(argv)  # SystemExit here: the lean parser took too much
             assert vars(parsed) == expected, argv
     assert taken > 500
-
-
-def test_help_and_usage_errors_still_come_from_argparse() -> None:
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    code = "from pagerbridge.cli.pd_send import run; run()"
-    helped = subprocess.run(
-        [sys.executable, "-c", code, "--help"], capture_output=True, text=True, env=env
-    )
-    assert helped.returncode == 0 and "usage: pd-send" in helped.stdout
-    assert "--routing-key" in helped.stdout and "Exit codes" in helped.stdout
-    abbreviated = subprocess.run(
-        [sys.executable, "-c", code, "--sev", "fatal"], capture_output=True, text=True, env=env
-    )
-    assert abbreviated.returncode == 2
-    assert "pd-send: error: argument --severity: invalid choice: 'fatal'" in abbreviated.stderr
