@@ -139,9 +139,29 @@ def test_errors_have_messages_and_exit_codes(
     assert "Traceback" not in result.stderr
 
 
-def test_schema_not_current_says_what_to_run(tmp_path: Path) -> None:
-    result = im(f"sqlite:///{tmp_path / 'new.db'}", "list")
+def test_a_fresh_sqlite_database_gets_its_schema_from_im(tmp_path: Path) -> None:
+    """The seed every incident tool's docs start with works on a fresh machine, no other step."""
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    result = im(url, "declare", "--sev", "SEV-2", "--title", "Database performance issue",
+                "--service", "db")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "INC-1" in result.stdout
+    assert im(url, "list").returncode == 0
+
+
+def test_an_older_schema_says_what_to_run(tmp_path: Path) -> None:
+    """A database that has a schema, but an older one, is not changed behind the user's back."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    assert im(url, "list").returncode == 0  # creates the current schema
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        # as a database from before 0003_outbox_destination reads
+        conn.execute("UPDATE alembic_version SET version_num = '0002_outbox' "
+                     "WHERE version_num LIKE '%outbox%'")  # fmt: skip
+    result = im(url, "list")
     assert result.returncode == 74
+    assert "is behind this pagerbridge" in result.stderr
     assert "pagerbridge db upgrade" in result.stderr and "Traceback" not in result.stderr
 
 

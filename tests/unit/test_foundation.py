@@ -151,3 +151,11 @@ def test_unreachable_database_is_one_line_without_the_password() -> None:
         assert proc.returncode == 74, proc.stderr
         assert proc.stderr.startswith("error: cannot open database ")
         assert "Traceback" not in proc.stderr and "hunter2" not in proc.stderr
+
+
+def test_known_revisions_are_alembics_own() -> None:
+    """The cheap check reads revision ids from the file names: they must be Alembic's ids."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(migrate._alembic_config(None))  # type: ignore[arg-type]
+    assert migrate.known_revisions() == {r.revision for r in script.walk_revisions()}

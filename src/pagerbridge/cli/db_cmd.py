@@ -28,11 +28,23 @@ def upgrade(db: DbOption = None) -> None:
     def go() -> None:
         from pagerbridge.paths import resolve_database_url
         from pagerbridge.store.engine import make_engine, redact_url
+        from pagerbridge.store.migrate import current_revisions
         from pagerbridge.store.migrate import upgrade as do_upgrade
 
         url = resolve_database_url(db)
-        do_upgrade(make_engine(url))
-        typer.echo(f"database {redact_url(url)} is up to date")
+        engine = make_engine(url)
+        before = current_revisions(engine)
+        do_upgrade(engine)
+        after = current_revisions(engine)
+        where = redact_url(url)
+        if not before:
+            typer.echo(f"created the pagerbridge schema in {where} ({', '.join(sorted(after))})")
+        elif before != after:
+            typer.echo(
+                f"upgraded {where}: {', '.join(sorted(before))} -> {', '.join(sorted(after))}"
+            )
+        else:
+            typer.echo(f"database {where} was already up to date")
 
     run_guarded(go)
 

@@ -161,10 +161,10 @@ def backend(db: str | None, server: str | None, token: str | None) -> Commands:
     from pagerbridge.incidents.commands import Commands
     from pagerbridge.paths import resolve_database_url
     from pagerbridge.store.engine import make_engine
-    from pagerbridge.store.migrate import check_current
+    from pagerbridge.store.migrate import check_or_create
 
     engine = make_engine(resolve_database_url(db))
-    _checked(lambda: check_current(engine), engine)
+    _checked(lambda: check_or_create(engine), engine)
     return Commands(sessionmaker(engine, expire_on_commit=False), actor=actor(), origin="local")
 
 

@@ -67,6 +67,23 @@ def current_revisions(engine: Engine) -> set[str]:
         return {row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))}
 
 
+def known_revisions() -> set[str]:
+    """Every revision this pagerbridge ships (one file per revision, named after it): a
+    database at any of them is behind or current, never newer. No Alembic import."""
+    return {p.stem for p in (MIGRATIONS_DIR / "versions").glob("[0-9]*.py")}
+
+
+def check_or_create(engine: Engine) -> bool:
+    """For ``im`` and other tools on the embedded default: an SQLite database with no
+    pagerbridge schema yet gets it now (True); anything else is only checked, so an older or
+    a PostgreSQL schema still says what to run instead of being changed behind a user's back."""
+    if engine.dialect.name == "sqlite" and not current_revisions(engine):
+        upgrade(engine)
+        return True
+    check_current(engine)
+    return False
+
+
 def check_current(engine: Engine) -> None:
     """Raise SchemaOutdatedError, saying what to run, unless the schema is at :data:`HEADS`."""
     current = current_revisions(engine)
@@ -74,7 +91,7 @@ def check_current(engine: Engine) -> None:
         return
     if not current:
         raise SchemaOutdatedError(f"the database has no pagerbridge schema yet: {UPGRADE_HINT}")
-    if current - set(HEADS):
+    if current - known_revisions():
         raise SchemaOutdatedError(
             f"the database schema ({', '.join(sorted(current))}) is newer than this pagerbridge; "
             "upgrade pagerbridge"
