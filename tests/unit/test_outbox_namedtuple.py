@@ -86,7 +86,9 @@ def test_the_same_errors_as_typing() -> None:
         Stats({"pending": 1}, {"rk": {"pending": 1}}, 5.0),
         DrainResult(1, 0, 0, 0, False),
         OutboxRow._make(
-            [1, "event", "{}", "o", "r", "k", "pending", 0, 1.0, None, None] + [1.0] * 4
+            [1, "event", "{}", "o", "r", "k", "pending", 0, 1.0, None, None]
+            + [1.0] * 4
+            + ["https://e"]
         ),
     ],
     ids=lambda row: type(row).__name__,
