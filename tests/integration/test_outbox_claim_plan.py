@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pagerbridge.outbox import open_outbox
+from pagerbridge.outbox.pg_backend import PostgresStorage
 from pagerbridge.outbox.queries import queries
 
 BACKLOG = 100_000
@@ -30,19 +30,28 @@ def _nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 @pytest.mark.postgres
-def test_claim_touches_a_bounded_number_of_rows(postgres_url: str) -> None:
-    open_outbox(postgres_url).close()  # the schema
+@pytest.mark.parametrize("destination", [None, "https://events.pagerduty.com"])
+def test_claim_touches_a_bounded_number_of_rows(postgres_url: str, destination: str | None) -> None:
+    """Also for a worker with a destination, over rows stamped with it (the usual agent)."""
+    storage = PostgresStorage(postgres_url)  # the schema
     now = time.time()
-    params = {"now": now + 1, "lease": now + 60, "worker": "w", "limit": LIMIT}
+    params = {
+        "now": now + 1,
+        "lease": now + 60,
+        "worker": "w",
+        "limit": LIMIT,
+        "destination": destination,
+    }
     with psycopg.connect(postgres_url) as conn:
         conn.execute(
             "INSERT INTO outbox (kind, payload, ordering_key, routing_key, dedup_key, state,"
-            " attempts, next_attempt_at, created_at, updated_at, deadline_from)"
+            " attempts, next_attempt_at, created_at, updated_at, deadline_from, destination)"
             " SELECT 'event', '{}', 'k/' || i, 'k', i::text, 'pending', 0, %(now)s, %(now)s,"
-            " %(now)s, %(now)s FROM generate_series(1, %(n)s) AS i",
-            {"now": now, "n": BACKLOG},
+            " %(now)s, %(now)s, %(destination)s FROM generate_series(1, %(n)s) AS i",
+            {"now": now, "n": BACKLOG, "destination": destination},
         )
         conn.commit()
+        storage._before_claim(conn)  # what the backend does before every claim
         ((plan,),) = conn.execute(
             "EXPLAIN (ANALYZE, FORMAT JSON) " + queries("postgresql")["claim"], params
         ).fetchall()
@@ -55,3 +64,4 @@ def test_claim_touches_a_bounded_number_of_rows(postgres_url: str) -> None:
         f"({scans[0]['Node Type']} on {scans[0].get('Index Name')})"
     )
     assert not [n for n in nodes if n["Node Type"] == "Sort"], "the claim sorts the backlog"
+    storage.close()

@@ -54,6 +54,9 @@ class SqlStorageBase(ABC):
     def _query(self, name: str) -> str:
         """The text of the named query."""
 
+    def _before_claim(self, conn: Any) -> None:  # noqa: B027 - a hook: SQLite has nothing to do
+        """Prepare the claim's transaction (PostgreSQL steers its planner)."""
+
     def _changed(self, conn: Any) -> None:  # noqa: B027 - a hook: SQLite has nothing to do
         """Rows became due in this transaction (PostgreSQL wakes listening workers)."""
 
@@ -101,7 +104,10 @@ class SqlStorageBase(ABC):
         }
         with self._tx() as conn:
             self._record(conn, completions, now)
-            rows = conn.execute(self._claim_sql, params).fetchall() if limit > 0 else []
+            rows = []
+            if limit > 0:
+                self._before_claim(conn)
+                rows = conn.execute(self._claim_sql, params).fetchall()
         return sorted((row_from_mapping(r) for r in rows), key=lambda r: r.id)
 
     def complete(self, completions: Sequence[Completion], *, now: float) -> None:

@@ -48,6 +48,7 @@ WITH candidates AS (
             AND e.id < o.id)
       AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
       -- a row meant for another Events API is held: pending, first in its lane, not ours
+      -- (the claim runs with enable_sort off: see PostgresStorage._before_claim)
       AND (%(destination)s::text IS NULL OR o.destination IS NULL
            OR o.destination = %(destination)s::text)
     ORDER BY o.next_attempt_at, o.id
