@@ -12,7 +12,8 @@ In a run block:
   ``# exit 1 (or 0) ...``, ``... (exit 0: none)``) must exit with one of them; any other command
   must exit 0;
 - a comment line ``# {...}`` right after a command, holding a JSON object, is that command's
-  expected output: the command's output must be a JSON object with those keys and values (a
+  expected output: the command's output must be a JSON object with those keys and values,
+  recursively (a
   comment that is not valid JSON is prose and not checked, and a value with ``…`` in it is
   elided, e.g. ``"dedup_key":"3f2a…"``);
 - a server command (``pagerbridge up``, ``pagerbridge sandbox``, ``pagerbridge agent``,
@@ -22,6 +23,7 @@ In a run block:
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -219,7 +221,7 @@ def commands_of(text: str) -> list[Command]:
         stripped = cmd.text.strip()
         if (
             cmd.only_comment
-            and stripped.startswith("# {")
+            and _json_object(stripped[1:])
             and merged
             and not merged[-1].only_comment
             and merged[-1].expect_json is None
@@ -229,6 +231,13 @@ def commands_of(text: str) -> list[Command]:
             continue
         merged.append(cmd)
     return merged
+
+
+def _json_object(text: str) -> bool:
+    try:
+        return isinstance(json.loads(text), dict)
+    except ValueError:
+        return False
 
 
 def expected_exits(cmd: Command) -> list[int]:
@@ -316,21 +325,20 @@ __pb_expect_rc() {
     exit 1
 }
 __pb_expect_json() {
-    python - "$1" "$2" <<'__PB_PY' || { __pb_report "output differs from the doc's # {...}"; exit 1; }
+    local why="output differs from the doc's # {...}"
+    python - "$1" "$2" <<'__PB_PY' || { __pb_report "$why"; exit 1; }
 import json, sys
 got, want = sys.argv[1], json.loads(sys.argv[2])
 try:
     got = json.loads(got)
 except ValueError:
     sys.exit(f"not JSON: {got!r}")
-missing = {
-    k: v
-    for k, v in want.items()
-    if not (isinstance(v, str) and "\u2026" in v)  # "…": elided, not checked
-    and (not isinstance(got, dict) or got.get(k) != v)
-}
-if missing:
-    sys.exit(f"expected {missing}, got {got}")
+def fits(got, want):  # want's keys, recursively; a string with "…" in it is elided
+    if isinstance(want, dict):
+        return isinstance(got, dict) and all(k in got and fits(got[k], v) for k, v in want.items())
+    return (isinstance(want, str) and "\u2026" in want) or got == want
+if not fits(got, want):
+    sys.exit(f"expected {want}, got {got}")
 __PB_PY
 }
 __pb_serve() {  # __pb_serve "PORTS" COMMAND...: start it in the background, wait for its ports

@@ -10,6 +10,7 @@ docs/development.md ("The docs test"). Alone: ``.venv/bin/pytest tests/e2e/test_
 from __future__ import annotations
 
 import ast
+import contextlib
 import hashlib
 import os
 import signal
@@ -87,10 +88,8 @@ def _stop_servers(scratch: Path) -> list[str]:
         return []
     pids = [int(line.split()[0]) for line in listed.read_text().splitlines() if line.strip()]
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + 20
     alive = pids
     while alive and time.monotonic() < deadline:
@@ -98,10 +97,8 @@ def _stop_servers(scratch: Path) -> list[str]:
         if alive:
             time.sleep(0.05)
     for pid in alive:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     return [f"server process group {pid} ignored SIGTERM for 20 s" for pid in alive]
 
 
@@ -217,6 +214,7 @@ def test_docs_run_top_to_bottom(session: tuple[Path, Path, dict[str, str]]) -> N
                 f"{block.where}: still running when the {BUDGET:.0f} s budget ran out\n"
                 f"{exc.output or ''}"
             )
+        (scratch / f"{name}.out").write_text(done.stdout)  # kept for a look afterwards
         failure = scratch / "failure"
         if done.returncode != 0 or failure.exists():
             why = failure.read_text() if failure.exists() else f"exit {done.returncode}"
