@@ -162,7 +162,10 @@ def test_a_held_row_keeps_its_place_in_its_alerts_order(
         marker_delivered(agent, first, "marker-3")
         # The resolve is meant for `first`, but it waits behind the held trigger of its alert.
         assert ("db-1/disk", "resolve") not in dedups(first)
-        agent.agent.outbox.retry(held=True, to=first.url)
+        # The resolve waits, but it is meant for this agent: not held, so --held never moves it.
+        outbox = agent.agent.outbox
+        assert outbox.retry(held=True, held_for=events_base(first.url), to=second.url) == 0
+        assert outbox.retry(held=True, to=first.url) == 1
         wait_for(lambda: ("db-1/disk", "resolve") in dedups(first), "the resolve")
         order = [d for d in dedups(first) if d[0] == "db-1/disk"]
         assert order == [("db-1/disk", "trigger"), ("db-1/disk", "resolve")]

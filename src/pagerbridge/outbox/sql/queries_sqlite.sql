@@ -164,14 +164,14 @@ WHERE state = 'dead' AND (:routing_key IS NULL OR routing_key = :routing_key)
 RETURNING id;
 
 -- name: retry_held
--- Pending rows meant for :from_destination, or (if NULL) for another destination than the
--- recorded one (any destination, when none is recorded).
+-- Held rows: pending, meant for another destination than the recorded one (any destination,
+-- when none is recorded); only those meant for :from_destination when it is given.
 UPDATE outbox
 SET next_attempt_at = CASE WHEN next_attempt_at >= :blocked THEN next_attempt_at ELSE :now END,
     attempts = 0, deadline_from = :now, updated_at = :now
 WHERE state = 'pending' AND destination IS NOT NULL
-  AND (destination = :from_destination OR :from_destination IS NULL AND destination <>
-       COALESCE((SELECT value FROM outbox_settings WHERE name = 'events_url'), ''))
+  AND destination <> COALESCE((SELECT value FROM outbox_settings WHERE name = 'events_url'), '')
+  AND (:from_destination IS NULL OR destination = :from_destination)
   AND (:routing_key IS NULL OR routing_key = :routing_key)
 RETURNING id;
 
