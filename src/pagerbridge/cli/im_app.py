@@ -1,6 +1,7 @@
 """``im``'s Typer app: every command, its help and its usage errors (declare, ack, resolve, close,
 reopen, note, list, ...). The entry point is :func:`pagerbridge.cli.im.run`, which tries the lean
-parser of :mod:`im_fast` first for the hottest commands.
+parser of :mod:`im_fast` first for the hottest commands. Those (declare, the transitions, list,
+show, timeline) are declared once, in :mod:`im_spec`, and registered here from that table.
 
 Every command works on the local database (``--db`` / $PAGERBRIDGE_DATABASE_URL / the default
 SQLite file; the schema must be current, ``pagerbridge db upgrade`` makes it so) or on a hub
@@ -14,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from pagerbridge.cli import im_actions, im_admin
+from pagerbridge.cli import im_admin
 from pagerbridge.cli.im_common import EXIT_USAGE, fail, guard, pick_ref, run_call
 from pagerbridge.cli.im_options import (
     DbOpt,
@@ -24,7 +25,9 @@ from pagerbridge.cli.im_options import (
     RefOpt,
     ServerOpt,
     TokenOpt,
+    add_hot_command,
 )
+from pagerbridge.cli.im_spec import HOT, TRANSITIONS
 
 EPILOG = (
     "Exit codes: 0 ok, 1 error, 2 usage/invalid input, 3 not found, 4 configuration, "
@@ -46,71 +49,9 @@ app.add_typer(im_admin.sla_app, name="sla")
 app.add_typer(im_admin.token_app, name="token")
 
 
-@app.command()
-def declare(
-    title: Annotated[str, typer.Option("--title", "-t", help="What is wrong, in one line.")],
-    sev: Annotated[
-        str | None,
-        typer.Option("--sev", "--severity", "-s", help="SEV-1..SEV-4 (default: the service's)."),
-    ] = None,
-    service: Annotated[
-        str | None, typer.Option("--service", help="Affected service(s), comma-separated.")
-    ] = None,
-    description: Annotated[str, typer.Option("--description", "-d")] = "",
-    assignee: Annotated[str | None, typer.Option("--assignee", "-a")] = None,
-    field: Annotated[
-        list[str] | None,
-        typer.Option("--field", "-f", metavar="KEY=VALUE", help="Custom field key=value (repeat)."),
-    ] = None,
-    db: DbOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Declare a new incident (services named that do not exist yet are created)."""
-    im_actions.declare(
-        title=title,
-        sev=sev,
-        service=service,
-        description=description,
-        assignee=assignee,
-        field=field or [],
-        db=db,
-        server=server,
-        token=token,
-        as_json=as_json,
-    )
-
-
-def _transition_command(action: str, doc: str) -> None:
-    def command(
-        ref: RefArg = None,
-        incident: RefOpt = None,
-        note: NoteOpt = None,
-        db: DbOpt = None,
-        server: ServerOpt = None,
-        token: TokenOpt = None,
-        as_json: JsonOpt = False,
-    ) -> None:
-        im_actions.transition(
-            action,
-            ref=ref,
-            incident=incident,
-            note=note,
-            db=db,
-            server=server,
-            token=token,
-            as_json=as_json,
-        )
-
-    command.__doc__ = doc
-    app.command(name=action)(command)
-
-
-_transition_command("ack", "Acknowledge an open incident (open → mitigated).")
-_transition_command("resolve", "Resolve an incident (open/mitigated → resolved).")
-_transition_command("close", "Close a resolved incident (resolved → closed).")
-_transition_command("reopen", "Reopen a resolved or closed incident (→ open).")
+add_hot_command(app, HOT["declare"])
+for _action in TRANSITIONS:
+    add_hot_command(app, HOT[_action])
 
 
 @app.command()
@@ -172,58 +113,8 @@ def assign(
     )
 
 
-@app.command(name="list")
-def list_(
-    status: Annotated[str | None, typer.Option("--status", help="open, mitigated, ...")] = None,
-    service: Annotated[str | None, typer.Option("--service")] = None,
-    sev: Annotated[str | None, typer.Option("--sev", "--severity")] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=500)] = 25,
-    offset: Annotated[int, typer.Option("--offset", min=0)] = 0,
-    db: DbOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """List incidents, newest first, a page at a time."""
-    im_actions.list_incidents(
-        status=status,
-        service=service,
-        sev=sev,
-        limit=limit,
-        offset=offset,
-        db=db,
-        server=server,
-        token=token,
-        as_json=as_json,
-    )
-
-
-@app.command()
-def show(
-    ref: RefArg = None,
-    incident: RefOpt = None,
-    db: DbOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Show one incident, with its SLA deadlines."""
-    im_actions.show(ref=ref, incident=incident, db=db, server=server, token=token, as_json=as_json)
-
-
-@app.command()
-def timeline(
-    ref: RefArg = None,
-    incident: RefOpt = None,
-    db: DbOpt = None,
-    server: ServerOpt = None,
-    token: TokenOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Show an incident's timeline, oldest first."""
-    im_actions.timeline(
-        ref=ref, incident=incident, db=db, server=server, token=token, as_json=as_json
-    )
+for _name in ("list", "show", "timeline"):
+    add_hot_command(app, HOT[_name])
 
 
 @app.command()
