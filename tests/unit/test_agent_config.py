@@ -16,6 +16,7 @@ from pagerbridge.agent.config import (
     parse_duration,
     split_host_port,
 )
+from pagerbridge.config import ConfigProblems
 from pagerbridge.errors import ConfigError
 
 FULL = """\
@@ -93,7 +94,9 @@ def test_full_file_parses_every_section(tmp_path: Path, monkeypatch: pytest.Monk
         ("pagerduty:\n  region: mars\n", 2, "pagerduty.region", "'us' or 'eu'"),
         ("pagerduty:\n  region: us\n  events_url: https://x\n", 1, "pagerduty", "not both"),
         ("listen: nowhere\n", 1, "listen", "HOST:PORT"),
-        ("delivery:\n  wrokers: 3\n", 2, "delivery.wrokers", "Extra inputs"),
+        ("delivery:\n  wrokers: 3\n", 2, "delivery.wrokers", "did you mean 'workers'?"),
+        ("maintenance:\n  - frm: '01:00'\n", 2, "maintenance.0.frm", "did you mean 'from'?"),
+        ("pagerduty:\n  regoin: eu\n", 2, "pagerduty.regoin", "did you mean 'region'?"),
         (
             "maintenance:\n  - name: a\n    start: 2026-01-02T00:00:00Z\n"
             "    end: 2026-01-01T00:00:00Z\n",
@@ -109,12 +112,6 @@ def test_full_file_parses_every_section(tmp_path: Path, monkeypatch: pytest.Monk
             "unknown time zone",
         ),
         ("token: short\n", 1, "token", "16 characters"),
-        (
-            "tls:\n  cert_file: /nonexistent/agent.crt\n  key_file: /nonexistent/agent.key\n",
-            2,
-            "tls.cert_file",
-            "not a readable file",
-        ),
         ("self_monitoring:\n  routing_key: abc\n", 2, "self_monitoring.routing_key", "32"),
     ],
 )
@@ -130,6 +127,58 @@ def test_errors_name_file_line_and_key(
     assert err.key == key, str(err)
     assert fragment in str(err)
     assert str(err).startswith(f"{path}:{line} ({key})")
+
+
+def test_every_problem_is_listed_with_its_line_and_a_suggestion(tmp_path: Path) -> None:
+    """Two typos and a wrong type: three lines, each with file:line, in the file's order."""
+    path = write(
+        tmp_path,
+        "listen: 127.0.0.1:8081\n"
+        "delivery:\n"
+        "  wokers: 4\n"
+        "  rate_limit_per_minute: lots\n"
+        "pagerduty:\n"
+        "  timout: 5\n",
+    )
+    with pytest.raises(ConfigProblems) as info:
+        load_agent_config(path)
+    lines = str(info.value).splitlines()
+    assert lines[0] == f"3 problems in {path}:"
+    assert lines[1:] == [
+        f"  {path}:3 (delivery.wokers): unknown key 'wokers'; did you mean 'workers'?",
+        f"  {path}:4 (delivery.rate_limit_per_minute): Input should be a valid integer, "
+        "unable to parse string as an integer",
+        f"  {path}:6 (pagerduty.timout): unknown key 'timout'; did you mean 'timeout'?",
+    ]
+    assert [p.line for p in info.value.problems] == [3, 4, 6]
+    assert (info.value.line, info.value.key) == (3, "delivery.wokers")  # the first problem's
+
+
+def test_two_unreadable_tls_files_are_both_named(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "tls:\n  cert_file: /nonexistent/agent.crt\n  key_file: /nonexistent/agent.key\n"
+    )
+    with pytest.raises(ConfigProblems) as info:
+        load_agent_config(path)
+    assert [(p.line, p.key) for p in info.value.problems] == [
+        (2, "tls.cert_file"),
+        (3, "tls.key_file"),
+    ]
+    assert all("not a readable file" in p.message for p in info.value.problems)
+
+
+def test_an_unset_variable_and_a_bad_value_are_reported_together(tmp_path: Path) -> None:
+    path = write(tmp_path, "token: ${NO_SUCH_VAR_X}\nlisten: ${NO_SUCH_VAR_Y}\nlisten_x: 1\n")
+    with pytest.raises(ConfigProblems) as info:
+        load_agent_config(path)
+    # One problem per key: the unexpanded value of an unset variable is not reported again.
+    assert [(p.line, p.key) for p in info.value.problems] == [
+        (1, "token"),
+        (2, "listen"),
+        (3, "listen_x"),
+    ]
+    assert "NO_SUCH_VAR_Y is not set" in str(info.value)
+    assert "did you mean 'listen'?" in str(info.value)
 
 
 def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:

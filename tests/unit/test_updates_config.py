@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from pagerbridge.config import ConfigProblems
 from pagerbridge.errors import ConfigError
-from pagerbridge.updates.config import load_watcher_config
+from pagerbridge.updates.config import UnsetVariable, load_watcher_config
 from pagerbridge.updates.notifiers.pagerduty import options_from
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -75,7 +76,13 @@ def test_default_value_syntax_fills_an_unset_variable(tmp_path: Path) -> None:
     [
         (ISSUE_CONFIG.replace('"warning"', '"loud"'), 7, "notifiers.0.severity", "info"),
         (ISSUE_CONFIG.replace('"warning"', '"warnng"'), 7, "notifiers.0.severity", "info"),
-        (ISSUE_CONFIG + "    sevrity: error\n", 8, "notifiers.0.sevrity", "Extra inputs"),
+        (ISSUE_CONFIG + "    sevrity: error\n", 8, "notifiers.0.sevrity", "mean 'severity'?"),
+        (
+            ISSUE_CONFIG + "    min_prioity: high\n",
+            8,
+            "notifiers.0.min_prioity",
+            "did you mean 'min_priority'?",
+        ),
         (
             ISSUE_CONFIG.replace('"warning"', '"warning"\n    options: {region: mars}'),
             8,
@@ -92,10 +99,16 @@ def test_default_value_syntax_fills_an_unset_variable(tmp_path: Path) -> None:
             ISSUE_CONFIG.replace("type: apt", "type: apt\n    options: {use_sudoo: true}"),
             4,
             "watchers.0.options.use_sudoo",
-            "Extra inputs",
+            "did you mean 'use_sudo'?",
         ),
         (ISSUE_CONFIG.replace("type: apt", "type: macos"), 3, "watchers.0.type", "unknown watcher"),
-        (ISSUE_CONFIG + "settings:\n  send_polciy: always\n", 9, "settings.send_polciy", "Extra"),
+        (
+            ISSUE_CONFIG + "settings:\n  send_polciy: always\n",
+            9,
+            "settings.send_polciy",
+            "did you mean 'send_policy'?",
+        ),
+        (ISSUE_CONFIG.replace("type: apt", "type: atp"), 3, "watchers.0.type", "mean 'apt'?"),
         (
             ISSUE_CONFIG + "settings:\n  send_policy: sometimes\n",
             9,
@@ -106,7 +119,7 @@ def test_default_value_syntax_fills_an_unset_variable(tmp_path: Path) -> None:
             ISSUE_CONFIG.replace("type: pagerduty", "type: pagerdooty"),
             5,
             "notifiers.0.type",
-            "unknown notifier",
+            "unknown notifier type 'pagerdooty'; did you mean 'pagerduty'?",
         ),
     ],
 )
@@ -155,3 +168,37 @@ def test_a_missing_key_in_the_shorthand_is_named_as_the_user_would_write_it(
     # The line is the entry's own: the key is missing.
     assert (err.value.key, err.value.line) == ("notifiers.0.routing_key", 5)
     assert str(err.value).startswith(f"{tmp_path / 'config.yaml'}:5 (notifiers.0.routing_key)")
+
+
+def test_every_problem_in_every_part_is_listed_with_its_line(tmp_path: Path) -> None:
+    """Two typos and a wrong type, in the document, a watcher and a notifier: three lines,
+    each with file:line; the typos with the nearest known key."""
+    text = (
+        ISSUE_CONFIG.replace("type: apt", "type: apt\n    options: {use_sudoo: true}")
+        + "    sevrity: error\n"
+        + "settings:\n  quiet: very\n"
+    )
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigProblems) as err:
+        load_watcher_config(path, environ={"UPDATE_WATCHER_PAGERDUTY_KEY": KEY})
+    assert str(err.value).splitlines() == [
+        f"3 problems in {path}:",
+        f"  {path}:4 (watchers.0.options.use_sudoo): unknown key 'use_sudoo'; "
+        "did you mean 'use_sudo'?",
+        f"  {path}:9 (notifiers.0.sevrity): unknown key 'sevrity'; did you mean 'severity'?",
+        f"  {path}:11 (settings.quiet): Input should be a valid boolean, unable to interpret input",
+    ]
+
+
+def test_an_unset_variable_among_other_problems_is_still_named_for_install_cron(
+    tmp_path: Path,
+) -> None:
+    text = ISSUE_CONFIG.replace("type: apt", "type: atp")
+    with pytest.raises(UnsetVariable) as err:
+        load_watcher_config(write(tmp_path, text), environ={})
+    assert err.value.variable == "UPDATE_WATCHER_PAGERDUTY_KEY"
+    assert isinstance(err.value, ConfigProblems)
+    assert [(p.line, p.key) for p in err.value.problems] == [
+        (3, "watchers.0.type"),
+        (6, "notifiers.0.routing_key"),  # once: not again as the empty key it left
+    ]

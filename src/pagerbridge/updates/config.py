@@ -11,21 +11,35 @@ Compatibility notes (Update-Watcher is the Go tool whose format this reads):
 - ``enabled`` defaults to true: an entry that is listed is meant to run.
 - Watcher types this tool does not implement (``macos``, ``webproject``, ...) are an error only
   when enabled.
+
+Reading, expanding and validating is :mod:`pagerbridge.config`'s (one implementation for every
+configuration file); this module adds the format's rules above. Every problem found is reported at
+once, each with its file, line and key.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from pagerbridge.config import SourceMap, load_yaml, validate
+from pagerbridge.config import (
+    ConfigProblems,
+    Loc,
+    SourceMap,
+    collect,
+    load_yaml,
+    raise_problems,
+    read_config_text,
+    validate,
+)
 from pagerbridge.errors import ConfigError
 from pagerbridge.updates.checkers import CHECKERS
 from pagerbridge.updates.models import PRIORITIES
@@ -47,6 +61,15 @@ class UnsetVariable(ConfigError):
     def __init__(self, variable: str, **where: Any) -> None:
         self.variable = variable
         super().__init__(f"environment variable {variable} is not set", **where)
+
+
+class UnsetVariables(ConfigProblems, UnsetVariable):
+    """Several problems, unset variables among them: still an :class:`UnsetVariable` (naming the
+    first), so ``install-cron`` can say how to set it, while every problem is listed."""
+
+    def __init__(self, problems: Sequence[ConfigError], variable: str) -> None:
+        ConfigProblems.__init__(self, problems)
+        self.variable = variable
 
 
 class CronJob(BaseModel):
@@ -138,18 +161,10 @@ def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("HOME", str(Path.home()))) / ".config" / "update-watcher" / "config.yaml"
 
 
-def validate_at(model: type[M], data: Any, smap: SourceMap, prefix: tuple[str | int, ...]) -> M:
-    """Validate ``data`` (found at ``prefix`` in the document); errors name file, line and key."""
-    try:
-        return model.model_validate(data if data is not None else {})
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        loc = prefix + tuple(p for p in err["loc"] if isinstance(p, str | int))
-        key = ".".join(str(p) for p in as_written(smap, loc))
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise ConfigError(
-            err["msg"] + more, file=smap.file, line=smap.line_of(loc), key=key
-        ) from None
+def validate_at(model: type[M], data: Any, smap: SourceMap, prefix: Loc) -> M:
+    """Validate ``data`` (found at ``prefix`` in the document); every error names file, line and
+    key (:func:`pagerbridge.config.validate`)."""
+    return validate(model, data, smap, prefix=prefix)
 
 
 @dataclass
@@ -162,16 +177,26 @@ class ShorthandMap(SourceMap):
     #: (section, i) whose ``options`` exist only because shorthand keys were moved there.
     implied_options: set[tuple[str | int, ...]] = field(default_factory=set)
 
+    def as_written(self, path: Loc) -> Loc:
+        """``path`` in the user's own spelling (shorthand keys sit beside ``type``)."""
+        if len(path) < 3 or path[2] != "options":
+            return path
+        if path[:4] in self.written:
+            return self.written[path[:4]] + path[4:]
+        if path[:2] in self.implied_options and len(path) > 3:
+            return path[:2] + path[3:]
+        return path
 
-def as_written(smap: SourceMap, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    """``loc`` in the user's own spelling (shorthand keys sit beside ``type``)."""
-    if not isinstance(smap, ShorthandMap) or len(loc) < 3 or loc[2] != "options":
-        return loc
-    if loc[:4] in smap.written:
-        return smap.written[loc[:4]] + loc[4:]
-    if loc[:2] in smap.implied_options and len(loc) > 3:
-        return loc[:2] + loc[3:]
-    return loc
+    def known_beside(self, path: Loc) -> Iterable[str]:
+        """A key written beside ``type`` may have been meant as one of the entry's own keys."""
+        if len(path) == 3 and (*path[:2], "options", path[2]) in self.written:
+            return _ENTRY_KEYS
+        return ()
+
+
+def as_written(smap: SourceMap, loc: Loc) -> Loc:
+    """``loc`` in the user's own spelling (kept for callers of the function form)."""
+    return smap.as_written(loc)
 
 
 def _hoist_shorthand(data: Any, smap: ShorthandMap) -> None:
@@ -206,64 +231,119 @@ def _hoist_shorthand(data: Any, smap: ShorthandMap) -> None:
 
 
 def _check_unset(
-    text: str, smap: SourceMap, prefix: tuple[str | int, ...], env: Mapping[str, str]
+    text: str,
+    smap: SourceMap,
+    prefix: Loc,
+    env: Mapping[str, str],
+    problems: list[ConfigError],
 ) -> None:
     """An enabled entry must not depend on an unset variable (without a default)."""
     lines = text.splitlines()
+    seen: set[tuple[str, int]] = set()
     for path, line in sorted(smap.lines.items(), key=lambda item: item[1]):
         if path[: len(prefix)] != prefix or not 0 < line <= len(lines):
             continue
         for match in _REF.finditer(lines[line - 1]):
-            if match.group(2) is None and match.group(1) not in env:
-                raise UnsetVariable(
-                    match.group(1),
-                    file=smap.file,
-                    line=line,
-                    key=".".join(str(p) for p in path),
-                )
+            name = match.group(1)
+            if match.group(2) is None and name not in env and (name, line) not in seen:
+                seen.add((name, line))
+                key = ".".join(str(p) for p in smap.as_written(path))
+                problems.append(UnsetVariable(name, file=smap.file, line=line, key=key))
+
+
+def _entries(data: Any, section: str) -> list[Entry]:
+    """The entries of ``section`` that are valid on their own, when the document as a whole is
+    not: their own checks still run, so one pass reports the problems of every part."""
+    raw = data.get(section) if isinstance(data, dict) else None
+    if not isinstance(raw, list):
+        return []
+    out: list[Entry] = []
+    for item in raw:
+        try:
+            out.append(Entry.model_validate(item))
+        except ValidationError:
+            out.append(Entry(type="", enabled=False))  # reported already; keeps the indices
+    return out
+
+
+def _unknown_type(kind: str, what: str, supported: Iterable[str]) -> str:
+    names = sorted(supported)
+    nearest = difflib.get_close_matches(kind, names, n=1, cutoff=0.6)
+    hint = f"; did you mean {nearest[0]!r}?" if nearest else ""
+    return f"unknown {what} type {kind!r}{hint} (supported: {', '.join(names)})"
+
+
+def _raise(problems: list[ConfigError]) -> None:
+    try:
+        raise_problems(problems)
+    except ConfigProblems as exc:
+        unset = [p for p in exc.problems if isinstance(p, UnsetVariable)]
+        if unset:
+            raise UnsetVariables(exc.problems, unset[0].variable) from None
+        raise
 
 
 def load_watcher_config(
     path: str | Path, environ: Mapping[str, str] | None = None
 ) -> WatcherConfig:
-    """Read, expand and validate an Update-Watcher config file; ConfigError says where."""
+    """Read, expand and validate an Update-Watcher config file; a ConfigError says where (a
+    :class:`~pagerbridge.config.ConfigProblems` lists every problem found)."""
     env = os.environ if environ is None else environ
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("configuration file not found", file=str(p)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read configuration file: {exc}", file=str(p)) from None
+    text = read_config_text(p)
     data, plain = load_yaml(text, file=str(p), environ=_LenientEnv(env))
     smap = ShorthandMap(plain.file, plain.lines)
     if data is not None and not isinstance(data, dict):
         raise ConfigError("the document must be a mapping (hostname, watchers, ...)", file=str(p))
     _hoist_shorthand(data, smap)
-    doc = validate(Document, data, smap)
-    _check_unset(text, smap, ("hostname",), env)
-    _check_unset(text, smap, ("settings",), env)
+    problems: list[ConfigError] = []
+    _check_unset(text, smap, ("hostname",), env, problems)
+    _check_unset(text, smap, ("settings",), env, problems)
+    doc = collect(Document, data, smap, problems)
+    watchers = doc.watchers if doc else _entries(data, "watchers")
+    notifiers = doc.notifiers if doc else _entries(data, "notifiers")
 
-    from pagerbridge.updates.notifiers import validate_notifier
+    from pagerbridge.updates.notifiers import NOTIFIER_TYPES, validate_notifier
 
-    for i, watcher in enumerate(doc.watchers):
+    for i, watcher in enumerate(watchers):
         if not watcher.enabled:
             continue
-        where = ("watchers", i)
+        where: Loc = ("watchers", i)
         checker = CHECKERS.get(watcher.type)
         if checker is None:
-            raise ConfigError(
-                f"unknown watcher type {watcher.type!r} (supported: {', '.join(sorted(CHECKERS))})",
-                file=smap.file,
-                line=smap.line_of((*where, "type")),
-                key=f"watchers.{i}.type",
+            problems.append(
+                ConfigError(
+                    _unknown_type(watcher.type, "watcher", CHECKERS),
+                    file=smap.file,
+                    line=smap.line_of((*where, "type")),
+                    key=f"watchers.{i}.type",
+                )
             )
-        _check_unset(text, smap, where, env)
-        validate_at(checker.options_model, watcher.options, smap, (*where, "options"))
-    for i, notifier in enumerate(doc.notifiers):
-        if notifier.enabled:
-            _check_unset(text, smap, ("notifiers", i), env)
+            continue
+        _check_unset(text, smap, where, env, problems)
+        collect(checker.options_model, watcher.options, smap, problems, prefix=(*where, "options"))
+    for i, notifier in enumerate(notifiers):
+        if not notifier.enabled:
+            continue
+        if notifier.type not in NOTIFIER_TYPES:
+            problems.append(
+                ConfigError(
+                    _unknown_type(notifier.type, "notifier", NOTIFIER_TYPES),
+                    file=smap.file,
+                    line=smap.line_of(("notifiers", i, "type")),
+                    key=f"notifiers.{i}.type",
+                )
+            )
+            continue
+        _check_unset(text, smap, ("notifiers", i), env, problems)
+        try:
             validate_notifier(notifier, smap, ("notifiers", i))
+        except ConfigProblems as exc:
+            problems.extend(exc.problems)
+        except ConfigError as exc:
+            problems.append(exc)
+    _raise(problems)
+    assert doc is not None  # else a problem was raised
     hostname = (doc.hostname or "").strip() or socket.gethostname()
     return WatcherConfig(p, hostname, doc.watchers, doc.notifiers, doc.settings, smap)
 
@@ -303,6 +383,7 @@ __all__ = [
     "Entry",
     "Settings",
     "UnsetVariable",
+    "UnsetVariables",
     "WatcherConfig",
     "default_config_path",
     "load_watcher_config",
