@@ -20,4 +20,5 @@ def test_help_and_usage_errors_still_come_from_argparse() -> None:
         [sys.executable, "-c", code, "--sev", "fatal"], capture_output=True, text=True, env=env
     )
     assert abbreviated.returncode == 2
-    assert "pd-send: error: argument --severity: invalid choice: 'fatal'" in abbreviated.stderr
+    # argparse's words (the prefix before them is the CLIs' shared error style)
+    assert "error: argument --severity: invalid choice: 'fatal'" in abbreviated.stderr

@@ -1,13 +1,19 @@
 """pd-send's lean parser (pagerbridge.cli.pd_send_fast) gives exactly argparse's values for the
 command lines it takes, and declines the others (argparse then answers, with its help and errors:
 checked in a real process by tests/integration/test_pd_send_fast_cli.py).
+
+Both parsers are made from one table (``pd_send_fast.OPTIONS``). Besides the hand-written odd
+cases, the command lines below are generated from argparse's own parser (``build_parser``): every
+option in every spelling and form, alone and in pairs, and its malformed variants.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import itertools
+import typing
 
 import pytest
 
@@ -15,6 +21,8 @@ from pagerbridge.cli import pd_send_fast
 from pagerbridge.cli.pd_send import build_parser
 
 RK = "0123456789abcdef0123456789abcdef"
+#: Options argparse answers itself (and exits): the lean parser declines them.
+ARGPARSE_ONLY = (argparse._HelpAction, argparse._VersionAction)
 
 #: Command lines the lean parser must take (each one: the same values as argparse).
 ACCEPTED = [
@@ -98,12 +106,15 @@ def test_declined_command_lines_are_left_to_argparse(argv: list[str]) -> None:
 
 
 def test_every_option_of_build_parser_is_known() -> None:
-    """A flag added to build_parser without teaching the lean parser fails here."""
-    parser = build_parser()
-    known = set(pd_send_fast._VALUE) | set(pd_send_fast._FLAG) | {"-h", "--help"}
-    declared = {s for action in parser._actions for s in action.option_strings}
-    assert declared == known
-    assert set(pd_send_fast.defaults()) == set(vars(parser.parse_args([])))
+    """An option of build_parser the lean parser does not know fails here; only the ones
+    argparse answers itself (help, version) are left to it."""
+    known = set(pd_send_fast._VALUE) | set(pd_send_fast._FLAG)
+    assert {s for action in options() for s in action.option_strings} == known
+    assert set(pd_send_fast.defaults()) == set(vars(build_parser().parse_args([])))
+    for action in build_parser()._actions:
+        if isinstance(action, ARGPARSE_ONLY):
+            for spelling in action.option_strings:
+                assert pd_send_fast.parse([spelling]) is None
 
 
 def test_agent_url_default_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -161,3 +172,87 @@ def test_combinations_agree_with_argparse_or_decline() -> None:
                 expected = argparse_values(argv)  # SystemExit here: the lean parser took too much
             assert vars(parsed) == expected, argv
     assert taken > 500
+
+
+# Generated from build_parser ---------------------------------------------------------------------
+
+
+def options() -> list[argparse.Action]:
+    """build_parser's options but those argparse answers itself."""
+    return [a for a in build_parser()._actions if not isinstance(a, ARGPARSE_ONLY)]
+
+
+def values_for(action: argparse.Action) -> list[str]:
+    """Valid values for ``action``, as argparse declares it."""
+    if action.choices is not None:
+        return [str(choice) for choice in action.choices]
+    if action.type is int:
+        return ["0", "42", " 7 "]
+    return ["v", "", "a=b,c"]
+
+
+def forms(action: argparse.Action) -> list[list[str]]:
+    """Every spelling of ``action`` in every form argparse accepts and the lean parser takes."""
+    if action.nargs == 0:  # store_true
+        return [[spelling] for spelling in action.option_strings]
+    out: list[list[str]] = []
+    for spelling in action.option_strings:
+        for value in values_for(action):
+            out.append([spelling, value])
+            if spelling.startswith("--"):
+                out.append([f"{spelling}={value}"])
+    return out
+
+
+def quietly_parsed(argv: list[str]) -> dict[str, object]:
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        return argparse_values(argv)
+
+
+def test_the_table_and_the_typed_arguments_agree() -> None:
+    """Every destination of build_parser is an attribute of Args (typed for the code reading it)."""
+    dests = {action.dest for action in options()}
+    assert dests == set(typing.get_type_hints(pd_send_fast.Args))
+    assert dests == {dest for _, dest, _, _, _ in pd_send_fast.OPTIONS}
+
+
+def test_every_option_in_every_form_parses_as_argparse_parses_it() -> None:
+    for action in options():
+        for form in forms(action):
+            parsed = pd_send_fast.parse(form)
+            assert parsed is not None, form
+            assert vars(parsed) == argparse_values(form), form
+
+
+def test_every_pair_of_options_parses_as_argparse_parses_it() -> None:
+    pieces = [form for action in options() for form in forms(action)[:3]]
+    for first, second in itertools.permutations(pieces, 2):
+        argv = [*first, *second]
+        parsed = pd_send_fast.parse(argv)
+        assert parsed is not None, argv
+        assert vars(parsed) == argparse_values(argv), argv
+
+
+def test_malformed_options_are_left_to_argparse() -> None:
+    """Missing values, bad choices and numbers, values given to flags, abbreviations."""
+    declared = {s for action in options() for s in action.option_strings}
+    for action in options():
+        for spelling in action.option_strings:
+            if action.nargs == 0:
+                errors = [[f"{spelling}=1"], [spelling + "x"]] if spelling.startswith("--") else []
+            else:
+                errors = [[spelling], [spelling, "-q"]]
+                if action.choices is not None:
+                    errors.append([spelling, "no-such-choice"])
+                if action.type is int:
+                    errors += [[spelling, "x"], [spelling, "1.5"]]
+            for argv in errors:
+                assert pd_send_fast.parse(argv) is None, argv
+                with pytest.raises(SystemExit):
+                    quietly_parsed(argv)
+            if spelling.startswith("--"):
+                prefix = spelling[:-1]
+                if prefix not in declared and prefix != "-":
+                    # argparse takes a unique abbreviation; the lean parser leaves it to argparse
+                    value = [] if action.nargs == 0 else [values_for(action)[0]]
+                    assert pd_send_fast.parse([prefix, *value]) is None, prefix
