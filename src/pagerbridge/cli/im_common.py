@@ -37,7 +37,7 @@ from pagerbridge.incidents.errors import (
 )
 
 if TYPE_CHECKING:
-    from pagerbridge.incidents.commands import Commands
+    from pagerbridge.incidents.commands import IncidentCommands
 
 T = TypeVar("T")
 
@@ -97,7 +97,7 @@ def run_call(
     server: str | None,
     token: str | None,
     as_json: bool,
-    call: Callable[[Commands], T],
+    call: Callable[[IncidentCommands], T],
     render: Callable[[T], object],
 ) -> None:
     """The shape of most ``im`` commands, written once: open the backend, make one ``call``, print
@@ -148,14 +148,16 @@ def actor() -> str:
         return "unknown"
 
 
-def backend(db: str | None, server: str | None, token: str | None) -> Commands:
-    """The local database's commands, or a client with the same methods for ``--server``."""
+def backend(db: str | None, server: str | None, token: str | None) -> IncidentCommands:
+    """The local database's commands, or a client with the same methods for ``--server``: both
+    are checked against :class:`IncidentCommands` here, so neither can lack a method the CLI
+    uses."""
     if server:
         if db:
             fail("give either --db or --server, not both", EXIT_USAGE)
         from pagerbridge.cli.im_remote import RemoteCommands
 
-        return RemoteCommands(server, token=token, actor=actor())  # type: ignore[return-value]
+        return RemoteCommands(server, token=token, actor=actor())
     from sqlalchemy.orm import sessionmaker
 
     from pagerbridge.incidents.commands import Commands

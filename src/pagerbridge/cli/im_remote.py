@@ -50,7 +50,8 @@ def _free_text(field: str, value: str | None) -> None:
 
 
 class RemoteCommands:
-    """Mirrors :class:`pagerbridge.incidents.commands.Commands` method for method."""
+    """Mirrors :class:`pagerbridge.incidents.commands.Commands` method for method: both are
+    :class:`~pagerbridge.incidents.commands.IncidentCommands`, which mypy checks."""
 
     def __init__(self, server: str, *, token: str | None, actor: str) -> None:
         if not server.startswith(("http://", "https://")):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -27,8 +27,87 @@ from pagerbridge.store.engine import redact_url
 DECLARE_ATTEMPTS = 3
 
 
+class IncidentCommands(Protocol):
+    """What ``im`` asks of its backend: :class:`Commands` on the database, or
+    ``pagerbridge.cli.im_remote.RemoteCommands`` over a hub's API (``im --server``).
+
+    Why: the CLI holds either through this type, so a method one of them lacks is a mypy error
+    where the backend is chosen, not an AttributeError under ``im --server`` at run time.
+    """
+
+    def declare(
+        self,
+        *,
+        title: str,
+        severity: str | None,
+        services: Sequence[str] = ...,
+        description: str = ...,
+        assignee: str | None = ...,
+        custom_fields: Mapping[str, Any] | None = ...,
+    ) -> dict[str, Any]: ...
+
+    def transition(
+        self, ref: str, action: str, *, note: str | None = ..., expected_version: int | None = ...
+    ) -> dict[str, Any]: ...
+
+    def note(self, ref: str, body: str) -> dict[str, Any]: ...
+
+    def assign(
+        self,
+        ref: str,
+        assignee: str | None,
+        *,
+        note: str | None = ...,
+        expected_version: int | None = ...,
+    ) -> dict[str, Any]: ...
+
+    def list_incidents(
+        self,
+        *,
+        status: str | None = ...,
+        service_name: str | None = ...,
+        severity: str | None = ...,
+        limit: int = ...,
+        offset: int = ...,
+    ) -> dict[str, Any]: ...
+
+    def show(self, ref: str) -> dict[str, Any]: ...
+
+    def timeline(self, ref: str) -> list[dict[str, Any]]: ...
+
+    def service_add(
+        self,
+        name: str,
+        *,
+        description: str = ...,
+        owner_team: str | None = ...,
+        default_severity: str = ...,
+    ) -> dict[str, Any]: ...
+
+    def service_list(self) -> list[dict[str, Any]]: ...
+
+    def service_show(self, name: str) -> dict[str, Any]: ...
+
+    def service_remove(self, name: str) -> None: ...
+
+    def sla_show(self) -> list[dict[str, Any]]: ...
+
+    def sla_set(
+        self, severity: str, *, ack: str | None = ..., resolve: str | None = ...
+    ) -> dict[str, Any]: ...
+
+    def sla_check(self) -> list[dict[str, Any]]: ...
+
+    def token_create(self, name: str) -> dict[str, Any]: ...
+
+    def token_list(self) -> list[dict[str, Any]]: ...
+
+    def token_revoke(self, name: str) -> None: ...
+
+
 class Commands:
-    """The incident operations for one actor and origin, over a session factory.
+    """The incident operations for one actor and origin, over a session factory (an
+    :class:`IncidentCommands`).
 
     (API-token operations import ``tokens`` lazily: hashlib and secrets are not needed to declare.)
     """
