@@ -16,7 +16,7 @@ import sys
 import time
 
 from pagerbridge.cli import pd_send_fast
-from pagerbridge.cli.pd_send_fast import AGENT_URL_ENV, DEFAULT_AGENT_URL, Args
+from pagerbridge.cli.pd_send_fast import MAX_QUEUE_ENV, Args
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms of start-up)
 if TYPE_CHECKING:
@@ -30,13 +30,13 @@ EXIT_QUEUE_FULL = 3
 EXIT_CANNOT_STORE = 4
 
 AGENT_TOKEN_ENV = "PAGERBRIDGE_AGENT_TOKEN"
-MAX_QUEUE_ENV = "PAGERBRIDGE_MAX_QUEUE"
 AGENT_TIMEOUT = 10.0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """pd-send's full parser: the reference for :mod:`pd_send_fast`, and what answers ``--help``
-    and usage errors. argparse is imported here, off the path of the usual command lines."""
+    """pd-send's full parser, for ``--help`` and usage errors, made from the option table of
+    :mod:`pd_send_fast` (``OPTIONS``) that the lean parser reads too. argparse is imported here,
+    off the path of the usual command lines."""
     import argparse
 
     class _Formatter(argparse.HelpFormatter):
@@ -62,82 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Queue a PagerDuty event (Events API v2) durably; the agent delivers it.",
         epilog="Exit codes: 0 stored, 2 invalid event, 3 queue full, 4 cannot store.",
     )
-    p.add_argument(
-        "-k",
-        "--service-key",
-        "--routing-key",
-        dest="routing_key",
-        help="the integration's routing key (32 characters)",
-    )
-    p.add_argument(
-        "-t",
-        "--event-type",
-        dest="action",
-        choices=["trigger", "acknowledge", "resolve"],
-        help="event action",
-    )
-    p.add_argument("-d", "--description", dest="summary", help="summary (trigger, change)")
-    p.add_argument(
-        "-i",
-        "--incident-key",
-        "--dedup-key",
-        dest="dedup_key",
-        help="dedup key; generated for a trigger when absent, and printed",
-    )
-    p.add_argument("-c", "--client", help="name of the monitoring client")
-    p.add_argument("-u", "--client-url", help="URL of the monitoring client")
-    p.add_argument(
-        "-f",
-        "--field",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a custom detail (repeatable)",
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
-    p.add_argument(
-        "--severity",
-        choices=["critical", "error", "warning", "info"],
-        help="trigger severity (default: error)",
-    )
-    p.add_argument("--source", help="affected system (default: this host's name)")
-    p.add_argument("--component", help="component of the source")
-    p.add_argument("--group", help="logical group of components")
-    p.add_argument("--class", dest="class_", metavar="CLASS", help="class/type of the event")
-    p.add_argument(
-        "--link", action="append", default=[], metavar="HREF[,TEXT]", help="a link (repeatable)"
-    )
-    p.add_argument(
-        "--image",
-        action="append",
-        default=[],
-        metavar="SRC[,HREF[,ALT]]",
-        help="an image (repeatable)",
-    )
-    p.add_argument("--change", action="store_true", help="send a change event")
-    p.add_argument(
-        "--json",
-        dest="json_file",
-        metavar="FILE|-",
-        help="read a whole event from FILE (or stdin); flags override its fields",
-    )
-    p.add_argument(
-        "--db",
-        help="database URL or SQLite path (default: $PAGERBRIDGE_DATABASE_URL, "
-        "else pagerbridge's default database)",
-    )
-    p.add_argument(
-        "--agent-url",
-        default=os.environ.get(AGENT_URL_ENV, DEFAULT_AGENT_URL),
-        help=f"local agent used when the database is not writable (${AGENT_URL_ENV}, "
-        f"default {DEFAULT_AGENT_URL})",
-    )
-    p.add_argument(
-        "--max-queue",
-        type=int,
-        default=None,
-        help=f"refuse when this many events are pending (${MAX_QUEUE_ENV})",
-    )
+    pd_send_fast.add_options(p)
     return p
 
 
