@@ -11,6 +11,7 @@ DisconnectionError from a checkout listener makes the pool retry with a fresh co
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from sqlalchemy import Engine, event
@@ -22,17 +23,23 @@ IDLE_PING_SECONDS: Final = 1.0
 _IDLE_SINCE: Final = "pagerbridge_idle_since"
 
 
-def ping_when_idle(engine: Engine, *, idle: float = IDLE_PING_SECONDS) -> None:
-    """Install the listeners on ``engine`` (created with ``pool_pre_ping=False``)."""
+def ping_when_idle(
+    engine: Engine,
+    *,
+    idle: float = IDLE_PING_SECONDS,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> None:
+    """Install the listeners on ``engine`` (created with ``pool_pre_ping=False``); ``monotonic``
+    is the clock that measures idleness (tests move it instead of waiting)."""
 
     @event.listens_for(engine, "checkin")
     def _checkin(_dbapi_conn: Any, record: Any) -> None:
-        record.info[_IDLE_SINCE] = time.monotonic()
+        record.info[_IDLE_SINCE] = monotonic()
 
     @event.listens_for(engine, "checkout")
     def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
         since = record.info.get(_IDLE_SINCE)
-        if since is None or time.monotonic() - since <= idle:
+        if since is None or monotonic() - since <= idle:
             return  # new, or in use a moment ago
         try:
             engine.dialect.do_ping(dbapi_conn)
