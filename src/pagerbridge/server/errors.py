@@ -34,6 +34,7 @@ from pagerbridge.incidents.errors import (
     ServiceNotFoundError,
     TokenNotFoundError,
 )
+from pagerbridge.server.allow import AllowedMethods
 
 log = logging.getLogger("pagerbridge.server")
 
@@ -85,13 +86,19 @@ def _log_cause(request: Request, exc: PagerbridgeError, status: int) -> None:
 
 
 def error_response(
-    status: int, kind: str, message: str, errors: list[str] | None = None
+    status: int,
+    kind: str,
+    message: str,
+    errors: list[str] | None = None,
+    headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     body: dict[str, Any] = {"error": {"type": kind, "message": message, "errors": errors or []}}
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = dict(headers or {})
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
     if status == 503:
-        headers = {"Retry-After": RETRY_AFTER}
-    return JSONResponse(body, status_code=status, headers=headers)
+        headers["Retry-After"] = RETRY_AFTER
+    return JSONResponse(body, status_code=status, headers=headers or None)
 
 
 def _location(loc: tuple[Any, ...] | list[Any]) -> str:
@@ -118,10 +125,15 @@ def install(app: FastAPI) -> None:
         errors = [_describe(e) for e in exc.errors()]
         return error_response(422, "invalid_input", "; ".join(errors) or "invalid request", errors)
 
+    allowed = AllowedMethods()
+
     @app.exception_handler(HTTPException)
-    async def http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http(request: Request, exc: HTTPException) -> JSONResponse:
         kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "error")
-        return error_response(exc.status_code, kind, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed.header(app.routes, request.scope["path"])
+        return error_response(exc.status_code, kind, str(exc.detail), headers=headers)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
