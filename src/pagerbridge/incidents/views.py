@@ -3,15 +3,18 @@
 Handlers are plain ``def`` (FastAPI runs them in its thread pool) because the domain uses
 SQLAlchemy's synchronous sessions; dependencies are ``async`` so a request hops to a thread once.
 Who acted is the request's ``From`` header if given (like PagerDuty's REST API), else the token's
-name; the origin of every change made here is ``api``.
+name; the origin of every change made here is ``api``. The state changes (ack, resolve, close,
+reopen) are not here: they are plain Starlette routes with their own OpenAPI operations
+(:mod:`pagerbridge.server.hot`), declared once, like every route here.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import WithJsonSchema
 
 from pagerbridge.incidents import schemas
 from pagerbridge.incidents.commands import Commands
@@ -28,7 +31,38 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": schemas.ErrorOut, "description": "Database unavailable; retry later"},
 }
 
-Ref = Annotated[str, "INC-<n> or <n>"]
+REF_SCHEMA: Final = schemas.text(pattern=schemas.INCIDENT_REF, examples=["INC-42"])
+REF_DESCRIPTION: Final = "The incident: `INC-<n>` (also accepted: `inc-<n>`, `<n>`)"
+FROM_SCHEMA: Final = schemas.text(examples=["alice@example.com"])
+FROM_DESCRIPTION: Final = (
+    "Who acts, as in PagerDuty's REST API (a longer value is cut to 255 characters); "
+    "default: the API token's name"
+)
+#: The same parameters as OpenAPI parameter objects, for the plain routes (server.hot).
+REF_PARAMETER: Final = {
+    "name": "ref",
+    "in": "path",
+    "required": True,
+    "schema": REF_SCHEMA,
+    "description": REF_DESCRIPTION,
+}
+FROM_HEADER: Final = {
+    "name": "From",
+    "in": "header",
+    "required": False,
+    "schema": FROM_SCHEMA,
+    "description": FROM_DESCRIPTION,
+}
+
+#: An incident id in a path; ``inc-12`` and ``12`` are accepted as well.
+Ref = Annotated[str, WithJsonSchema(REF_SCHEMA), Path(description=REF_DESCRIPTION)]
+ServiceName = Annotated[
+    str, WithJsonSchema(schemas.text(pattern=schemas.SERVICE_NAME, examples=["db"])), Path()
+]
+TokenName = Annotated[
+    str, WithJsonSchema(schemas.text(pattern=schemas.TOKEN_NAME, examples=["ci-bot"])), Path()
+]
+SeverityPath = Annotated[str, WithJsonSchema(schemas.severity_schema()), Path()]
 
 
 def ok(data: Any, status: int = 200) -> JSONResponse:
@@ -39,7 +73,12 @@ def ok(data: Any, status: int = 200) -> JSONResponse:
 
 
 async def commands(
-    request: Request, from_: Annotated[str | None, Header(alias="From")] = None
+    request: Request,
+    from_: Annotated[
+        str | None,
+        WithJsonSchema(FROM_SCHEMA),
+        Header(alias="From", description=FROM_DESCRIPTION),
+    ] = None,
 ) -> Commands:
     """The operations for this request's principal (set by the hub's authentication).
 
@@ -88,9 +127,15 @@ def build_router() -> APIRouter:
     )
     def list_incidents(
         cmds: Cmds,
-        status: str | None = None,
-        service: str | None = None,
-        severity: str | None = None,
+        status: Annotated[
+            str | None,
+            WithJsonSchema(schemas.status_schema(synonym=True)),
+            Query(description="`acknowledged` is a synonym of `mitigated`"),
+        ] = None,
+        service: Annotated[
+            str | None, WithJsonSchema(schemas.text(pattern=schemas.SERVICE_NAME)), Query()
+        ] = None,
+        severity: Annotated[str | None, WithJsonSchema(schemas.severity_schema()), Query()] = None,
         limit: Annotated[int, Query(ge=1, le=PAGE_MAX)] = PAGE_DEFAULT,
         offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
     ) -> JSONResponse:
@@ -100,33 +145,18 @@ def build_router() -> APIRouter:
             )
         )
 
-    @r.get("/incidents/{ref}", response_model=schemas.IncidentOut, tags=["incidents"])
+    @r.get(
+        "/incidents/{ref}",
+        response_model=schemas.IncidentOut,
+        tags=["incidents"],
+        summary="One incident, with its SLA due times",
+    )
     def show(ref: Ref, cmds: Cmds) -> JSONResponse:
         return ok(cmds.show(ref))
 
     @r.get("/incidents/{ref}/timeline", response_model=schemas.TimelineOut, tags=["incidents"])
     def get_timeline(ref: Ref, cmds: Cmds) -> JSONResponse:
         return ok({"entries": cmds.timeline(ref)})
-
-    def _transition(action: str, summary: str) -> None:
-        def handler(ref: Ref, cmds: Cmds, body: schemas.TransitionIn | None = None) -> JSONResponse:
-            body = body or schemas.TransitionIn()
-            return ok(
-                cmds.transition(ref, action, note=body.note, expected_version=body.expected_version)
-            )
-
-        handler.__name__ = action
-        r.post(
-            f"/incidents/{{ref}}/{action}",
-            response_model=schemas.IncidentOut,
-            tags=["incidents"],
-            summary=summary,
-        )(handler)
-
-    _transition("ack", "Acknowledge (open → mitigated)")
-    _transition("resolve", "Resolve (open/mitigated → resolved)")
-    _transition("close", "Close (resolved → closed)")
-    _transition("reopen", "Reopen (resolved/closed → open)")
 
     @r.post(
         "/incidents/{ref}/notes",
@@ -158,11 +188,11 @@ def build_router() -> APIRouter:
         return ok(created, 201)
 
     @r.get("/services/{name}", response_model=schemas.ServiceOut, tags=["services"])
-    def show_service(name: str, cmds: Cmds) -> JSONResponse:
+    def show_service(name: ServiceName, cmds: Cmds) -> JSONResponse:
         return ok(cmds.service_show(name))
 
     @r.delete("/services/{name}", status_code=204, tags=["services"])
-    def remove_service(name: str, cmds: Cmds) -> Response:
+    def remove_service(name: ServiceName, cmds: Cmds) -> Response:
         cmds.service_remove(name)
         return Response(status_code=204)
 
@@ -171,7 +201,7 @@ def build_router() -> APIRouter:
         return ok({"policies": cmds.sla_show()})
 
     @r.put("/sla/{severity}", response_model=schemas.SlaOut, tags=["sla"])
-    def sla_set(severity: str, body: schemas.SlaIn, cmds: Cmds) -> JSONResponse:
+    def sla_set(severity: SeverityPath, body: schemas.SlaIn, cmds: Cmds) -> JSONResponse:
         return ok(cmds.sla_set(severity, ack=body.ack, resolve=body.resolve))
 
     @r.post(
@@ -192,7 +222,7 @@ def build_router() -> APIRouter:
         return ok(cmds.token_create(body.name), 201)
 
     @r.delete("/tokens/{name}", status_code=204, tags=["tokens"])
-    def token_revoke(name: str, request: Request, cmds: Cmds) -> Response:
+    def token_revoke(name: TokenName, request: Request, cmds: Cmds) -> Response:
         cmds.token_revoke(name)
         request.app.state.auth.forget(name)
         return Response(status_code=204)

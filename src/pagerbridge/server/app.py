@@ -3,7 +3,10 @@
 :func:`create_app` takes everything it needs as arguments (no global configuration). On start-up
 it migrates the database (or only checks it, with ``migrate=False``) and starts the periodic SLA
 check; ``/health`` answers without a token, ``/metrics`` with one (:mod:`probes`). Every request
-passes the body guard (:mod:`guard`) and is counted (:mod:`metrics`).
+passes the body guard (:mod:`guard`) and is counted (:mod:`metrics`). Each route is declared once,
+FastAPI's or plain (:mod:`hot`); the OpenAPI document describes both (:mod:`openapi`), and
+``/docs`` and ``/redoc`` load their scripts, styles and favicon from the hub itself (the
+``fastapi-offline`` package ships them), so they work without the internet.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from datetime import datetime
 from typing import Any, Final
 
 from fastapi import Depends, FastAPI
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from pagerbridge import __version__
 from pagerbridge.incidents import dberrors
 from pagerbridge.incidents.views import build_router
-from pagerbridge.server import errors, hot, pool, probes
+from pagerbridge.server import errors, hot, openapi, pool, probes
 from pagerbridge.server.auth import TokenAuth, authenticate
 from pagerbridge.server.guard import BodyGuard
 from pagerbridge.server.metrics import HubMetrics, RequestMetrics, RouteTemplates
@@ -41,6 +45,11 @@ POOL_OVERFLOW: Final = 24
 #: not a request hanging for the operating system's TCP timeout.
 CONNECT_TIMEOUT: Final = 10
 API_PREFIX: Final = "/api/v1"
+#: Where /docs and /redoc load their scripts, styles and favicon from (served by the hub).
+DOCS_ASSETS: Final = "/docs-assets"
+#: Swagger UI: no validator badge (it would load an image from validator.swagger.io), and the
+#: token given to "Authorize" survives a reload of the page.
+SWAGGER_UI: Final = {"validatorUrl": None, "persistAuthorization": True}
 
 
 def _check_sla(sessions: sessionmaker[Any], clock: Callable[[], datetime] | None) -> int:
@@ -115,11 +124,15 @@ def create_app(
                     await task
             engine.dispose()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="pagerbridge hub",
         version=__version__,
-        description="Incidents, services, timeline and SLA of pagerbridge's incident platform.",
+        description="Incidents, services, timeline and SLA of pagerbridge's incident platform. "
+        "Every call but `GET /health` needs an API token (`im token create NAME`) as "
+        "`Authorization: Bearer <token>`.",
         lifespan=lifespan,
+        static_url=DOCS_ASSETS,
+        swagger_ui_parameters=SWAGGER_UI,
     )
     app.state.engine = engine
     app.state.sessions = sessions
@@ -132,10 +145,10 @@ def create_app(
     api_router = build_router()
     app.include_router(probe_router)
     app.include_router(api_router, prefix=API_PREFIX, dependencies=[Depends(authenticate)])
-    # The hottest routes as plain Starlette endpoints, matched before their FastAPI twins (which
-    # stay for the OpenAPI document): see pagerbridge.server.hot.
+    # The hottest routes as plain Starlette endpoints, matched first: see pagerbridge.server.hot.
     hot_routes = hot.routes(API_PREFIX, concurrency=_hot_concurrency(engine))
     app.router.routes[:0] = hot_routes
+    openapi.install(app)
     # Added last, so outermost: the counter sees the guard's 413 and 422 answers too.
     app.add_middleware(BodyGuard)
     templates = RouteTemplates(hot_routes, [(probe_router, ""), (api_router, API_PREFIX)])

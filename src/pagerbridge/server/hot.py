@@ -5,12 +5,13 @@ solving, body field validation, the endpoint thread hop through its telemetry wr
 CPU than the change (py-spy on bench/bench_api_incidents.py; docs/benchmarks.md), and DESIGN
 allows plain routes on the hottest endpoints when measurement says so.
 
-These routes sit in front of the FastAPI ones, which stay declared so the OpenAPI document keeps
-describing them. Behaviour is the same: the same token check, the same ``From`` actor, the same
-body model (:class:`~pagerbridge.incidents.schemas.TransitionIn`) with the same 422 messages (errors
-are raised as FastAPI's ``RequestValidationError``, so one handler formats them), the same
-``Commands.transition`` in one worker thread, and the same body rules
-(:class:`~pagerbridge.server.guard.BodyGuard` sits in front of both).
+Each route is declared once, here: it carries its own OpenAPI operation
+(:class:`~pagerbridge.server.openapi.Operation`), built from the models it validates with
+(:class:`~pagerbridge.incidents.schemas.TransitionIn`) and answers in
+(:class:`~pagerbridge.incidents.schemas.IncidentOut`). It behaves like the FastAPI routes: the
+same token check, the same ``From`` actor, the same 422 messages (validation errors are raised as
+FastAPI's ``RequestValidationError``, so one handler formats them), ``Commands`` in one worker
+thread, and the same body rules (:class:`~pagerbridge.server.guard.BodyGuard` is in front of all).
 """
 
 from __future__ import annotations
@@ -24,16 +25,24 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute
 
+from pagerbridge.incidents import schemas
 from pagerbridge.incidents.commands import Commands
 from pagerbridge.incidents.errors import InvalidInputError
 from pagerbridge.incidents.schemas import TransitionIn
-from pagerbridge.incidents.views import actor_for
+from pagerbridge.incidents.views import ERRORS, FROM_HEADER, REF_PARAMETER, actor_for
 from pagerbridge.server.auth import principal_of
 from pagerbridge.server.guard import BodyRefused, is_json, strict_loads
+from pagerbridge.server.openapi import DocumentedRoute, Operation
 
-ACTIONS: Final = ("ack", "resolve", "close", "reopen")
+#: action -> the summary of its operation.
+ACTIONS: Final = {
+    "ack": "Acknowledge (open → mitigated)",
+    "resolve": "Resolve (open/mitigated → resolved)",
+    "close": "Close (resolved → closed)",
+    "reopen": "Reopen (resolved/closed → open)",
+}
 
 
 async def transition_body(request: Request) -> TransitionIn:
@@ -94,12 +103,31 @@ def _transition_endpoint(action: str, limiter: _Limiter) -> Any:
     return endpoint
 
 
+def operation(action: str) -> Operation:
+    """The OpenAPI operation of ``POST /incidents/{ref}/<action>``."""
+    return Operation(
+        summary=ACTIONS[action],
+        tags=("incidents",),
+        operation_id=f"{action}_incident",
+        parameters=(REF_PARAMETER, FROM_HEADER),
+        body=TransitionIn,
+        body_required=False,
+        body_description="Optional; an empty body, `null` and `{}` are the same",
+        response=schemas.IncidentOut,
+        errors={int(status): str(spec["description"]) for status, spec in ERRORS.items()},
+    )
+
+
 def routes(prefix: str, *, concurrency: int) -> list[BaseRoute]:
-    """The plain routes, to put before the FastAPI routes of the same paths; at most
+    """The plain routes (before the FastAPI routes, so they match first); at most
     ``concurrency`` of their state changes run at once (the size of the database pool)."""
     limiter = _Limiter(concurrency)
     return [
-        Route(path, _transition_endpoint(action, limiter), methods=["POST"])
+        DocumentedRoute(
+            f"{prefix}/incidents/{{ref}}/{action}",
+            _transition_endpoint(action, limiter),
+            method="POST",
+            operation=operation(action),
+        )
         for action in ACTIONS
-        for path in [f"{prefix}/incidents/{{ref}}/{action}"]
     ]
