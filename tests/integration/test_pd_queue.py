@@ -103,7 +103,7 @@ def test_show(db: str) -> None:
     assert row["state"] == "dead" and row["payload"]["payload"]["summary"] == "e1"
     assert js("show", "2", "--db", db, "--show-keys")["routing_key"] == RK
     missing = pd_queue("show", "999", "--db", db)
-    assert missing.returncode == 1 and "no outbox row with id 999" in missing.stderr
+    assert missing.returncode == 3 and "no outbox row with id 999" in missing.stderr  # not found
 
 
 def test_retry_by_id_dead_and_routing_key(db: str) -> None:
@@ -111,7 +111,7 @@ def test_retry_by_id_dead_and_routing_key(db: str) -> None:
     assert js("show", "2", "--db", db)["state"] == "pending"
     assert js("retry", "--dead", "--db", db) == {"retried": 0}
     assert pd_queue("retry", "--db", db).returncode == 2
-    assert pd_queue("retry", "999", "--db", db).returncode == 1
+    assert pd_queue("retry", "999", "--db", db).returncode == 3
 
 
 def test_purge_asks_unless_yes(db: str) -> None:
@@ -146,7 +146,7 @@ def test_keys_can_be_given_as_shown(db: str) -> None:
     assert js("retry", "--routing-key", "…beef", "--db", db) == {"retried": 1}
     unknown = pd_queue("list", "--db", db, "--routing-key", "…zzzz")
     assert (
-        unknown.returncode == 2
+        unknown.returncode == 3
         and "no routing key in the outbox ends with 'zzzz'" in unknown.stderr
     )
 

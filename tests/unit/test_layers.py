@@ -14,12 +14,13 @@ import pytest
 SRC = Path(__file__).resolve().parents[2] / "src" / "pagerbridge"
 
 #: Foundation modules any layer may use (``""``: the package itself, its version).
-BASE = {"", "errors", "paths", "config"}
+BASE = {"", "errors", "paths", "config", "logs"}
 #: What the foundation modules themselves may use: each other only.
 FOUNDATION = {
     "errors.py": {"", "errors"},
     "paths.py": {"", "paths"},
     "config.py": {"", "config", "errors"},
+    "logs.py": {"", "logs"},
     "__init__.py": {""},
 }
 

@@ -2,14 +2,18 @@
 
 uvicorn's ``Server.serve`` installs its own SIGINT/SIGTERM handlers, which cannot work for
 several servers at once; :class:`QuietServer` leaves signals to the caller (one
-``asyncio.Event`` for the whole process). Sockets are bound here, before serving, so "address in
-use" is a clear error instead of uvicorn's ``sys.exit``.
+``asyncio.Event`` for the whole process). Sockets are bound here, before serving and before any
+banner, so a busy port is one line (:class:`CannotListen`, with a hint) in every server
+(``pagerbridge up/agent/sandbox``, ``im serve``) instead of uvicorn's ``[Errno 98]`` and exit 3.
+uvicorn gets ``log_config=None``: its lines go through the process's one log format
+(:mod:`pagerbridge.logs`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
 import socket
@@ -21,7 +25,7 @@ import uvicorn
 
 from pagerbridge.errors import PagerbridgeError
 
-log = logging.getLogger("pagerbridge")
+log = logging.getLogger(__name__)
 
 #: Seconds an HTTP server waits for in-flight requests on shutdown before cancelling them.
 GRACEFUL_HTTP_SECONDS = 10.0
@@ -33,6 +37,16 @@ class QuietServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
+
+
+def run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    """Run ``main()`` to completion on uvloop when installed (as uvicorn would), else asyncio."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvicorn[standard] installs it
+        asyncio.run(main())
+        return
+    uvloop.run(main())
 
 
 def _loop_choice() -> str:
@@ -51,8 +65,30 @@ def _http_choice() -> str:
     return "httptools"
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket; a failure says which address could not be bound."""
+class CannotListen(PagerbridgeError):
+    """An address cannot be listened on: says which, why, and (``hint``) what to do."""
+
+    def __init__(self, where: str, reason: str, hint: str | None) -> None:
+        self.hint = hint
+        super().__init__(f"cannot listen on {where}: {reason}")
+
+
+def _listen_hint(code: int | None, host: str, port: int, option: str) -> str | None:
+    if code == errno.EADDRINUSE:
+        return (
+            f"another process listens there (`ss -ltnp 'sport = :{port}'` names it): "
+            f"stop it, or choose another address with {option}"
+        )
+    if code == errno.EACCES:
+        return f"ports below 1024 need root or CAP_NET_BIND_SERVICE; choose another with {option}"
+    if code in (errno.EADDRNOTAVAIL, socket.EAI_NONAME):
+        return f"{host} is not an address of this machine; choose another with {option}"
+    return None
+
+
+def bind(host: str, port: int, *, option: str = "--listen") -> socket.socket:
+    """A listening TCP socket; a failure is :class:`CannotListen` naming the address and, in its
+    hint, ``option`` (the flag that chooses another)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -62,9 +98,18 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         where = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
-        raise PagerbridgeError(f"cannot listen on {where}: {exc.strerror or exc}") from exc
+        reason = exc.strerror or str(exc)
+        reason = reason[:1].lower() + reason[1:]
+        hint = _listen_hint(exc.errno, host, port, option)
+        raise CannotListen(where, reason, hint) from exc
     sock.setblocking(False)
     return sock
+
+
+def _uvicorn_level() -> str:
+    """uvicorn's own loggers stay at warning (its INFO lines repeat ours) unless debugging."""
+    level = logging.getLogger().level
+    return "debug" if logging.NOTSET < level <= logging.DEBUG else "warning"
 
 
 @dataclass
@@ -75,6 +120,7 @@ class Served:
     app: Any
     sock: socket.socket
     tls: tuple[str, str] | None = None  # (certificate file, key file)
+    access_log: bool = False
     server: QuietServer = field(init=False)
 
     def __post_init__(self) -> None:
@@ -84,13 +130,16 @@ class Served:
             loop=_loop_choice(),
             http=_http_choice(),
             lifespan="auto",
-            access_log=False,
-            log_level="warning",
+            access_log=self.access_log,
+            log_config=None,  # the process's own format (pagerbridge.logs), not uvicorn's
+            log_level=_uvicorn_level(),
             server_header=False,
             timeout_graceful_shutdown=int(GRACEFUL_HTTP_SECONDS),
             ssl_certfile=cert,
             ssl_keyfile=key,
         )
+        if self.access_log:  # uvicorn logs requests at info; its other lines stay at warning
+            logging.getLogger("uvicorn.access").setLevel(logging.INFO)
         self.server = QuietServer(config)
 
     @property
@@ -111,9 +160,16 @@ class Served:
 
 
 def serve_app(
-    name: str, app: Any, host: str, port: int, *, tls: tuple[str, str] | None = None
+    name: str,
+    app: Any,
+    host: str,
+    port: int,
+    *,
+    tls: tuple[str, str] | None = None,
+    option: str = "--listen",
+    access_log: bool = False,
 ) -> Served:
-    return Served(name, app, bind(host, port), tls)
+    return Served(name, app, bind(host, port, option=option), tls, access_log)
 
 
 async def _serve(served: Served) -> None:
@@ -133,6 +189,7 @@ async def start(served: Served) -> asyncio.Task[None]:
             task.result()  # raises what made start-up fail
             raise PagerbridgeError(f"the {served.name} stopped during start-up")
         await asyncio.sleep(0.01)
+    log.info("%s listening on %s", served.name, served.url)
     return task
 
 
@@ -141,6 +198,7 @@ async def stop(served: Served, task: asyncio.Task[None]) -> None:
     served.server.should_exit = True
     with contextlib.suppress(asyncio.CancelledError, SystemExit):
         await task
+    log.info("%s stopped", served.name)
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
+from pagerbridge.cli import exits
 from pagerbridge.errors import (
     ConfigError,
     ConflictError,
@@ -41,15 +42,16 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-EXIT_OK: Final = 0
-EXIT_ERROR: Final = 1
-EXIT_USAGE: Final = 2
-EXIT_NOT_FOUND: Final = 3
-EXIT_CONFIG: Final = 4
-EXIT_CONFLICT: Final = 5
-EXIT_AUTH: Final = 6
-EXIT_UNAVAILABLE: Final = 69
-EXIT_DATABASE: Final = 74
+# The shared table (pagerbridge.cli.exits), under the names im has always used.
+EXIT_OK: Final = exits.OK
+EXIT_ERROR: Final = exits.ERROR
+EXIT_USAGE: Final = exits.USAGE
+EXIT_NOT_FOUND: Final = exits.NOT_FOUND
+EXIT_CONFIG: Final = exits.CONFIG
+EXIT_CONFLICT: Final = exits.CONFLICT
+EXIT_AUTH: Final = exits.AUTH
+EXIT_UNAVAILABLE: Final = exits.UNAVAILABLE
+EXIT_DATABASE: Final = exits.STORAGE
 
 EXIT_CODES: Final[list[tuple[tuple[type[BaseException], ...], int]]] = [
     ((InvalidInputError,), EXIT_USAGE),

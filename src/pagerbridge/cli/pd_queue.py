@@ -1,7 +1,8 @@
 """``pd-queue``: inspect and manage the outbox (status, list, show, retry, purge, pause, resume).
 
 Tables for people, ``--json`` for scripts. Routing keys are secrets of a sort (anyone holding one
-can page), so they are shown shortened (``…beef``) unless ``--show-keys``.
+can page), so they are shown shortened (``…beef``) unless ``--show-keys``. Exit codes: the shared
+table of :mod:`pagerbridge.cli.exits` (3 no such row or key, 74 the database).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from pagerbridge.cli import exits
 from pagerbridge.cli._common import fail, run_guarded
 
 if TYPE_CHECKING:
@@ -38,7 +40,7 @@ DbOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 KeysOption = Annotated[bool, typer.Option("--show-keys", help="Show routing keys in full.")]
 RoutingKeyArg = Annotated[str, typer.Argument(metavar="ROUTING_KEY")]
-EXIT_NOT_FOUND = 1
+EXIT_NOT_FOUND = exits.NOT_FOUND
 #: ``--db`` given before the command (``pd-queue --db URL status``); the command's own wins.
 _global_db: list[str | None] = [None]
 
@@ -65,8 +67,8 @@ def resolve_key(outbox: Outbox, value: str | None) -> str | None:
     if len(matches) == 1:
         return matches[0]
     if not matches:
-        fail(f"no routing key in the outbox ends with {suffix!r}", 2)
-    fail(f"{len(matches)} routing keys end with {suffix!r}: give more of the key", 2)
+        fail(f"no routing key in the outbox ends with {suffix!r}", exits.NOT_FOUND)
+    fail(f"{len(matches)} routing keys end with {suffix!r}: give more of the key", exits.USAGE)
 
 
 @contextmanager
@@ -333,7 +335,7 @@ def show(
 
 @app.command()
 def retry(
-    row_id: Annotated[int | None, typer.Argument(metavar="[ID]")] = None,
+    row_id: Annotated[int | None, typer.Argument(metavar="ID")] = None,
     dead: Annotated[bool, typer.Option("--dead", help="Retry every dead row")] = False,
     routing_key: Annotated[
         str | None,
@@ -431,7 +433,7 @@ def purge(
     def go() -> None:
         with _opened(db) as outbox:
             if not yes and not typer.confirm(f"Delete every {what} row?", default=False):
-                fail("nothing deleted", 1)
+                fail("nothing deleted", exits.ERROR)
             count = outbox.purge(dead=dead, delivered=delivered)
         _answer(as_json, {"purged": count}, f"{count} {what} row(s) deleted")
 
@@ -477,4 +479,6 @@ def resume(
 
 
 def run() -> None:
-    app()
+    from pagerbridge.cli._common import run_app
+
+    run_app(app, "pd-queue")

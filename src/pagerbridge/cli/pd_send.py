@@ -6,7 +6,9 @@ The event is validated, stored in the outbox (fsynced) and its dedup key printed
 it runs, delivers it. When this user cannot write the database, the event is handed to the local
 agent over HTTP instead.
 
-Exit codes: 0 stored, 2 invalid event (or usage), 3 queue full, 4 cannot store.
+Exit codes: pdagent's, a documented exception to the shared table of :mod:`pagerbridge.cli.exits`
+(0 stored, 2 invalid event or usage, 3 queue full, 4 cannot store), plus the table's 70 for a bug
+and 130 for Ctrl-C. Errors are the shared style: ``error: …`` on one line, then ``hint: …``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import os
 import sys
 import time
 
-from pagerbridge.cli import pd_send_fast
+from pagerbridge import __version__
+from pagerbridge.cli import exits, pd_send_fast
 from pagerbridge.cli.pd_send_fast import MAX_QUEUE_ENV, Args
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms of start-up)
@@ -24,10 +27,10 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any, NoReturn
 
-EXIT_OK = 0
-EXIT_INVALID = 2
-EXIT_QUEUE_FULL = 3
-EXIT_CANNOT_STORE = 4
+EXIT_OK = exits.OK
+EXIT_INVALID = exits.USAGE
+EXIT_QUEUE_FULL = 3  # pdagent's; the shared table's 3 is "not found"
+EXIT_CANNOT_STORE = 4  # pdagent's; covers a database that is misconfigured, too
 
 AGENT_TOKEN_ENV = "PAGERBRIDGE_AGENT_TOKEN"
 AGENT_TIMEOUT = 10.0
@@ -50,26 +53,32 @@ def build_parser() -> argparse.ArgumentParser:
                 width = int(os.environ.get("COLUMNS", "") or 80)
             super().__init__(prog, width=max(40, width - 2))
 
+        def _fill_text(self, text: str, width: int, indent: str) -> str:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+
     class _Parser(argparse.ArgumentParser):
         def error(self, message: str) -> NoReturn:
-            self.print_usage(sys.stderr)
-            print(f"pd-send: error: {message}", file=sys.stderr)
-            raise SystemExit(EXIT_INVALID)
+            _fail(EXIT_INVALID, message, hint="'pd-send --help' lists the options")
 
     p = _Parser(
         prog="pd-send",
         formatter_class=_Formatter,
         description="Queue a PagerDuty event (Events API v2) durably; the agent delivers it.",
-        epilog="Exit codes: 0 stored, 2 invalid event, 3 queue full, 4 cannot store.",
+        epilog=exits.epilog("pd-send"),
+    )
+    p.add_argument(
+        "--version", action="version", version=f"pd-send {__version__}", help="print the version"
     )
     pd_send_fast.add_options(p)
     return p
 
 
-def _fail(code: int, message: str, *details: str) -> NoReturn:
-    print(f"pd-send: {message}", file=sys.stderr)
-    for line in details:
-        print(f"  - {line}", file=sys.stderr)
+def _fail(code: int, message: str, *details: str, hint: str | None = None) -> NoReturn:
+    """The shared error style: ``error: message: detail; detail`` and an optional ``hint:``."""
+    text = message.rstrip(":") + (": " + "; ".join(details) if details else "")
+    print(f"error: {text}", file=sys.stderr)
+    if hint:
+        print(f"hint: {hint}", file=sys.stderr)
     raise SystemExit(code)
 
 
@@ -215,7 +224,8 @@ def _fallback(args: Args, event: dict[str, Any], why: str) -> str | None:
         _fail(
             EXIT_CANNOT_STORE,
             f"cannot store the event: {why}",
-            f"and the local agent at {args.agent_url} is not reachable ({reason})",
+            hint=f"the local agent at {args.agent_url} is not reachable either ({reason}); "
+            "start it (pagerbridge agent), or let this user write the database",
         )
     message = str(body.get("message") or "")
     if 200 <= status < 300:
@@ -233,7 +243,8 @@ def _fallback(args: Args, event: dict[str, Any], why: str) -> str | None:
     _fail(
         EXIT_CANNOT_STORE,
         f"cannot store the event: {why}",
-        f"and the agent at {args.agent_url} answered HTTP {status} {message}".rstrip(),
+        hint=f"the agent at {args.agent_url} did not take it either: "
+        + f"HTTP {status} {message}".rstrip(),
     )
 
 
@@ -287,9 +298,15 @@ def run() -> None:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if exc.code is not None and not isinstance(exc.code, int):
-            print(exc.code, file=sys.stderr)
+            print(f"error: {exc.code}", file=sys.stderr)
     except KeyboardInterrupt:
-        code = 130
+        code = exits.INTERRUPTED
+    except Exception as exc:  # a bug: one line, never a traceback (PAGERBRIDGE_DEBUG=1 shows it)
+        if os.environ.get("PAGERBRIDGE_DEBUG"):
+            raise
+        print(f"error: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("hint: this is a bug in pagerbridge: please report it", file=sys.stderr)
+        code = exits.INTERNAL
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -1,16 +1,22 @@
 """``pagerbridge sandbox``: run the local PagerDuty (docs/sandbox.md).
 
 Heavy imports (uvicorn, the app, trustme) happen only when the command runs, so ``--help`` stays
-fast; the command itself is ready in well under a second.
+fast; the command itself is ready in well under a second. It serves like ``pagerbridge up``
+(:mod:`pagerbridge.agent.serving`): the port is bound before the banner, so a busy port is one
+line and exit 1, and its log lines share the agent's and the hub's format.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import typer
 
-from pagerbridge.cli._common import EXIT_USAGE, fail, run_guarded
+from pagerbridge.cli import exits
+from pagerbridge.cli._common import LogFormatOpt, LogLevelOpt, fail, run_guarded, setup_logging
+
+EXIT_USAGE = exits.USAGE
 
 
 def register(app: typer.Typer) -> None:
@@ -75,6 +81,8 @@ def register(app: typer.Typer) -> None:
         public_url: str | None = typer.Option(
             None, "--public-url", help="Base URL written into self/html_url links."
         ),
+        log_level: str | None = LogLevelOpt,
+        log_format: str | None = LogFormatOpt,
     ) -> None:
         """Run a local PagerDuty (Events API, REST API, webhooks, OAuth) for tests and demos."""
         from pagerbridge.sandbox.limits_faults import check_spec
@@ -124,45 +132,54 @@ def register(app: typer.Typer) -> None:
             faults=faults,
             public_url=public_url,
         )
+        setup_logging(log_level, log_format)
         run_guarded(lambda: serve(options))
 
 
 def serve(options: object) -> None:
-    """Build the app and serve it until interrupted."""
-    import uvicorn
-
+    """Bind, say where, and serve until SIGINT/SIGTERM (the state file is saved on the way out)."""
+    from pagerbridge.agent.serving import Served, bind, run_loop, run_services
     from pagerbridge.sandbox.app import create_app
-    from pagerbridge.sandbox.options import DEMO_ROUTING_KEY, DEMO_TOKEN, SandboxOptions
+    from pagerbridge.sandbox.options import SandboxOptions
     from pagerbridge.sandbox.tls import make_tls
 
     assert isinstance(options, SandboxOptions)
-    app = create_app(options)
-    tls = None
-    if options.tls:
-        try:
-            tls = make_tls(options.ca_out)
-        except OSError as exc:
-            fail(f"cannot write the CA certificate: {exc}")
+    sock = bind(options.host, options.port, option="--host/--port")
+    try:
+        app = create_app(options)
+        tls = None
+        if options.tls:
+            try:
+                tls = make_tls(options.ca_out)
+            except OSError as exc:
+                fail(f"cannot write the CA certificate: {exc.strerror or exc}")
+        served = Served("sandbox", app, sock, (str(tls.cert), str(tls.key)) if tls else None)
+    except BaseException:
+        sock.close()
+        raise
+    try:
+
+        async def main() -> None:
+            on_ready = lambda: _banner(options, tls)  # noqa: E731
+            await run_services(asyncio.Event(), front=[served], on_ready=on_ready)
+
+        run_loop(main)
+    finally:
+        if tls is not None:
+            tls.cleanup()
+
+
+def _banner(options: object, tls: object) -> None:
+    from pagerbridge.sandbox.options import DEMO_ROUTING_KEY, DEMO_TOKEN, SandboxOptions
+
+    assert isinstance(options, SandboxOptions)
     mode = " (sink mode: events are validated and counted only)" if options.sink else ""
     print(f"pagerbridge sandbox: a local PagerDuty{mode}; nothing reaches PagerDuty.", flush=True)
     print(f"  REST API:    {options.url}   (Authorization: Token token={DEMO_TOKEN})")
     print(f"  Events API:  {options.url}/v2/enqueue   (routing key {DEMO_ROUTING_KEY})")
-    if tls is not None:
-        print(f"  CA certificate: {tls.ca}")
+    ca = getattr(tls, "ca", None)
+    if ca is not None:
+        print(f"  CA certificate: {ca}")
     if options.state_file:
         print(f"  state file:  {options.state_file}")
     print(f"  status page: {options.url}/", flush=True)
-    try:
-        uvicorn.run(
-            app,
-            host=options.host,
-            port=options.port,
-            log_level="warning",
-            ssl_certfile=str(tls.cert) if tls else None,
-            ssl_keyfile=str(tls.key) if tls else None,
-        )
-    except OSError as exc:
-        fail(f"cannot listen on {options.host}:{options.port}: {exc.strerror or exc}")
-    finally:
-        if tls is not None:
-            tls.cleanup()

@@ -12,14 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sys
-from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from pagerbridge.cli._common import run_guarded
+from pagerbridge.cli._common import LogFormatOpt, LogLevelOpt, run_guarded, setup_logging
 
 if TYPE_CHECKING:
     from pagerbridge.agent.config import AgentConfig
@@ -38,17 +36,6 @@ EventsUrlOpt = typer.Option(
     "--events-url",
     help="Events API base URL (https://events.pagerduty.com); /v2/enqueue is accepted too.",
 )
-LogLevelOpt = typer.Option("info", "--log-level", help="debug, info, warning or error.")
-
-
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    # Migrations run on every start; their step-by-step INFO lines are noise for a user.
-    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def _database_url(cli_db: str | None, config: AgentConfig) -> str:
@@ -70,15 +57,6 @@ def _load(config_path: Path | None, *, listen: str | None, events_url: str | Non
     return config
 
 
-def _run_loop(main: Callable[[], Coroutine[Any, Any, None]]) -> None:
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvicorn[standard] installs it
-        asyncio.run(main())
-        return
-    uvloop.run(main())
-
-
 def _say(text: str = "") -> None:
     print(text, flush=True)
 
@@ -95,7 +73,7 @@ def run_agent(
     config_path: Path | None, listen: str | None, db: str | None, events_url: str | None
 ) -> None:
     from pagerbridge.agent.runtime import Agent, resolve_target
-    from pagerbridge.agent.serving import run_services, serve_app
+    from pagerbridge.agent.serving import run_loop, run_services, serve_app
     from pagerbridge.store.engine import redact_url
 
     config = _load(config_path, listen=listen, events_url=events_url)
@@ -122,7 +100,7 @@ def run_agent(
             await agent.aclose()
         _say("pagerbridge agent stopped")
 
-    _run_loop(main)
+    run_loop(main)
 
 
 def run_up(
@@ -136,7 +114,7 @@ def run_up(
 ) -> None:
     from pagerbridge.agent.config import split_host_port
     from pagerbridge.agent.runtime import Agent, resolve_target
-    from pagerbridge.agent.serving import bind, run_services, serve_app
+    from pagerbridge.agent.serving import bind, run_loop, run_services, serve_app
     from pagerbridge.errors import ConfigError
     from pagerbridge.store.engine import redact_url
 
@@ -158,7 +136,7 @@ def run_up(
             from pagerbridge.sandbox.app import create_app as create_sandbox
             from pagerbridge.sandbox.options import SandboxOptions
 
-            sock = bind(sb_host, sb_port)
+            sock = bind(sb_host, sb_port, option="--sandbox-listen")
             actual_port = int(sock.getsockname()[1])
             sandbox_app = create_sandbox(SandboxOptions(host=sb_host, port=actual_port))
             from pagerbridge.agent.serving import Served as _Served
@@ -177,7 +155,9 @@ def run_up(
             if with_hub:
                 hub_app = _hub_app(database_url, notes)
                 if hub_app is not None:
-                    front.append(serve_app("hub", hub_app, hub_host, hub_port))
+                    front.append(
+                        serve_app("hub", hub_app, hub_host, hub_port, option="--hub-listen")
+                    )
 
             def ready() -> None:
                 if sandbox_mode:
@@ -215,7 +195,7 @@ def run_up(
             await agent.aclose()
         _say("pagerbridge stopped")
 
-    _run_loop(main)
+    run_loop(main)
 
 
 def _hub_app(database_url: str, notes: list[str]) -> Any:
@@ -242,10 +222,11 @@ def register(app: typer.Typer) -> None:
         ),
         events_url: str | None = EventsUrlOpt,
         no_hub: bool = typer.Option(False, "--no-hub", help="Do not start the hub."),
-        log_level: str = LogLevelOpt,
+        log_level: str | None = LogLevelOpt,
+        log_format: str | None = LogFormatOpt,
     ) -> None:
         """Run everything for one machine: hub, agent and (in sandbox mode) the sandbox."""
-        _setup_logging(log_level)
+        setup_logging(log_level, log_format)
         run_guarded(
             lambda: run_up(
                 config, listen, hub_listen, sandbox_listen, db, events_url, with_hub=not no_hub
@@ -260,8 +241,9 @@ def register(app: typer.Typer) -> None:
         ),
         db: str | None = DbOpt,
         events_url: str | None = EventsUrlOpt,
-        log_level: str = LogLevelOpt,
+        log_level: str | None = LogLevelOpt,
+        log_format: str | None = LogFormatOpt,
     ) -> None:
         """Run the local agent only: the durable Events API endpoint and delivery worker."""
-        _setup_logging(log_level)
+        setup_logging(log_level, log_format)
         run_guarded(lambda: run_agent(config, listen, db, events_url))

@@ -1,14 +1,15 @@
 """``update-watcher``: check this host for pending updates and page PagerDuty (one alert per host,
 resolved when the host is patched).
 
-Exit codes of ``run``: 0 no updates, 1 updates found, 2 some checkers failed (even if others found
-updates), 3 all checkers failed, 4 configuration error; 74 the outbox or state cannot be written.
+Exit codes: the shared table of :mod:`pagerbridge.cli.exits` (4 configuration, 74 the outbox or
+state cannot be written), except that ``run`` answers with its result: 0 no updates, 1 updates
+found, 2 some checkers failed (even if others found updates), 3 all checkers failed; an error
+that is neither configuration nor storage is 70 there, because 1 is taken.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,13 +17,17 @@ from typing import NoReturn, TypeVar
 
 import typer
 
+from pagerbridge.cli import exits
+from pagerbridge.cli._common import fail
 from pagerbridge.errors import ConfigError, PagerbridgeError, StoreError
 
 T = TypeVar("T")
 
-EXIT_CONFIG = 4
-EXIT_STORAGE = 74
-EXIT_ERROR = 70  # EX_SOFTWARE: 1-3 are taken by run's results
+EXIT_CONFIG = exits.CONFIG
+EXIT_STORAGE = exits.STORAGE
+EXIT_ERROR = exits.ERROR
+#: ``run``'s code for an error that is neither configuration nor storage: 1-3 are its results.
+EXIT_RUN_ERROR = exits.INTERNAL
 
 app = typer.Typer(
     name="update-watcher",
@@ -41,13 +46,13 @@ ConfigOption = typer.Option(
 )
 
 
-def _fail(message: str, code: int) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+def _fail(message: str, code: int, hint: str | None = None) -> NoReturn:
+    fail(message, code, hint)
 
 
-def guarded(func: Callable[[], T]) -> T:
-    """pagerbridge errors become one line on stderr and a documented exit code."""
+def guarded(func: Callable[[], T], *, other: int = EXIT_ERROR) -> T:
+    """pagerbridge errors become one line on stderr and a documented exit code (``other`` for
+    those that are neither configuration nor storage)."""
     try:
         return func()
     except ConfigError as exc:
@@ -55,7 +60,7 @@ def guarded(func: Callable[[], T]) -> T:
     except StoreError as exc:
         _fail(str(exc), EXIT_STORAGE)
     except PagerbridgeError as exc:
-        _fail(str(exc), EXIT_ERROR)
+        _fail(str(exc), other)
 
 
 def _config_path(value: Path | None) -> Path:
@@ -85,15 +90,21 @@ def run_command(
     )
 
     if output not in ("text", "json"):
-        _fail("--format must be text or json", 2)
+        _fail("--format must be text or json", exits.USAGE)
     if verbose:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+        from pagerbridge import logs
+
+        logs.setup("info")
     cfg = guarded(lambda: load_watcher_config(_config_path(config)))
     guarded(lambda: require_runnable(cfg, notify=notify))
     if only is not None and not cfg.enabled_watchers(only):
         _fail(f"configuration: no enabled {only!r} watcher in {cfg.path}", EXIT_CONFIG)
     report = run_checks(cfg, default_runner(cfg), only=only)
-    outcome = guarded(lambda: notify_all(cfg, report, database_url=db)) if notify else None
+    outcome = (
+        guarded(lambda: notify_all(cfg, report, database_url=db), other=EXIT_RUN_ERROR)
+        if notify
+        else None
+    )
     from pagerbridge.updates.notifiers.policy import summary_line
 
     summary = summary_line(report.hostname, report.updates, len(report.failures))
@@ -294,14 +305,13 @@ def install_cron(
         cfg, values = jobenv.needed_environment(path)
     except UnsetVariable as exc:
         name = exc.variable
-        typer.echo(f"error: configuration: {exc}", err=True)
-        typer.echo(
-            f"hint: scheduled runs get the variables the config uses from {env_path}, which "
+        _fail(
+            f"configuration: {exc}",
+            EXIT_CONFIG,
+            f"scheduled runs get the variables the config uses from {env_path}, which "
             f"install-cron writes from this shell's environment: `export {name}=...` (with sudo: "
             f"`sudo --preserve-env={name} update-watcher install-cron ...`) and run it again",
-            err=True,
         )
-        raise typer.Exit(EXIT_CONFIG) from None
     except ConfigError as exc:
         _fail(f"configuration: {exc}", EXIT_CONFIG)
     guarded(lambda: require_runnable(cfg))
@@ -372,4 +382,6 @@ def uninstall_cron(
 
 def run() -> None:
     """The console script's entry point."""
-    app()
+    from pagerbridge.cli._common import run_app
+
+    run_app(app, "update-watcher")
