@@ -47,9 +47,9 @@ CONNECT_TIMEOUT: Final = 10
 API_PREFIX: Final = "/api/v1"
 #: Where /docs and /redoc load their scripts, styles and favicon from (served by the hub).
 DOCS_ASSETS: Final = "/docs-assets"
-#: Swagger UI: no validator badge (it would load an image from validator.swagger.io), and the
-#: token given to "Authorize" survives a reload of the page.
-SWAGGER_UI: Final = {"validatorUrl": None, "persistAuthorization": True}
+#: Swagger UI without its validator badge (an image from validator.swagger.io). The token given
+#: to "Authorize" is not persisted (Swagger UI would keep it in the browser's localStorage).
+SWAGGER_UI: Final = {"validatorUrl": None}
 
 
 def _check_sla(sessions: sessionmaker[Any], clock: Callable[[], datetime] | None) -> int:
