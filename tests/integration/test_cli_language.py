@@ -35,10 +35,6 @@ TYPER_APPS: dict[str, typer.Typer] = {
     "pd-queue": pd_queue_app,
     "update-watcher": update_watcher_app,
 }
-IM_WIRED = "run_app" in (Path(_common.__file__).parent / "im.py").read_text(encoding="utf-8")
-NEEDS_IM_WIRED = pytest.mark.xfail(
-    not IM_WIRED, reason="cli/im.py must call _common.run_app(app, 'im')", strict=True
-)
 #: Typer's type placeholders (<bool>, <str>, <list[str]>, <int range>, <path>, ...) and boxes.
 UNREADABLE = re.compile(
     r"<(?:bool|str|int|float|path|file|dir|uuid|datetime|\w+ range|list\[[^>]*\])>|[╭╰│]"
@@ -55,7 +51,7 @@ def run(tool: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def tool_param(tool: str) -> Any:
-    return pytest.param(tool, marks=NEEDS_IM_WIRED) if tool == "im" else tool
+    return tool
 
 
 def assert_error_style(result: subprocess.CompletedProcess[str], code: int) -> list[str]:

@@ -23,8 +23,10 @@ from typing import Any, NoReturn, TypeVar
 import typer
 import typer.main
 
-# Typer vendors its own Click (``typer._click``): its commands raise these, not click's.
-from typer._click import exceptions as click_errors
+try:  # Typer 0.2x vendors its own Click (``typer._click``): its commands raise these
+    from typer._click import exceptions as click_errors
+except ImportError:  # older Typer runs on Click itself
+    from click import exceptions as click_errors  # type: ignore[no-redef]
 
 from pagerbridge import __version__
 from pagerbridge.cli import exits

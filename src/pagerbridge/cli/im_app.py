@@ -6,7 +6,7 @@ show, timeline) are declared once, in :mod:`im_spec`, and registered here from t
 Every command works on the local database (``--db`` / $PAGERBRIDGE_DATABASE_URL / the default
 SQLite file; the schema must be current, ``pagerbridge db upgrade`` makes it so) or on a hub
 (``--server`` / $PAGERBRIDGE_SERVER, token via ``--token`` / $PAGERBRIDGE_TOKEN). Each command
-imports what it needs. Exit codes: see :mod:`pagerbridge.cli.im_common`.
+imports what it needs. Exit codes: the shared table of :mod:`pagerbridge.cli.exits`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Annotated
 import typer
 
 from pagerbridge.cli import im_admin
+from pagerbridge.cli._common import LogFormatOpt, LogLevelOpt
 from pagerbridge.cli.im_common import EXIT_USAGE, fail, guard, pick_ref, run_call
 from pagerbridge.cli.im_options import (
     DbOpt,
@@ -29,16 +30,9 @@ from pagerbridge.cli.im_options import (
 )
 from pagerbridge.cli.im_spec import HOT, TRANSITIONS
 
-EPILOG = (
-    "Exit codes: 0 ok, 1 error, 2 usage/invalid input, 3 not found, 4 configuration, "
-    "5 illegal transition/conflict, 6 authentication refused, 69 server unreachable, "
-    "74 database unavailable or schema not current."
-)
-
 app = typer.Typer(
     name="im",
     help="Incident management: declare, acknowledge, resolve and follow incidents.",
-    epilog=EPILOG,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -129,6 +123,8 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request (default: errors only).")
     ] = False,
+    log_level: str | None = LogLevelOpt,
+    log_format: str | None = LogFormatOpt,
 ) -> None:
     """Run the hub's API server (migrates the database on start)."""
     from pagerbridge.cli.im_serve import serve as run_server
@@ -141,5 +137,7 @@ def serve(
             workers=workers,
             sla_interval=sla_interval,
             access_log=access_log,
+            log_level=log_level,
+            log_format=log_format,
         )
     )

@@ -81,7 +81,7 @@ OPTIONS: tuple[tuple[tuple[str, ...], str, str | tuple[str, ...], str | None, st
         ("--db",),
         "db",
         "value",
-        None,
+        "URL",
         "database URL or SQLite path (default: $PAGERBRIDGE_DATABASE_URL, "
         "else pagerbridge's default database)",
     ),
@@ -89,7 +89,7 @@ OPTIONS: tuple[tuple[tuple[str, ...], str, str | tuple[str, ...], str | None, st
         ("--agent-url",),
         "agent_url",
         "value",
-        None,
+        "URL",
         f"local agent used when the database is not writable (${AGENT_URL_ENV}, "
         f"default {DEFAULT_AGENT_URL})",
     ),
@@ -97,7 +97,7 @@ OPTIONS: tuple[tuple[tuple[str, ...], str, str | tuple[str, ...], str | None, st
         ("--max-queue",),
         "max_queue",
         "int",
-        None,
+        "N",
         f"refuse when this many events are pending (${MAX_QUEUE_ENV})",
     ),
 )
