@@ -103,7 +103,7 @@ async def client(
             body = await resp.json()
         lat.append((time.perf_counter() - start) * 1000)
         if resp.status == 200:
-            status, done = body["status"], done + 1
+            status, done = body["incident"]["status"], done + 1
         else:
             errors += 1
             print(f"INC-{number} {action}: HTTP {resp.status} {body}", file=sys.stderr)

@@ -38,9 +38,7 @@ def test_sandbox_curl_round_trip(sandbox: Any) -> None:
     section = _section("The sandbox: a local PagerDuty")
     commands = [
         block.replace("\\\n", " ").replace(DEFAULT_SANDBOX, sandbox.url)
-        for block in re.findall(
-            r"^    (curl .*?)(?=\n\n|\n    #|\n    curl|\Z)", section, re.S | re.M
-        )
+        for block in re.findall(r"^(curl .*?)(?=\n\n|\n#|\ncurl|\n```|\Z)", section, re.S | re.M)
     ]
     assert len(commands) == 5, commands
     for command in commands:

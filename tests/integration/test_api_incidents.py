@@ -78,9 +78,11 @@ def test_declare_ack_resolve_close_over_http(api: Client) -> None:
         inc["id"] == "INC-1" and inc["origin"] == "api" and inc["created_by"] == "alice@example.com"
     )
     assert body["created_services"] == ["db", "api"] and inc["correlation_id"]
-    assert api("POST", "/api/v1/incidents/INC-1/ack", {"note": "on it"})[1]["status"] == "mitigated"
-    assert api("POST", "/api/v1/incidents/1/resolve")[1]["status"] == "resolved"
-    status, closed = api("POST", "/api/v1/incidents/INC-1/close", {})
+    acked = api("POST", "/api/v1/incidents/INC-1/ack", {"note": "on it"})[1]
+    assert acked["incident"]["status"] == "mitigated"
+    assert api("POST", "/api/v1/incidents/1/resolve")[1]["incident"]["status"] == "resolved"
+    status, answer = api("POST", "/api/v1/incidents/INC-1/close", {})
+    closed = answer["incident"]
     assert status == 200 and closed["status"] == "closed" and closed["version"] == 4
     status, tl = api("GET", "/api/v1/incidents/INC-1/timeline")
     entries = tl["entries"]
@@ -88,7 +90,7 @@ def test_declare_ack_resolve_close_over_http(api: Client) -> None:
     assert {e["origin"] for e in entries} == {"api"}
     assert entries[0]["actor"] == "alice@example.com" and entries[1]["actor"] == "tests"
     status, shown = api("GET", "/api/v1/incidents/INC-1")
-    assert status == 200 and shown["sla"]["ack_due_at"].endswith("Z")
+    assert status == 200 and shown["incident"]["sla"]["ack_due_at"].endswith("Z")
 
 
 def test_errors_are_json_with_messages(api: Client) -> None:
@@ -232,7 +234,7 @@ def test_hub_checks_sla_periodically(sqlite_url: str) -> None:
                 break
             time.sleep(0.1)
         assert kinds.count("sla_breach") == 2  # acknowledge and resolve, each once
-        assert api("GET", "/api/v1/incidents/INC-1")[1]["sla"]["ack_breached_at"]
+        assert api("GET", "/api/v1/incidents/INC-1")[1]["incident"]["sla"]["ack_breached_at"]
 
 
 def _im(hub: Hub, token: str | None, *args: str) -> subprocess.CompletedProcess[str]:
@@ -343,10 +345,11 @@ def test_state_change_routes_answer_like_the_fastapi_routes(hub: Hub, api: Clien
     status, body = api("POST", "/api/v1/incidents/INC-1/ack", token=None)
     assert status == 401 and "missing API token" in body["error"]["message"]
     assert api("POST", "/api/v1/incidents/INC-1/ack", token="pbt_wrong")[0] == 401
-    assert api("GET", "/api/v1/incidents/INC-1")[1]["status"] == "open"  # nothing changed
+    assert api("GET", "/api/v1/incidents/INC-1")[1]["incident"]["status"] == "open"  # unchanged
     status, acked = api(
         "POST", "/api/v1/incidents/INC-1/ack", {"note": "mine"}, headers={"From": "erin"}
     )
+    acked = acked["incident"]
     assert status == 200 and acked["status"] == "mitigated" and acked["version"] == 2
     assert (
         _raw(hub, token, "/api/v1/incidents/INC-1/resolve", b"null", "application/json")[0] == 200
@@ -360,3 +363,43 @@ def test_state_change_routes_answer_like_the_fastapi_routes(hub: Hub, api: Clien
         "note": "mine",
     }
     assert api("POST", "/api/v1/incidents/INC-9/close")[1]["error"]["type"] == "not_found"
+
+
+def test_one_shape_for_an_incident_everywhere(hub: Hub, api: Client, tmp_path: Path) -> None:
+    """Every answer with one incident is {"incident": {...}} (declare adds created_services),
+    over the API, from ``im --json`` on the database and from ``im --server --json`` alike."""
+    token = api.token or ""
+    declared = api("POST", "/api/v1/incidents", {"title": "x", "severity": "SEV-2"})[1]
+    assert set(declared) == {"incident", "created_services"}
+    answers = {
+        "show": api("GET", "/api/v1/incidents/INC-1")[1],
+        "ack": api("POST", "/api/v1/incidents/INC-1/ack")[1],
+        "assign": api("POST", "/api/v1/incidents/INC-1/assign", {"assignee": "bob"})[1],
+        "resolve": api("POST", "/api/v1/incidents/INC-1/resolve")[1],
+        "close": api("POST", "/api/v1/incidents/INC-1/close")[1],
+        "reopen": api("POST", "/api/v1/incidents/INC-1/reopen")[1],
+    }
+    for name, answer in answers.items():
+        assert set(answer) == {"incident"} and answer["incident"]["id"] == "INC-1", name
+    local = f"sqlite:///{tmp_path / 'local.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAGERBRIDGE_")}
+    runs = [
+        ("server", env | {"PAGERBRIDGE_SERVER": hub.url, "PAGERBRIDGE_TOKEN": token}),
+        ("local", env | {"PAGERBRIDGE_DATABASE_URL": local}),
+    ]
+    for where, environ in runs:
+        made = _im_json(environ, "declare", "--sev", "2", "--title", "y")
+        ref = made["incident"]["id"]
+        assert set(made) == {"incident", "created_services"}, where
+        for args in (["show", ref], ["ack", ref], ["assign", ref, "--to", "bob"], ["resolve", ref]):
+            answer = _im_json(environ, *args)
+            assert set(answer) == {"incident"} and answer["incident"]["id"] == ref, (where, args)
+            assert set(answer["incident"]) == set(answers[args[0]]["incident"]), (where, args)
+
+
+def _im_json(environ: dict[str, str], *args: str) -> Any:
+    done = subprocess.run(
+        [IM, *args, "--json"], env=environ, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, (args, done.stderr)
+    return json.loads(done.stdout)

@@ -63,8 +63,9 @@ class Api:
         assert status == 200, page
         seen = []
         for listed in page["incidents"]:
-            status, shown = self("GET", f"/api/v1/incidents/{listed['id']}")
-            assert status == 200, shown
+            status, answer = self("GET", f"/api/v1/incidents/{listed['id']}")
+            assert status == 200, answer
+            shown = answer["incident"]
             status, timeline = self("GET", f"/api/v1/incidents/{listed['id']}/timeline")
             assert status == 200, timeline
             seen.append(
@@ -273,8 +274,9 @@ def test_whatever_a_declaration_holds_is_served_back(
         if answers[0][0] == 201:
             for api, (_, created) in zip(hubs, answers, strict=True):
                 incident = created["incident"]
-                status, shown = api("GET", f"/api/v1/incidents/{incident['id']}")
+                status, answer = api("GET", f"/api/v1/incidents/{incident['id']}")
                 assert status == 200
+                shown = answer["incident"]
                 assert shown["custom_fields"] == body.get("custom_fields", {})
                 assert shown["title"] == body["title"].strip()
     assert hubs[0].view() == hubs[1].view()

@@ -142,7 +142,7 @@ def test_migration_repairs_poisoned_rows_and_listing_works(database_url: str) ->
         status, page = _get(hub.url, token, "/api/v1/incidents")
         assert status == 200 and [i["id"] for i in page["incidents"]] == ["INC-2", "INC-1"]
         status, shown = _get(hub.url, token, "/api/v1/incidents/INC-1")
-        assert status == 200 and shown["custom_fields"] == expected
+        assert status == 200 and shown["incident"]["custom_fields"] == expected
         assert _get(hub.url, token, "/api/v1/incidents/INC-1/ack", "POST")[0] == 200
         assert _get(hub.url, token, "/api/v1/incidents/INC-1/timeline")[0] == 200
 
@@ -158,8 +158,9 @@ def test_rows_the_migration_never_saw_are_still_served(database_url: str) -> Non
         status, page = _get(hub.url, token, "/api/v1/incidents")
         assert status == 200 and page["incidents"][0]["custom_fields"] == expected
         status, shown = _get(hub.url, token, "/api/v1/incidents/INC-1")
-        assert status == 200 and shown["custom_fields"] == expected
-        status, acked = _get(hub.url, token, "/api/v1/incidents/INC-1/ack", "POST")
+        assert status == 200 and shown["incident"]["custom_fields"] == expected
+        status, answer = _get(hub.url, token, "/api/v1/incidents/INC-1/ack", "POST")
+        acked = answer["incident"]
         assert status == 200 and acked["version"] == 2 and acked["custom_fields"] == expected
         status, timeline = _get(hub.url, token, "/api/v1/incidents/INC-1/timeline")
         assert status == 200 and timeline["entries"][0]["data"] == {"note": "ab", "lone": "\ufffd"}

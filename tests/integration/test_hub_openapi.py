@@ -145,7 +145,7 @@ def test_plain_routes_describe_their_parameters_like_fastapi_does(doc: dict[str,
     schema = ack["requestBody"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/TransitionIn"}
     answer = ack["responses"]["200"]["content"]["application/json"]["schema"]
-    assert answer == {"$ref": "#/components/schemas/IncidentOut"}
+    assert answer == {"$ref": "#/components/schemas/IncidentAnswer"}
     assert set(ack["responses"]) == set(doc["paths"]["/api/v1/incidents/{ref}"]["get"]["responses"])
 
 

@@ -68,9 +68,9 @@ def test_declare_ack_resolve_close(db: str) -> None:
     assert inc["id"] == "INC-1" and inc["status"] == "open" and inc["severity"] == "SEV-2"
     assert inc["services"] == ["api", "db"] and inc["custom_fields"] == {"region": "eu"}
     assert declared["created_services"] == ["db", "api"]
-    assert ok(db, "ack", "INC-1", "--note", "on it")["status"] == "mitigated"
-    assert ok(db, "resolve", "--incident", "INC-1")["status"] == "resolved"
-    closed = ok(db, "close", "inc-1")
+    assert ok(db, "ack", "INC-1", "--note", "on it")["incident"]["status"] == "mitigated"
+    assert ok(db, "resolve", "--incident", "INC-1")["incident"]["status"] == "resolved"
+    closed = ok(db, "close", "inc-1")["incident"]
     assert closed["status"] == "closed" and closed["closed_at"]
     entries = ok(db, "timeline", "INC-1")
     assert [(e["kind"], e["data"].get("to")) for e in entries] == [
@@ -211,11 +211,11 @@ def test_note_and_assign_both_forms(sqlite_db: str) -> None:
     ok(sqlite_db, "note", "INC-1", "first")
     ok(sqlite_db, "note", "--incident", "INC-1", "--note", "second")
     ok(sqlite_db, "note", "--incident", "INC-1", "third")
+    handed = ok(sqlite_db, "assign", "INC-1", "--to", "carol", "--note", "handover")
+    assert handed["incident"]["assignee"] == "carol"
     assert (
-        ok(sqlite_db, "assign", "INC-1", "--to", "carol", "--note", "handover")["assignee"]
-        == "carol"
+        ok(sqlite_db, "assign", "--incident", "INC-1", "--to", "")["incident"]["assignee"] is None
     )
-    assert ok(sqlite_db, "assign", "--incident", "INC-1", "--to", "")["assignee"] is None
     bodies = [e["body"] for e in ok(sqlite_db, "timeline", "--incident", "INC-1")]
     assert bodies[1:] == ["first", "second", "third", "assigned to carol: handover", "unassigned"]
 
@@ -263,4 +263,4 @@ def test_hot_commands_start_without_typer_or_pydantic(sqlite_db: str) -> None:
         )
         assert result.returncode == 0, result.stderr
         assert "HEAVY []" in result.stderr, (args, result.stderr)
-    assert ok(sqlite_db, "show", "INC-1")["status"] == "mitigated"
+    assert ok(sqlite_db, "show", "INC-1")["incident"]["status"] == "mitigated"

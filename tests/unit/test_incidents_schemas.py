@@ -31,9 +31,9 @@ def test_serialized_shapes_match_response_models(sqlite_url: str) -> None:
         title="t", severity="SEV-1", services=["db", "api"], custom_fields={"n": 1}
     )
     exact(schemas.DeclaredOut, declared)
-    exact(schemas.IncidentOut, cmds.transition("INC-1", "ack", note="x"))
-    exact(schemas.IncidentOut, cmds.assign("INC-1", "bob"))
-    exact(schemas.IncidentOut, cmds.show("INC-1"))
+    exact(schemas.IncidentAnswer, cmds.transition("INC-1", "ack", note="x"))
+    exact(schemas.IncidentAnswer, cmds.assign("INC-1", "bob"))
+    exact(schemas.IncidentAnswer, cmds.show("INC-1"))
     exact(schemas.EntryOut, cmds.note("INC-1", "hello"))
     exact(schemas.TimelineOut, {"entries": cmds.timeline("INC-1")})
     exact(schemas.IncidentPage, cmds.list_incidents())

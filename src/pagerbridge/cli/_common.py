@@ -23,10 +23,8 @@ from typing import Any, NoReturn, TypeVar
 import typer
 import typer.main
 
-try:  # Typer 0.2x vendors its own Click (``typer._click``): its commands raise these
-    from typer._click import exceptions as click_errors
-except ImportError:  # older Typer runs on Click itself
-    from click import exceptions as click_errors  # type: ignore[no-redef]
+# Typer (>= 0.29, as pyproject.toml requires) vendors its own Click: its commands raise these.
+from typer._click import exceptions as click_errors
 
 from pagerbridge import __version__
 from pagerbridge.cli import exits

@@ -85,7 +85,7 @@ def transition(
         token,
         as_json,
         lambda c: c.transition(name, action, note=note),
-        lambda inc: print(f"{inc['id']} is now {inc['status']}"),
+        lambda r: print(f"{r['incident']['id']} is now {r['incident']['status']}"),
     )
 
 

@@ -99,10 +99,10 @@ def assign(
         token,
         as_json,
         lambda c: c.assign(name, to or None, note=note),
-        lambda inc: print(
-            f"{inc['id']} assigned to {inc['assignee']}"
-            if inc["assignee"]
-            else f"{inc['id']} unassigned"
+        lambda r: print(
+            f"{r['incident']['id']} assigned to {r['incident']['assignee']}"
+            if r["incident"]["assignee"]
+            else f"{r['incident']['id']} unassigned"
         ),
     )
 

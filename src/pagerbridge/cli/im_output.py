@@ -77,7 +77,9 @@ def incidents(page: dict[str, Any]) -> None:
         print(f"more: --offset {page['offset'] + page['limit']}")
 
 
-def incident(inc: dict[str, Any]) -> None:
+def incident(answer: dict[str, Any]) -> None:
+    """``im show``: the answer ``{"incident": {...}}`` (the API's shape, also ``--json``'s)."""
+    inc = answer["incident"]
     print(incident_line(inc))
     fields = [
         ("description", inc["description"] or "-"),

@@ -176,7 +176,7 @@ class Commands:
                         **self._who(),
                     )
                     return {
-                        "incident": serialize.incident(d.incident),
+                        **serialize.answer(serialize.incident(d.incident)),
                         "created_services": d.created_services,
                     }
             except ConflictError as exc:
@@ -196,7 +196,7 @@ class Commands:
                 expected_version=expected_version,
                 **self._who(),
             )
-        return serialize.incident_values(changed.incident)
+        return serialize.answer(serialize.incident_values(changed.incident))
 
     def note(self, ref: str, body: str) -> dict[str, Any]:
         with self._core_tx() as conn:
@@ -220,7 +220,7 @@ class Commands:
                 expected_version=expected_version,
                 **self._who(),
             )
-        return serialize.incident_values(changed.incident)
+        return serialize.answer(serialize.incident_values(changed.incident))
 
     def list_incidents(
         self,
@@ -251,7 +251,7 @@ class Commands:
         with self._tx() as s:
             inc = service.get_incident(session=s, ref=ref)
             target = sla.policies(session=s)[inc.severity]
-            return serialize.incident(inc, sla=target)
+            return serialize.answer(serialize.incident(inc, sla=target))
 
     def timeline(self, ref: str) -> list[dict[str, Any]]:
         with self._tx() as s:

@@ -23,6 +23,12 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z")
 
 
+def answer(incident: dict[str, Any]) -> dict[str, Any]:
+    """What every command and endpoint that answers with one incident sends:
+    ``{"incident": {...}}``, as PagerDuty does (docs/incidents.md, "One shape")."""
+    return {"incident": incident}
+
+
 def incident(inc: Incident, *, sla: Target | None = None) -> dict[str, Any]:
     data = incident_values(
         {

@@ -147,7 +147,7 @@ def build_router() -> APIRouter:
 
     @r.get(
         "/incidents/{ref}",
-        response_model=schemas.IncidentOut,
+        response_model=schemas.IncidentAnswer,
         tags=["incidents"],
         summary="One incident, with its SLA due times",
     )
@@ -167,7 +167,7 @@ def build_router() -> APIRouter:
     def add_note(ref: Ref, body: schemas.NoteIn, cmds: Cmds) -> JSONResponse:
         return ok(cmds.note(ref, body.body), 201)
 
-    @r.post("/incidents/{ref}/assign", response_model=schemas.IncidentOut, tags=["incidents"])
+    @r.post("/incidents/{ref}/assign", response_model=schemas.IncidentAnswer, tags=["incidents"])
     def assign(ref: Ref, body: schemas.AssignIn, cmds: Cmds) -> JSONResponse:
         return ok(
             cmds.assign(ref, body.assignee, note=body.note, expected_version=body.expected_version)

@@ -8,7 +8,7 @@ allows plain routes on the hottest endpoints when measurement says so.
 Each route is declared once, here: it carries its own OpenAPI operation
 (:class:`~pagerbridge.server.openapi.Operation`), built from the models it validates with
 (:class:`~pagerbridge.incidents.schemas.TransitionIn`) and answers in
-(:class:`~pagerbridge.incidents.schemas.IncidentOut`). It behaves like the FastAPI routes: the
+(:class:`~pagerbridge.incidents.schemas.IncidentAnswer`). It behaves like the FastAPI routes: the
 same token check, the same ``From`` actor, the same 422 messages (validation errors are raised as
 FastAPI's ``RequestValidationError``, so one handler formats them), ``Commands`` in one worker
 thread, and the same body rules (:class:`~pagerbridge.server.guard.BodyGuard` is in front of all).
@@ -113,7 +113,7 @@ def operation(action: str) -> Operation:
         body=TransitionIn,
         body_required=False,
         body_description="Optional; an empty body, `null` and `{}` are the same",
-        response=schemas.IncidentOut,
+        response=schemas.IncidentAnswer,
         errors={int(status): str(spec["description"]) for status, spec in ERRORS.items()},
     )
 
