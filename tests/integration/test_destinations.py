@@ -67,6 +67,15 @@ def cli(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def enqueue_for(database_url: str, sandbox: SandboxHandle, dedup: str) -> Any:
+    """A trigger queued by a producer configured for ``sandbox`` (like update-watcher)."""
+    producer = open_outbox(database_url, destination=events_base(sandbox.url))
+    try:
+        return producer.enqueue_event(event(dedup))
+    finally:
+        producer.close()
+
+
 def marker_delivered(agent: Any, sandbox: SandboxHandle, name: str) -> None:
     """Post an event of another alert through the agent and wait until it reaches ``sandbox``:
     by then the worker has claimed (and skipped) everything that was due before it."""
@@ -80,11 +89,7 @@ def test_a_sandbox_agent_holds_a_row_meant_for_another_pagerduty(
     """``pagerbridge up`` in sandbox mode + update-watcher configured for the real PagerDuty."""
     first, second = two
     with running_agent(database_url=database_url, events_url=first.url) as agent:
-        producer = open_outbox(database_url, destination=events_base(second.url))
-        try:
-            row = producer.enqueue_event(event("update-watcher/web-1"))
-        finally:
-            producer.close()
+        row = enqueue_for(database_url, second, "update-watcher/web-1")
         marker_delivered(agent, first, "marker-1")
         assert ("update-watcher/web-1", "trigger") not in dedups(first)
         stored = agent.agent.outbox.get(row.id)
@@ -153,11 +158,7 @@ def test_a_held_row_keeps_its_place_in_its_alerts_order(
 ) -> None:
     first, second = two
     with running_agent(database_url=database_url, events_url=first.url) as agent:
-        producer = open_outbox(database_url, destination=events_base(second.url))
-        try:
-            trigger = producer.enqueue_event(event("db-1/disk"))
-        finally:
-            producer.close()
+        trigger = enqueue_for(database_url, second, "db-1/disk")
         assert post(agent.enqueue_url, event("db-1/disk", "resolve")).status == 202
         marker_delivered(agent, first, "marker-3")
         # The resolve is meant for `first`, but it waits behind the held trigger of its alert.
@@ -182,11 +183,7 @@ def test_forwarding_carries_the_destination_to_the_hub(
     with running_agent(database_url=database_url, events_url=first.url, config=hub_config) as hub:
         edge_db = f"sqlite:///{tmp_path / 'edge.db'}"
         edge_config = {"listen": "127.0.0.1:0", "forward": {"url": hub.url, "token": TOKEN}}
-        producer = open_outbox(edge_db, destination=events_base(second.url))
-        try:
-            producer.enqueue_event(event("edge/meant-for-second"))
-        finally:
-            producer.close()
+        enqueue_for(edge_db, second, "edge/meant-for-second")
         with running_agent(database_url=edge_db, config=edge_config) as edge:
             assert post(edge.enqueue_url, event("edge/plain")).status == 202
             wait_for(lambda: ("edge/plain", "trigger") in dedups(first), "forwarded event")

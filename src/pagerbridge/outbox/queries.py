@@ -27,6 +27,12 @@ def schema_sql(dialect: str) -> str:
     return _read(f"schema_{dialect}.sql")
 
 
+def schema_statements(dialect: str) -> list[str]:
+    """The schema script as single statements, comments dropped (for Alembic's ``op.execute``)."""
+    lines = [ln for ln in schema_sql(dialect).splitlines() if not ln.strip().startswith("--")]
+    return [st for st in "\n".join(lines).split(";") if st.strip()]
+
+
 @cache
 def queries(dialect: str) -> dict[str, str]:
     """Every named query of ``queries_<dialect>.sql``."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from pagerbridge.outbox.queries import schema_sql
+from pagerbridge.outbox.queries import schema_statements
 
 revision = "0002_outbox"
 down_revision = "0000_base"
@@ -22,10 +22,8 @@ depends_on = None
 
 def upgrade() -> None:
     dialect = "postgresql" if op.get_bind().dialect.name == "postgresql" else "sqlite"
-    lines = [ln for ln in schema_sql(dialect).splitlines() if not ln.strip().startswith("--")]
-    for statement in "\n".join(lines).split(";"):
-        if statement.strip():
-            op.execute(statement)
+    for statement in schema_statements(dialect):
+        op.execute(statement)
 
 
 def downgrade() -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from pagerbridge.outbox.queries import schema_sql
+from pagerbridge.outbox.queries import schema_statements
 
 revision = "0003_outbox_destination"
 down_revision = "0002_outbox"
@@ -28,10 +28,8 @@ def upgrade() -> None:
     columns = {c["name"] for c in sa.inspect(bind).get_columns("outbox")}
     if "destination" not in columns:
         op.add_column("outbox", sa.Column("destination", sa.Text(), nullable=True))
-    lines = [ln for ln in schema_sql(dialect).splitlines() if not ln.strip().startswith("--")]
-    for statement in "\n".join(lines).split(";"):
-        if statement.strip():
-            op.execute(statement)
+    for statement in schema_statements(dialect):
+        op.execute(statement)
 
 
 def downgrade() -> None:
