@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from pagerbridge.agent.selfmonitor import SelfMonitor
 from pagerbridge.agent.testing import post, running_agent, start_agent_process
 from pagerbridge.outbox import DEAD, DELIVERED, PENDING, open_outbox
 from pagerbridge.sandbox.testing import free_port, running_sandbox
+from servers.waiting import wait_for
 
 KEY = "deadbeefdeadbeefdeadbeefdeadbeef"  # the sandbox's demo routing key
 TOKEN = "edge-to-hub-shared-token"
@@ -27,15 +27,6 @@ def event(dedup: str, n: int = 0, action: str = "trigger") -> dict[str, Any]:
     if action == "trigger":
         body["payload"] = {"summary": f"{dedup} #{n}", "source": "tests", "severity": "error"}
     return body
-
-
-def wait_for(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what or predicate}")
 
 
 def test_events_arrive_in_order_per_key(database_url: str) -> None:

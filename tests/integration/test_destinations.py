@@ -15,8 +15,7 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -25,19 +24,10 @@ from pagerbridge.agent.testing import post, running_agent
 from pagerbridge.outbox import DELIVERED, PENDING, DeliveryWorker, open_outbox
 from pagerbridge.pagerduty.event_rules import events_base
 from pagerbridge.sandbox.testing import SandboxHandle, running_sandbox
+from servers.waiting import wait_for
 
 RK = "deadbeefdeadbeefdeadbeefdeadbeef"
 TOKEN = "edge-to-hub-shared-token"
-
-
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def event(dedup: str, action: str = "trigger", summary: str = "disk full") -> dict[str, Any]:

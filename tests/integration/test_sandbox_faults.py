@@ -8,12 +8,12 @@ import logging
 import socket
 import time
 import urllib.error
-from collections.abc import Callable
 
 import pytest
 from starlette.types import Receive, Scope, Send
 
 from pagerbridge.sandbox.testing import SandboxHandle, running_sandbox
+from servers.waiting import wait_for
 
 
 def test_error_rate_on_one_route_only(sandbox: SandboxHandle) -> None:
@@ -195,13 +195,6 @@ class RequestWatch:
         sandbox.app.gate = watched
 
 
-def eventually(condition: Callable[[], bool], what: str, within: float = 10.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, f"not {what} within {within} s"
-        time.sleep(0.005)
-
-
 def test_a_client_that_hangs_up_mid_body_leaves_no_traceback(
     sandbox: SandboxHandle, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -214,8 +207,8 @@ def test_a_client_that_hangs_up_mid_body_leaves_no_traceback(
             b"POST /v2/enqueue HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
             b"Content-Length: 1000\r\n\r\n" + b'{"routing_key": "'
         )
-        eventually(lambda: watch.started == ["/v2/enqueue"], "the request in the app")
-    eventually(lambda: watch.finished == ["/v2/enqueue"], "the app done with the hung-up request")
+        wait_for(lambda: watch.started == ["/v2/enqueue"], "the request in the app")
+    wait_for(lambda: watch.finished == ["/v2/enqueue"], "the app done with the hung-up request")
     assert sandbox.send_event("trigger")[0] == 202  # still serving
     assert _sandbox_errors(caplog) == []
     assert not [r for r in caplog.records if r.exc_info]

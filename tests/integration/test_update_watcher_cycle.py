@@ -5,7 +5,6 @@ resolves it. Checkers replay real tool outputs (tests/unit/fixtures/updates)."""
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -242,6 +241,7 @@ def test_a_sandbox_agent_on_the_same_database_never_sends_update_watchers_event(
     event to its own sandbox and mark it delivered."""
     from pagerbridge.agent.testing import post, running_agent
     from pagerbridge.sandbox.testing import running_sandbox
+    from servers.waiting import wait_for
 
     real = sandbox_handle  # stands in for the real PagerDuty that update-watcher names
     cfg = make_config(tmp_path, real)
@@ -258,10 +258,10 @@ def test_a_sandbox_agent_on_the_same_database_never_sends_update_watchers_event(
                   "dedup_key": "marker",
                   "payload": {"summary": "m", "source": "up", "severity": "info"}}  # fmt: skip
         assert post(agent.enqueue_url, marker).status == 202
-        deadline = time.monotonic() + 15
-        while not any(a["dedup_key"] == "marker" for a in up_sandbox.arrivals()):
-            assert time.monotonic() < deadline, "the agent delivered nothing"
-            time.sleep(0.02)
+        wait_for(
+            lambda: any(a["dedup_key"] == "marker" for a in up_sandbox.arrivals()),
+            "the agent's delivery of the marker",
+        )
         assert [a["dedup_key"] for a in up_sandbox.arrivals()] == ["marker"]
         held = agent.agent.outbox.get(outcome.pagerduty[0].row_id)
         assert held is not None and held.state == "pending"
