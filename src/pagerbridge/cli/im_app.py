@@ -17,7 +17,7 @@ import typer
 
 from pagerbridge.cli import im_admin
 from pagerbridge.cli._common import LogFormatOpt, LogLevelOpt
-from pagerbridge.cli.im_common import EXIT_USAGE, fail, guard, pick_ref, run_call
+from pagerbridge.cli.im_common import EXIT_USAGE, fail, pick_ref, run_call
 from pagerbridge.cli.im_options import (
     DbOpt,
     JsonOpt,
@@ -129,15 +129,13 @@ def serve(
     """Run the hub's API server (migrates the database on start)."""
     from pagerbridge.cli.im_serve import serve as run_server
 
-    guard(
-        lambda: run_server(
-            host=host,
-            port=port,
-            db=db,
-            workers=workers,
-            sla_interval=sla_interval,
-            access_log=access_log,
-            log_level=log_level,
-            log_format=log_format,
-        )
+    run_server(  # turns errors into the shared one-line answers itself (run_guarded)
+        host=host,
+        port=port,
+        db=db,
+        workers=workers,
+        sla_interval=sla_interval,
+        access_log=access_log,
+        log_level=log_level,
+        log_format=log_format,
     )

@@ -1,10 +1,7 @@
 """What every ``im`` command shares: option types, the backend choice, exit codes, the error guard.
 
-Exit codes (documented in docs/incidents.md and ``im --help``):
-
-    0 ok · 1 error · 2 usage or invalid input · 3 not found · 4 configuration
-    5 illegal transition or conflict · 6 authentication refused by the server
-    69 server unreachable · 74 database unavailable or schema not current
+Exit codes: the shared table of :mod:`pagerbridge.cli.exits` (``exits.code_for``), printed by
+``im --help``.
 
 Kept light: only the standard library loads here (not even Typer: the lean parser of
 :mod:`im_fast` uses these too); SQLAlchemy loads when a local command runs, urllib when a remote
@@ -20,22 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, NoReturn, TypeVar
 
 from pagerbridge.cli import exits
-from pagerbridge.errors import (
-    ConfigError,
-    ConflictError,
-    IllegalTransitionError,
-    IncidentNotFoundError,
-    PagerbridgeError,
-    StoreError,
-    TransportError,
-)
-from pagerbridge.incidents.errors import (
-    AuthenticationRequiredError,
-    InvalidInputError,
-    ServiceInUseError,
-    ServiceNotFoundError,
-    TokenNotFoundError,
-)
+from pagerbridge.errors import PagerbridgeError
 
 if TYPE_CHECKING:
     from pagerbridge.incidents.commands import IncidentCommands
@@ -53,16 +35,6 @@ EXIT_AUTH: Final = exits.AUTH
 EXIT_UNAVAILABLE: Final = exits.UNAVAILABLE
 EXIT_DATABASE: Final = exits.STORAGE
 
-EXIT_CODES: Final[list[tuple[tuple[type[BaseException], ...], int]]] = [
-    ((InvalidInputError,), EXIT_USAGE),
-    ((IncidentNotFoundError, ServiceNotFoundError, TokenNotFoundError), EXIT_NOT_FOUND),
-    ((ConfigError,), EXIT_CONFIG),
-    ((IllegalTransitionError, ConflictError, ServiceInUseError), EXIT_CONFLICT),
-    ((AuthenticationRequiredError,), EXIT_AUTH),
-    ((TransportError,), EXIT_UNAVAILABLE),
-    ((StoreError,), EXIT_DATABASE),
-]
-
 SERVER_ENV: Final = "PAGERBRIDGE_SERVER"
 TOKEN_ENV: Final = "PAGERBRIDGE_TOKEN"
 ACTOR_ENV: Final = "PAGERBRIDGE_ACTOR"
@@ -77,19 +49,12 @@ def notice(message: str) -> None:
     print(f"notice: {message}", file=sys.stderr)
 
 
-def exit_code(exc: BaseException) -> int:
-    for classes, code in EXIT_CODES:
-        if isinstance(exc, classes):
-            return code
-    return EXIT_ERROR
-
-
 def guard(func: Callable[[], T]) -> T:
     """Run a command body; pagerbridge's errors become one line on stderr and an exit code."""
     try:
         return func()
     except PagerbridgeError as exc:
-        fail(str(exc), exit_code(exc))
+        fail(str(exc), exits.code_for(exc))
     except KeyboardInterrupt:
         raise SystemExit(130) from None
 
