@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 from pagerbridge.agent.testing import AgentHandle, HttpAnswer, get, post, running_agent
-from pagerbridge.errors import StorageError
 from pagerbridge.pagerduty.outcome import Accepted, Outcome
+from servers.flaky_storage import FlakyStorage
 
 RK = "0123456789abcdef0123456789abcdef"
 OTHER_RK = "fedcba9876543210fedcba9876543210"
@@ -60,28 +60,6 @@ def failing(check: str) -> Callable[[HttpAnswer], bool]:
 
 def healthy(answer: HttpAnswer) -> bool:
     return answer.status == 200 and answer.json()["ok"] is True
-
-
-class FlakyStorage:
-    """The agent's real storage, except that the worker's claims and records fail while
-    ``broken`` is set, as on a full disk (reads, like the health probe's, still work)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.broken = threading.Event()
-
-    def claim(self, **kwargs: Any) -> Any:
-        if self.broken.is_set():
-            raise StorageError("cannot write the outbox: disk I/O error")
-        return self.inner.claim(**kwargs)
-
-    def complete(self, *args: Any, **kwargs: Any) -> Any:
-        if self.broken.is_set():
-            raise StorageError("cannot write the outbox: disk I/O error")
-        return self.inner.complete(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 def test_a_worker_that_cannot_claim_turns_health_503_then_back(sqlite_url: str) -> None:

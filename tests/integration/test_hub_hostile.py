@@ -13,15 +13,9 @@ from typing import Any
 import pytest
 
 from pagerbridge.server.testing import running_hub
+from servers.strict_json import strict_json
 
 MIB = 1024 * 1024
-
-
-def _strict(raw: bytes) -> Any:
-    def refuse(name: str) -> Any:
-        raise AssertionError(f"the hub answered with {name}, which is not JSON")
-
-    return json.loads(raw, parse_constant=refuse)
 
 
 @dataclass
@@ -53,7 +47,7 @@ class Api:
             payload = response.read()
         finally:
             conn.close()
-        return response.status, _strict(payload) if payload else None
+        return response.status, strict_json(payload) if payload else None
 
     def __call__(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         """``body`` as Python's json writes it: NaN, Infinity, any integer, escapes for NUL."""

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from pagerbridge.server.testing import running_hub
+from servers.strict_json import strict_json
 
 pytestmark = pytest.mark.postgres
 
@@ -30,13 +31,6 @@ SETTINGS = settings(
         HealthCheck.data_too_large,
     ],
 )
-
-
-def _strict(raw: bytes) -> Any:
-    def refuse(name: str) -> Any:
-        raise AssertionError(f"the hub answered with {name}, which is not JSON")
-
-    return json.loads(raw, parse_constant=refuse)
 
 
 @dataclass
@@ -54,7 +48,7 @@ class Api:
             payload = response.read()
         finally:
             conn.close()
-        return response.status, _strict(payload) if payload else None
+        return response.status, strict_json(payload) if payload else None
 
     def view(self) -> list[dict[str, Any]]:
         """The newest incidents and their timelines, read every way; what both hubs must agree

@@ -20,6 +20,7 @@ from pagerbridge.outbox.health import (
 from pagerbridge.outbox.sqlite_backend import SqliteStorage
 from pagerbridge.outbox.worker import DeliveryWorker
 from pagerbridge.pagerduty.outcome import Accepted, Outcome
+from servers.flaky_storage import FlakyStorage
 
 NOW = 1_800_000_000.0
 RK = "deadbeefdeadbeefdeadbeefdeadbeef"
@@ -138,27 +139,6 @@ async def test_monitor_reports_each_check_and_caches_its_probe() -> None:
     for _ in range(5):
         await monitor.report(worker_state="running")
     assert len(storage.calls) == calls  # cached: a busy load balancer costs no queries
-
-
-class FlakyStorage:
-    """A real SQLite storage whose claim and complete fail while ``broken`` is set."""
-
-    def __init__(self, inner: SqliteStorage) -> None:
-        self.inner = inner
-        self.broken = threading.Event()
-
-    def claim(self, **kwargs: Any) -> Any:
-        if self.broken.is_set():
-            raise StorageError("cannot write the outbox: disk I/O error")
-        return self.inner.claim(**kwargs)
-
-    def complete(self, *args: Any, **kwargs: Any) -> Any:
-        if self.broken.is_set():
-            raise StorageError("cannot write the outbox: disk I/O error")
-        return self.inner.complete(*args, **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 async def test_the_worker_tells_its_health_about_claims(tmp_path: Path) -> None:
