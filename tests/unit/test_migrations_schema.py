@@ -14,7 +14,7 @@ from pagerbridge.store.engine import make_engine
 from pagerbridge.store.metadata import metadata
 
 #: Every module that defines tables on the shared metadata; optional ones may not have landed yet.
-TABLE_MODULES = ["pagerbridge.incidents.models"]
+TABLE_MODULES = ["pagerbridge.incidents.models", "pagerbridge.connectors.models"]
 OPTIONAL_TABLE_MODULES = ["pagerbridge.outbox", "pagerbridge.outbox.tables"]
 
 
