@@ -25,6 +25,11 @@ boundary each, with ``raise ... from exc``, so a user never sees a library's tra
         ├── IncidentNotFoundError
         ├── IllegalTransitionError   e.g. acknowledging a resolved incident
         └── ConflictError            a concurrent change won; reload and retry
+    └── ConnectorError               the connectors domain
+        ├── ConnectorNotFoundError   no connector of that name
+        ├── ConnectorExistsError     a connector of that name exists already
+        └── SecretKeyError           the secret key is missing, malformed or not the one that
+                                     encrypted the stored secrets
 
 This module imports only the standard library: ``pd-send`` loads it on its start-up path.
 """
@@ -179,3 +184,19 @@ class IllegalTransitionError(IncidentError):
 
 class ConflictError(IncidentError):
     """Another change to the same incident committed first; reload and try again."""
+
+
+class ConnectorError(PagerbridgeError):
+    """The connectors domain refused or could not do something."""
+
+
+class ConnectorNotFoundError(ConnectorError):
+    """No connector of that name."""
+
+
+class ConnectorExistsError(ConnectorError):
+    """A connector of that name exists already."""
+
+
+class SecretKeyError(ConnectorError):
+    """The secret key is missing, malformed, or not the key that encrypted the stored secrets."""

@@ -91,13 +91,14 @@ def code_for(exc: BaseException) -> int:
     from pagerbridge.incidents import errors as incident_errors
 
     mapping: Sequence[tuple[tuple[type[BaseException], ...], int]] = (
-        ((errors.ConfigError,), CONFIG),
+        ((errors.ConfigError, errors.SecretKeyError), CONFIG),
         ((incident_errors.InvalidInputError, errors.EventValidationError), USAGE),
         (
             (
                 errors.IncidentNotFoundError,
                 incident_errors.ServiceNotFoundError,
                 incident_errors.TokenNotFoundError,
+                errors.ConnectorNotFoundError,
             ),
             NOT_FOUND,
         ),
@@ -106,6 +107,7 @@ def code_for(exc: BaseException) -> int:
                 errors.IllegalTransitionError,
                 errors.ConflictError,
                 incident_errors.ServiceInUseError,
+                errors.ConnectorExistsError,
             ),
             CONFLICT,
         ),

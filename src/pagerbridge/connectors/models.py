@@ -23,9 +23,9 @@ import sqlalchemy as sa
 from pagerbridge.store.metadata import metadata
 
 
-
 def _connector_fk() -> sa.ForeignKey:
     return sa.ForeignKey("connectors.id", ondelete="CASCADE")
+
 
 connectors_table = sa.Table(
     "connectors",

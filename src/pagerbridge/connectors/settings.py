@@ -1,4 +1,4 @@
-"""A connector's configuration: the ``--config`` JSON keys, validated, split into settings and secrets.
+"""A connector's configuration: the ``--config`` JSON keys, validated; secrets split off.
 
 The keys are the reference's (``base_url``, ``api_key``, ``sync_direction``, ``sync_interval``,
 ``enable_webhook``, ``custom.*``) plus what it does not name (``auth_type``, ``routing_key``,
@@ -24,7 +24,12 @@ EU_BASE_URL: Final = "https://api.eu.pagerduty.com"
 DIRECTIONS: Final = ("bidirectional", "outbound", "inbound")
 AUTH_TYPES: Final = ("api_key", "oauth_app", "oauth_user", "routing_key")
 #: The reference's defaults: SEV-1/2 page (high), SEV-3/4 do not (low).
-DEFAULT_URGENCY: Final[dict[str, Literal["high", "low"]]] = {"SEV-1": "high", "SEV-2": "high", "SEV-3": "low", "SEV-4": "low"}
+DEFAULT_URGENCY: Final[dict[str, Literal["high", "low"]]] = {
+    "SEV-1": "high",
+    "SEV-2": "high",
+    "SEV-3": "low",
+    "SEV-4": "low",
+}
 SEVERITIES: Final = ("SEV-1", "SEV-2", "SEV-3", "SEV-4")
 #: The secret keys of a configuration, as dotted paths.
 SECRET_KEYS: Final = ("api_key", "routing_key", "oauth.client_secret")
@@ -262,8 +267,10 @@ def requirement_problems(settings: ConnectorSettings, secrets: Mapping[str, str]
         problems.append(
             "custom.from_email: required (the PagerDuty user named in the From header of writes)"
         )
-    if settings.auth_type != "routing_key" and not settings.custom.service_id and not (
-        settings.custom.service_mappings
+    if (
+        settings.auth_type != "routing_key"
+        and not settings.custom.service_id
+        and not (settings.custom.service_mappings)
     ):
         problems.append(
             "custom.service_id: required (the PagerDuty service incidents go to), "
