@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
+from pagerbridge.agent.sources.config import SourcesSettings
 from pagerbridge.config import load_config
 from pagerbridge.errors import ConfigError
 
@@ -275,6 +276,7 @@ class AgentConfig(_Section):
     maintenance: list[MaintenanceWindowSettings] = Field(default_factory=list)
     self_monitoring: SelfMonitoringSettings | None = None
     health: HealthSettings = Field(default_factory=HealthSettings)
+    sources: SourcesSettings = Field(default_factory=SourcesSettings)  # agent/sources/config.py
 
     @field_validator("listen")
     @classmethod

@@ -1,0 +1,1 @@
+"""The agent's event sources (syslog, SNMP traps, Alertmanager, JSON hooks): see ``base``."""
