@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from pagerbridge.errors import ConflictError
 from pagerbridge.incidents import catalog, changes, dberrors, serialize, service, sla, timeline
+from pagerbridge.incidents.hooks import ChangeListener, IncidentChange
 from pagerbridge.incidents.lifecycle import format_ref, parse_origin, parse_severity
 from pagerbridge.incidents.limits import NAME_MAX_CHARS, check_text
 from pagerbridge.store.engine import redact_url
@@ -119,8 +120,11 @@ class Commands:
         actor: str,
         origin: str,
         now: datetime | None = None,
+        listener: ChangeListener | None = None,
     ) -> None:
         self.sessions = sessions
+        #: Told of every change inside its transaction (the connectors' outbound sync).
+        self.listener = listener
         self.actor = check_text("actor", actor.strip() or "unknown")[:NAME_MAX_CHARS]
         self.origin = parse_origin(origin)
         self.now = now
@@ -149,6 +153,20 @@ class Commands:
     def _who(self) -> dict[str, Any]:
         return {"actor": self.actor, "origin": self.origin, "now": self.now}
 
+    def _tell(self, conn: Connection, changed: changes.Changed, action: str | None = None) -> None:
+        if self.listener is not None:
+            entry = changed.entry
+            self.listener.after_change(
+                conn,
+                IncidentChange(
+                    incident_id=changed.incident["id"],
+                    kind=entry["kind"],
+                    entry_id=entry["id"],
+                    origin=self.origin,
+                    action=action,
+                ),
+            )
+
     # incidents -------------------------------------------------------------------------------
 
     def declare(
@@ -175,6 +193,12 @@ class Commands:
                         custom_fields=custom_fields,
                         **self._who(),
                     )
+                    if self.listener is not None:
+                        first = timeline.entries(session=s, incident_id=d.incident.id)[0]
+                        self.listener.after_change(
+                            s.connection(),
+                            IncidentChange(d.incident.id, "declared", first.id, self.origin),
+                        )
                     return {
                         **serialize.answer(serialize.incident(d.incident)),
                         "created_services": d.created_services,
@@ -196,11 +220,13 @@ class Commands:
                 expected_version=expected_version,
                 **self._who(),
             )
+            self._tell(conn, changed, action)
         return serialize.answer(serialize.incident_values(changed.incident))
 
     def note(self, ref: str, body: str) -> dict[str, Any]:
         with self._core_tx() as conn:
             changed = changes.add_note(conn, ref=ref, body=body, **self._who())
+            self._tell(conn, changed)
         return serialize.entry_values(changed.entry)
 
     def assign(
@@ -220,6 +246,7 @@ class Commands:
                 expected_version=expected_version,
                 **self._who(),
             )
+            self._tell(conn, changed)
         return serialize.answer(serialize.incident_values(changed.incident))
 
     def list_incidents(

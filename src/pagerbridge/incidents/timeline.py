@@ -17,7 +17,7 @@ from pagerbridge.incidents.lifecycle import parse_origin
 from pagerbridge.incidents.models import TimelineEntry
 
 #: Kinds of timeline entries pagerbridge writes.
-KINDS: Final = ("declared", "status", "note", "assigned", "sla_breach")
+KINDS: Final = ("declared", "status", "note", "assigned", "sla_breach", "pagerduty")
 
 ACTOR_MAX: Final = 255
 
