@@ -138,6 +138,11 @@ class AgentMetrics:
             "Age of the oldest event due for 10 s and still unsent (0 when none; see /health).",
             registry=r,
         )
+        self.clock_drift = Gauge(
+            "pagerbridge_agent_clock_drift_seconds",
+            "This clock minus the Date of PagerDuty's latest answer (warning beyond 60 s).",
+            registry=r,
+        )
         self._collector: _QueueCollector | None = None
 
     def watch_queue(self, stats: Callable[[], Stats], clock: Callable[[], float]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from pagerbridge.agent.app import AgentApp, create_agent_app
 from pagerbridge.agent.auth import TokenPolicy
+from pagerbridge.agent.clock import ClockDrift
 from pagerbridge.agent.config import AgentConfig
 from pagerbridge.agent.forward import ForwardSender
 from pagerbridge.agent.intake import Intake
@@ -27,7 +28,9 @@ from pagerbridge.outbox import DeliveryWorker, Outbox, RateLimit, RetryPolicy, o
 from pagerbridge.outbox.health import DEFAULT_OLDEST_DUE_THRESHOLD, HealthMonitor, WorkerHealth
 from pagerbridge.outbox.worker import Sender
 from pagerbridge.pagerduty.event_rules import events_base
+from pagerbridge.pagerduty.events import EventsClient
 from pagerbridge.pagerduty.limits import EVENTS_REGIONS
+from pagerbridge.pagerduty.outcome import Outcome
 
 log = logging.getLogger("pagerbridge.agent")
 
@@ -111,6 +114,17 @@ class Agent:
                 timeout=config.pagerduty.timeout,
             )
             sender = self._forwarder
+        # Clock drift: PagerDuty's answers carry Date; the agent's own Events API client reads it.
+        self.clock_drift = ClockDrift(clock=clock, on_change=self.metrics.clock_drift.set)
+        self._events: EventsClient | None = None
+        if sender is None:
+            self._events = EventsClient(
+                target.url,
+                proxy=config.pagerduty.proxy,
+                timeout=config.pagerduty.timeout,
+                on_answer=self.clock_drift.observe,
+            )
+            sender = self._send_event
         delivery = config.delivery
         self.worker_health = WorkerHealth()
         self.worker = DeliveryWorker(
@@ -164,17 +178,24 @@ class Agent:
         tls = self.config.tls
         return (str(tls.cert_file), str(tls.key_file)) if tls else None
 
+    async def _send_event(self, body: bytes, change: bool, destination: str | None) -> Outcome:
+        assert self._events is not None
+        return await self._events.send_raw(body, change=change)
+
     async def health(self) -> dict[str, Any]:
         """``GET /health``: worker, storage and backlog checks (one cached query at most every
         2 s, off the event loop, so a load balancer may call it often)."""
         report = await self.health_monitor.report(worker_state=self.worker_state)
         self.metrics.record_health(report)
+        clock = self.clock_drift.report()  # a warning, never unhealthy
         return {
             "ok": report.ok,
             "status": "ok" if report.ok else "degraded",
             "worker": self.worker_state,
             "reasons": report.reasons,
             "checks": report.as_dict(),
+            "clock": clock,
+            "warnings": [clock["warning"]] if "warning" in clock else [],
         }
 
     async def run_background(self, stop: asyncio.Event) -> None:
@@ -198,6 +219,8 @@ class Agent:
                 await monitor
             if self._forwarder is not None:
                 await self._forwarder.aclose()
+            if self._events is not None:
+                await self._events.aclose()
 
     async def aclose(self) -> None:
         """Finish the group commit in progress and close the database."""

@@ -15,7 +15,7 @@ Backoff belongs to the caller (the outbox worker).
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, Self
 
 import aiohttp
@@ -192,7 +192,9 @@ class EventsClient:
     base or already end in ``/v2/enqueue``. ``proxy`` is an ``http://`` proxy URL. ``timeout``
     bounds a whole request in seconds. ``ssl_context`` replaces the default certificate checks
     (e.g. to trust the sandbox's CA). Pass ``session`` to share a connection pool; otherwise
-    the client makes one and closes it in ``aclose()``.
+    the client makes one and closes it in ``aclose()``. ``on_answer`` sees the headers of every
+    HTTP answer, whatever its status (the agent reads ``Date`` to measure clock drift); it must
+    not raise.
     """
 
     def __init__(
@@ -204,7 +206,9 @@ class EventsClient:
         timeout: float = 10.0,
         session: aiohttp.ClientSession | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        on_answer: Callable[[Mapping[str, str]], None] | None = None,
     ) -> None:
+        self._on_answer = on_answer
         if base_url is None:
             if region not in EVENTS_REGIONS:
                 known = ", ".join(sorted(EVENTS_REGIONS))
@@ -277,6 +281,8 @@ class EventsClient:
                 allow_redirects=False,
             ) as response:
                 answer = await response.read()
+                if self._on_answer is not None:
+                    self._on_answer(response.headers)
                 return classify(response.status, answer, response.headers)
         except TimeoutError:
             return Retry(f"no answer from {url} within {self._timeout_s:g} s")
