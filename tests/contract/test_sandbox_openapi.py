@@ -215,6 +215,56 @@ OPS = [
     ),
     Op("GET", "/change_events", 200),
     Op("GET", "/audit/records", 200, lambda i: "/audit/records?root_resource_types[]=services"),
+    # incident custom fields (helper H2, issue 13 item 5)
+    Op(
+        "GET",
+        "/incidents/custom_fields",
+        200,
+        lambda i: "/incidents/custom_fields?include[]=field_options",
+    ),
+    Op(
+        "POST",
+        "/incidents/custom_fields",
+        201,
+        body=lambda i: {
+            "field": {
+                "name": "contract_tier",
+                "display_name": "Contract Tier",
+                "data_type": "string",
+                "field_type": "single_value_fixed",
+                "default_value": "gold",
+                "field_options": [
+                    {"data": {"data_type": "string", "value": "gold"}},
+                    {"data": {"data_type": "string", "value": "silver"}},
+                ],
+            }
+        },
+    ),
+    Op(
+        "GET",
+        "/incidents/custom_fields/{field_id}",
+        200,
+        lambda i: "/incidents/custom_fields/PDEMOF1",
+    ),
+    Op(
+        "DELETE",
+        "/incidents/custom_fields/{field_id}",
+        204,
+        lambda i: f"/incidents/custom_fields/{i['field_to_delete']}",
+    ),
+    Op(
+        "GET",
+        "/incidents/{id}/custom_fields/values",
+        200,
+        lambda i: f"/incidents/{i['incident']}/custom_fields/values",
+    ),
+    Op(
+        "PUT",
+        "/incidents/{id}/custom_fields/values",
+        201,
+        lambda i: f"/incidents/{i['incident']}/custom_fields/values",
+        lambda i: {"custom_fields": [{"name": "environment", "value": "production"}]},
+    ),
 ]
 #: Implemented routes that PagerDuty's REST document does not describe (none today).
 NOT_IN_OPENAPI: set[str] = set()
@@ -249,6 +299,12 @@ def walk() -> Iterator[tuple[SandboxHandle, dict[str, str]]]:
         for key in ("subscription", "subscription_to_delete"):
             _, body = sb.rest("POST", "/webhook_subscriptions", _subscription_body(ids))
             ids[key] = body["webhook_subscription"]["id"]
+        _, body = sb.rest(
+            "POST",
+            "/incidents/custom_fields",
+            {"field": {"name": "doomed", "display_name": "Doomed", "data_type": "integer"}},
+        )
+        ids["field_to_delete"] = body["field"]["id"]
         for key in ("window", "window_to_delete"):
             _, body = sb.rest(
                 "POST", "/maintenance_windows", _window_body(ids), from_email=sb.user_email

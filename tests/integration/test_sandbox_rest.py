@@ -74,7 +74,7 @@ def test_create_rejects_repeated_open_incident_key(sandbox: SandboxHandle) -> No
     assert incident["incident_key"] == "same" and incident["status"] == "triggered"
     status, body = create(sandbox, incident_key="same")
     assert status == 400
-    assert body["error"]["code"] == 2001
+    assert body["error"]["code"] == 2002  # "Arguments Caused Error", as PagerDuty answers it
     assert "matching dedup key" in body["error"]["errors"][0]
     sandbox.rest(
         "PUT",

@@ -55,7 +55,41 @@ def load_openapi(contract_dir: Path) -> dict[str, Any]:
         kind = part.get("properties", {}).get("type", {})
         if "enum" in kind:
             kind["enum"] = [*kind["enum"], "acknowledge_log_entry"]
+    bare_custom_field_values(document)
     return document
+
+
+def bare_custom_field_values(document: dict[str, Any]) -> None:
+    """``CustomFieldsFieldValue.value`` lists its kinds as objects ``{"value": x}`` while every
+    example (REST and webhooks) holds the bare value, and the kinds overlap (a URL is a string):
+    validate the bare value against any kind (listed in docs/sandbox.md). Also drops a field
+    option's broken ``discriminator`` mapping."""
+    schemas = document["components"]["schemas"]
+    value = schemas["CustomFieldsFieldValue"]["properties"]["value"]
+    bare = [dict(branch["properties"]["value"]) for branch in value["oneOf"]]
+    for kind in bare:
+        if "oneOf" in kind:  # a string or an array of strings: both nullable
+            kind["anyOf"] = kind.pop("oneOf")
+    prefix = "#/components/schemas/CustomFieldsFieldValue/properties/value/oneOf/"
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            branches = node.get("oneOf")
+            if isinstance(branches, list) and all(
+                str(b.get("$ref", "")).startswith(prefix) for b in branches
+            ):
+                node["anyOf"] = [bare[int(b["$ref"][len(prefix) :])] for b in node.pop("oneOf")]
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(document)
+    value.clear()
+    value["anyOf"] = bare
+    # A field option's one-branch ``discriminator`` maps to a path the document does not have.
+    schemas["CustomFieldsEditableFieldOption"]["properties"]["data"].pop("discriminator", None)
 
 
 def follow_descriptions_on_null(node: Any) -> None:

@@ -1,4 +1,5 @@
-"""Admin endpoints under ``/_sandbox/``: what arrived, faults, reset, state (docs/sandbox.md).
+"""Admin endpoints under ``/_sandbox/``: what arrived, requests, faults, reset, state
+(docs/sandbox.md).
 
 Not part of PagerDuty's API; no token needed, never rate limited or faulted, so a test can always
 inspect and steer the sandbox.
@@ -58,6 +59,47 @@ async def faults(request: Request) -> Response:
     return JSONResponse({"faults": runtime.faults.as_dict()})
 
 
+async def scripted_faults(request: Request) -> Response:
+    """Append scripted rules (one object or an array) after those in force; answers them all."""
+    runtime = _runtime(request)
+    try:
+        body: Any = json.loads(await request.body() or b"null")
+    except ValueError:
+        return _bad("the body must be a scripted fault object or an array of them")
+    items = body if isinstance(body, list) else [body]
+    try:
+        runtime.faults.add_scripted(items)
+    except ValueError as exc:
+        return _bad(str(exc))
+    return JSONResponse({"scripted": [rule.as_dict() for rule in runtime.faults.scripted]})
+
+
+async def requests(request: Request) -> Response:
+    """GET: API requests received, oldest first (filters: method, path, api, after, token).
+    DELETE: forget them."""
+    log = _runtime(request).requests
+    if request.method == "DELETE":
+        log.clear()
+        return JSONResponse({"requests": [], "total": 0, "forgotten": 0, "last_seq": log.seq})
+    params = request.query_params
+    after_text = params.get("after", "0")
+    if not after_text.isdigit():
+        return _bad("'after' must be a non-negative integer (a request's seq)")
+    rows = [
+        r.as_dict()
+        for r in log.select(
+            method=params.get("method"),
+            path=params.get("path"),
+            api=params.get("api"),
+            after=int(after_text),
+            token=params.get("token"),
+        )
+    ]
+    return JSONResponse(
+        {"requests": rows, "total": len(rows), "forgotten": log.forgotten, "last_seq": log.seq}
+    )
+
+
 async def reset(request: Request) -> Response:
     runtime = _runtime(request)
     runtime.reset()
@@ -71,7 +113,8 @@ async def state(request: Request) -> Response:
     runtime = _runtime(request)
     snapshot = runtime.state.snapshot()
     snapshot["tokens"] = [
-        {"token": "***", "user_id": t["user_id"]} for t in runtime.state.tokens.values()
+        {"token": "***", "user_id": t["user_id"], "access": t.get("access", "full")}
+        for t in runtime.state.tokens.values()
     ]
     snapshot["oauth_clients"] = [
         {"client_id": c["client_id"], "client_secret": "***"}
@@ -91,6 +134,8 @@ def admin_routes() -> list[Route]:
     return [
         Route("/_sandbox/events", events, methods=["GET"]),
         Route("/_sandbox/faults", faults, methods=["GET", "POST"]),
+        Route("/_sandbox/faults/scripted", scripted_faults, methods=["POST"]),
+        Route("/_sandbox/requests", requests, methods=["GET", "DELETE"]),
         Route("/_sandbox/reset", reset, methods=["POST"]),
         Route("/_sandbox/state", state, methods=["GET"]),
         Route("/_sandbox/webhooks", webhooks, methods=["GET"]),

@@ -38,12 +38,14 @@ log = logging.getLogger("pagerbridge.sandbox")
 
 def rest_routes() -> list[BaseRoute]:
     from pagerbridge.sandbox.rest_audit import routes as audit_routes
+    from pagerbridge.sandbox.rest_custom_fields import routes as custom_field_routes
     from pagerbridge.sandbox.rest_directory import routes as directory_routes
     from pagerbridge.sandbox.rest_incidents import routes as incident_routes
     from pagerbridge.sandbox.rest_misc import routes as misc_routes
     from pagerbridge.sandbox.rest_schedules import routes as schedule_routes
 
     return [
+        *custom_field_routes(),  # before /incidents/{id}, which would take "custom_fields"
         *incident_routes(),
         *directory_routes(),
         *schedule_routes(),
@@ -138,7 +140,7 @@ def _oauth(runtime: Runtime) -> list[BaseRoute]:
 
 
 #: With ``--state``, changes are written at most this many seconds after they happen.
-AUTOSAVE_INTERVAL = 2.0
+AUTOSAVE_INTERVAL = 1.0
 #: How often escalations and timeouts are applied when no request arrives.
 TICK_INTERVAL = 1.0
 
@@ -159,14 +161,19 @@ async def _tick(runtime: Runtime) -> None:
 
 
 async def _autosave(runtime: Runtime, path: Path) -> None:
-    """Save the state when a write request came in since the last save (and at shutdown)."""
+    """Save the state when a write request came in since the last save (and at shutdown).
+
+    The snapshot is serialised on the event loop (where the state lives, so it is consistent);
+    the write, fsync and rename run in a thread so requests are not held up by the disk.
+    """
     saved = runtime.version
     while True:
         await asyncio.sleep(AUTOSAVE_INTERVAL)
         if runtime.version != saved:
             saved = runtime.version
+            text = runtime.serialise()
             try:
-                runtime.save(path)
+                await asyncio.to_thread(runtime.write, path, text)
             except OSError as exc:
                 log.error("cannot save the sandbox state to %s: %s", path, exc)
 
@@ -201,7 +208,9 @@ async def _start_webhooks(
     """Import, build and start the outgoing v3 webhook dispatcher; subscriptions read live."""
     module = await asyncio.to_thread(importlib.import_module, "pagerbridge.sandbox.webhooks_out")
     dispatcher = module.WebhookDispatcher(
-        lambda: list(runtime.state.webhook_subscriptions.values()), now=clock
+        lambda: list(runtime.state.webhook_subscriptions.values()),
+        now=clock,
+        drop_on_purpose=runtime.faults.take_webhook_drop,
     )
     await dispatcher.start()
     app.state.webhooks = dispatcher

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pagerbridge.sandbox import faults_scripted
+from pagerbridge.sandbox.faults_scripted import ScriptedFault, parse_scripted
 from pagerbridge.sandbox.options import FaultSpec
 
 Monotonic = Callable[[], float]
@@ -79,6 +81,8 @@ class Faults:
     burst_left: int = 0
     outage_until: float = 0.0
     rng: random.Random = field(default_factory=random.Random)
+    #: The scripted rules still in force (live copies: their ``times`` count down).
+    scripted: list[ScriptedFault] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.set(self.spec)
@@ -87,6 +91,32 @@ class Faults:
         self.spec = spec
         self.burst_left = spec.burst_429
         self.outage_until = self.clock() + spec.outage_seconds if spec.outage_seconds else 0.0
+        self.scripted = [replace(rule) for rule in spec.scripted]
+
+    def add_scripted(self, items: list[Any]) -> list[ScriptedFault]:
+        """Append rules (JSON objects) after the ones in force; ValueError if any is invalid."""
+        rules = [parse_scripted(item) for item in items]
+        self.scripted.extend(rules)
+        return rules
+
+    def take_before(self, method: str, path: str) -> ScriptedFault | None:
+        """A scripted ``status``/``drop`` rule for this request (used up), if one matches."""
+        if not self.scripted or path.startswith("/_sandbox"):
+            return None
+        return faults_scripted.take(self.scripted, method, path, faults_scripted.BEFORE_HANDLER)
+
+    def take_after(self, method: str, path: str) -> ScriptedFault | None:
+        """A scripted ``slow_after_write``/``drop_after_write`` rule for this request."""
+        if not self.scripted or path.startswith("/_sandbox"):
+            return None
+        return faults_scripted.take(self.scripted, method, path, faults_scripted.AFTER_HANDLER)
+
+    def take_webhook_drop(self, event_type: str) -> bool:
+        """True (and one use gone) if a ``drop_webhook`` rule says to lose this webhook."""
+        return (
+            bool(self.scripted)
+            and faults_scripted.take_webhook(self.scripted, event_type) is not None
+        )
 
     def replace_all(self, settings: dict[str, Any]) -> FaultSpec:
         """Replace every setting (omitted ones go back to off); unknown keys raise ValueError."""
@@ -103,6 +133,11 @@ class Faults:
             if not isinstance(rates, dict):
                 raise ValueError("route_error_rates must be an object of path prefix -> rate")
             values["route_error_rates"] = tuple(rates.items())
+        if "scripted" in values:
+            items = values["scripted"] or []
+            if not isinstance(items, list):
+                raise ValueError("scripted must be an array of scripted fault objects")
+            values["scripted"] = tuple(parse_scripted(item) for item in items)
         try:
             spec = replace(FaultSpec(), **values)
             check_spec(spec)
@@ -151,6 +186,7 @@ class Faults:
         }
         out["routes"] = list(self.spec.routes)
         out["route_error_rates"] = dict(self.spec.route_error_rates)
+        out["scripted"] = [rule.as_dict() for rule in self.scripted]
         out["burst_429_left"] = self.burst_left
         out["outage_remaining"] = max(0.0, self.outage_until - self.clock())
         return out

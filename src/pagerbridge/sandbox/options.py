@@ -6,11 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pagerbridge.pagerduty.limits import EVENTS_PER_MINUTE_PER_KEY, REST_REQUESTS_PER_MINUTE
+from pagerbridge.sandbox.faults_scripted import ScriptedFault
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8090
 DEMO_ROUTING_KEY = "deadbeefdeadbeefdeadbeefdeadbeef"
 DEMO_TOKEN = "sandbox-token"
+DEMO_READONLY_TOKEN = "sandbox-readonly-token"
+DEMO_USER_TOKEN = "sandbox-user-token"
 DEMO_SERVICE_ID = "PDEMO01"
 DEMO_USER_EMAIL = "oncall@example.com"
 
@@ -35,6 +38,8 @@ class FaultSpec:
     #: Error rate per path prefix, ``((prefix, rate), ...)``: the longest matching prefix's rate
     #: replaces ``error_rate`` for that path (whatever ``routes`` says).
     route_error_rates: tuple[tuple[str, float], ...] = ()
+    #: "The next N requests to this path do X" rules (``faults_scripted``), used up in order.
+    scripted: tuple[ScriptedFault, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from calendar import monthrange
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,7 +20,7 @@ from starlette.responses import JSONResponse, Response
 
 from pagerbridge.sandbox.gate import PRINCIPAL_KEY
 from pagerbridge.sandbox.runtime import Runtime
-from pagerbridge.sandbox.state import Resource, SandboxState, parse_time
+from pagerbridge.sandbox.state import LATEST, Resource, SandboxState, parse_time, shifted
 
 PAGE_DEFAULT = 25
 PAGE_MAX = 100
@@ -174,10 +175,31 @@ def time_param(request: Request, name: str) -> datetime | None:
         ) from exc
 
 
+#: PagerDuty's widest ``since``/``until`` search on ``/incidents`` ("Maximum range is 6 months").
+MAX_RANGE_MONTHS = 6
+RANGE_TOO_LONG = "the date range is too long: 'since' and 'until' may be at most 6 months apart"
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same day and time ``months`` calendar months later (the day held to the month's
+    end: Aug 31 + 6 months is Feb 28/29), held at year 9999."""
+    years, month0 = divmod(moment.month - 1 + months, 12)
+    year = moment.year + years
+    if year > LATEST.year:
+        return LATEST
+    month = month0 + 1
+    return moment.replace(year=year, month=month, day=min(moment.day, monthrange(year, month)[1]))
+
+
 def time_range(
-    request: Request, *, default_days: int | None = 30
+    request: Request, *, default_days: int | None = 30, max_months: int | None = None
 ) -> tuple[datetime | None, datetime | None]:
-    """``since``/``until`` (``date_range=all`` ignores them); default: the last month."""
+    """``since``/``until`` (``date_range=all`` ignores them); default: the last month.
+
+    With ``max_months`` (``/incidents``, ``/log_entries``), a range wider than that is a 400
+    as PagerDuty answers it (code 2001), the end of a range given only by ``since`` is now, and
+    ``until`` alone searches the month before it.
+    """
     if request.query_params.get("date_range") == "all":
         return None, None
     since = time_param(request, "since")
@@ -187,6 +209,12 @@ def time_range(
         return now - timedelta(days=default_days), None
     if since is not None and until is not None and since > until:
         raise RestError(400, "Invalid Query Date Range", 2005, ["'since' is after 'until'"])
+    if max_months is not None:
+        if since is None and until is not None and default_days is not None:
+            since = shifted(until, -timedelta(days=default_days))
+        end = until if until is not None else now
+        if since is not None and end > add_months(since, max_months):
+            raise invalid_input(RANGE_TOO_LONG)
     return since, until
 
 

@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute, Route
 
 from pagerbridge.sandbox import incident_ops as ops
 from pagerbridge.sandbox.rest_common import (
+    MAX_RANGE_MONTHS,
     RestError,
     includes,
     invalid_input,
@@ -50,7 +51,10 @@ async def create_note(request: Request) -> Response:
 
 
 def _entries(request: Request, state: SandboxState, incident_id: str | None) -> list[Resource]:
-    since, until = time_range(request, default_days=None if incident_id else 30)
+    if incident_id:
+        since, until = time_range(request, default_days=None)
+    else:
+        since, until = time_range(request, max_months=MAX_RANGE_MONTHS)
     out: list[Resource] = []
     source = state.log_of(incident_id) if incident_id else state.log_entries.values()
     for entry in source:

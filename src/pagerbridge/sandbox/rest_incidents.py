@@ -17,6 +17,7 @@ from starlette.routing import BaseRoute, Route
 
 from pagerbridge.sandbox import incident_ops as ops
 from pagerbridge.sandbox.rest_common import (
+    MAX_RANGE_MONTHS,
     RestError,
     includes,
     invalid_input,
@@ -33,6 +34,9 @@ from pagerbridge.sandbox.rest_common import (
 from pagerbridge.sandbox.state import Resource, SandboxState, parse_time
 
 BULK_MAX = 250
+#: PagerDuty's answer (400, code 2002) to a create whose ``incident_key`` matches an open
+#: incident of the service; a resolved incident's key may be used again.
+DUPLICATE_KEY = "Open incident with matching dedup key already exists on this service"
 WEB_CHANNEL = {"type": "web_api", "summary": "The PagerDuty REST API"}
 URGENCY_ORDER = {"low": 0, "high": 1}
 SORTS = {
@@ -109,7 +113,7 @@ def filtered(request: Request, state: SandboxState) -> list[Resource]:
     team_ids = set(multi(request, "team_ids"))
     user_ids = set(multi(request, "user_ids"))
     key = request.query_params.get("incident_key")
-    since, until = time_range(request)
+    since, until = time_range(request, max_months=MAX_RANGE_MONTHS)
     out: list[Resource] = []
     for incident in state.incidents.values():
         if statuses and incident["status"] not in statuses:
@@ -180,9 +184,7 @@ async def create_incident(request: Request) -> Response:
                 and other.get("incident_key") == key
                 and other["status"] != "resolved"
             ):
-                raise invalid_input(
-                    "Open incident with matching dedup key already exists on this service"
-                )
+                raise RestError(400, "Arguments Caused Error", 2002, [DUPLICATE_KEY])
     urgency = body.get("urgency")
     if urgency is not None and urgency not in ops.URGENCIES:
         raise invalid_input("'incident.urgency' must be high or low")

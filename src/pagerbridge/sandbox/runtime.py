@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,8 +18,11 @@ from pagerbridge.errors import ConfigError
 from pagerbridge.sandbox import timers
 from pagerbridge.sandbox.limits_faults import Faults, FixedWindow, Monotonic, SlidingWindow
 from pagerbridge.sandbox.options import SandboxOptions
+from pagerbridge.sandbox.request_log import RequestLog
 from pagerbridge.sandbox.seed import load_seed
 from pagerbridge.sandbox.state import Clock, Publisher, SandboxState, utc_now
+
+_WRITE_LOCK = threading.Lock()
 
 
 @dataclass
@@ -37,6 +41,8 @@ class Runtime:
     reset_hooks: list[Callable[[], None]] = field(default_factory=list)
     #: Counts write requests (anything but GET/HEAD), so ``--state`` knows when to save.
     version: int = 0
+    #: Every API request received (``GET /_sandbox/requests``), for tests that count calls.
+    requests: RequestLog = field(default_factory=RequestLog)
 
     def __post_init__(self) -> None:
         self.faults = Faults(spec=self.options.faults, clock=self.monotonic)
@@ -59,6 +65,7 @@ class Runtime:
         self.events_limit.hits.clear()
         self.rest_limit.windows.clear()
         self.faults.set(self.options.faults)
+        self.requests.clear()
         for hook in self.reset_hooks:
             hook()
 
@@ -83,11 +90,25 @@ class Runtime:
 
     def save(self, path: Path) -> None:
         """Write the state atomically (temporary file, fsync, rename), readable by owner only."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(self.state.snapshot(), fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        self.write(path, self.serialise())
+
+    def serialise(self) -> str:
+        """The state as JSON text, taken now (call on the event loop that owns the state)."""
+        return json.dumps(self.state.snapshot())
+
+    @staticmethod
+    def write(path: Path, text: str) -> None:
+        """Replace ``path`` with ``text`` atomically: a crash leaves the old or the new file.
+
+        Writes are serialised (the autosave's thread and the shutdown save share the temporary
+        file), so the last one started is the one that stays.
+        """
+        with _WRITE_LOCK:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(path.name + ".tmp")
+            fd = os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)

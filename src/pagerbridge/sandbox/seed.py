@@ -14,6 +14,8 @@ from pagerbridge.errors import ConfigError
 from pagerbridge.sandbox.state import Resource, SandboxState
 
 DEFAULT_SEED = "default_seed.yaml"
+#: An API key's access level (PagerDuty: account keys are read-only or full access).
+TOKEN_ACCESS = ("full", "read_only")
 ROUTING_KEY_LENGTH = 32
 
 
@@ -49,6 +51,7 @@ SECTIONS = (
     "escalation_policies",
     "services",
     "priorities",
+    "custom_fields",
     "tokens",
     "oauth_clients",
 )
@@ -98,6 +101,7 @@ class _Builder:
         self.policies()
         self.services()
         self.priorities()
+        self.custom_fields()
         self.credentials()
 
     def users(self) -> None:
@@ -308,6 +312,18 @@ class _Builder:
             }
             s.priorities[pid] = s.decorate("priority", priority, priority["name"])
 
+    def custom_fields(self) -> None:
+        from pagerbridge.sandbox.custom_fields import FieldError, new_field
+
+        s = self.state
+        for key, item in self.items("custom_fields"):
+            fid = str(self.need(key, item, "id"))
+            try:
+                field = new_field(s, item, field_id=fid)
+            except FieldError as exc:
+                raise self.fail(key, str(exc)) from exc
+            s.custom_fields[fid] = field
+
     def credentials(self) -> None:
         s = self.state
         for key, item in self.items("tokens"):
@@ -315,7 +331,10 @@ class _Builder:
             user = item.get("user")
             if user is not None:
                 self.known(f"{key}.user", s.users, user, "user")
-            s.tokens[token] = {"token": token, "user_id": user}
+            access = item.get("access", "full")
+            if access not in TOKEN_ACCESS:
+                raise self.fail(f"{key}.access", f"must be one of {', '.join(TOKEN_ACCESS)}")
+            s.tokens[token] = {"token": token, "user_id": user, "access": access}
         for key, item in self.items("oauth_clients"):
             cid = str(self.need(key, item, "client_id"))
             s.oauth_clients[cid] = {

@@ -31,9 +31,11 @@ COLLECTIONS = (
     "services",
     "integrations",
     "priorities",
+    "custom_fields",
     "incidents",
     "alerts",
     "notes",
+    "custom_field_values",
     "log_entries",
     "webhook_subscriptions",
     "maintenance_windows",
@@ -180,10 +182,14 @@ class SandboxState:
     #: routing key -> {"id", "service_id", "name", "type", "integration_key"}
     integrations: dict[str, Resource] = field(default_factory=dict)
     priorities: dict[str, Resource] = field(default_factory=dict)
+    #: incident custom field definitions, id -> PagerDuty's ``field`` object
+    custom_fields: dict[str, Resource] = field(default_factory=dict)
     incidents: dict[str, Resource] = field(default_factory=dict)
     alerts: dict[str, Resource] = field(default_factory=dict)
     #: incident id -> its notes, oldest first
     notes: dict[str, list[Resource]] = field(default_factory=dict)
+    #: incident id -> {field id: value} (fields never set read as their ``default_value``)
+    custom_field_values: dict[str, dict[str, Any]] = field(default_factory=dict)
     log_entries: dict[str, Resource] = field(default_factory=dict)
     webhook_subscriptions: dict[str, Resource] = field(default_factory=dict)
     maintenance_windows: dict[str, Resource] = field(default_factory=dict)

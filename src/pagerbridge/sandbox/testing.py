@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from pagerbridge.sandbox.options import (
+    DEMO_READONLY_TOKEN,
     DEMO_ROUTING_KEY,
     DEMO_SERVICE_ID,
     DEMO_TOKEN,
     DEMO_USER_EMAIL,
+    DEMO_USER_TOKEN,
     FaultSpec,
     SandboxOptions,
 )
@@ -54,6 +57,9 @@ class SandboxHandle:
     #: The server's private key (``tls=True``), removed when the sandbox stops.
     key_path: Path | None = None
     token: str = DEMO_TOKEN
+    #: The seeded account key with read-only access (every REST write answers 403).
+    readonly_token: str = DEMO_READONLY_TOKEN
+    user_token: str = DEMO_USER_TOKEN
     routing_key: str = DEMO_ROUTING_KEY
     service_id: str = DEMO_SERVICE_ID
     user_email: str = DEMO_USER_EMAIL
@@ -109,11 +115,17 @@ class SandboxHandle:
             return status, raw.decode("utf-8", "replace")
 
     def rest(
-        self, method: str, path: str, body: Any = None, *, from_email: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        from_email: str | None = None,
+        token: str | None = None,
     ) -> tuple[int, Any]:
-        """A REST API call with the demo token (and ``From`` when given)."""
+        """A REST API call with the demo token, or ``token`` (and ``From`` when given)."""
         headers = {
-            "Authorization": f"Token token={self.token}",
+            "Authorization": f"Token token={token or self.token}",
             "Accept": "application/vnd.pagerduty+json;version=2",
         }
         if from_email:
@@ -157,6 +169,71 @@ class SandboxHandle:
         assert status == 200, body
         state: dict[str, Any] = body
         return state
+
+    def requests(
+        self,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        api: str | None = None,
+        after: int = 0,
+        token: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """API requests the sandbox received, oldest first (``GET /_sandbox/requests``).
+
+        ``path`` ending in ``*`` is a prefix; ``api`` is ``rest``, ``events`` or ``oauth``;
+        ``token`` keeps the REST calls made with that token; ``after`` a ``seq``.
+        """
+        params = {"method": method, "path": path, "api": api, "token": token}
+        query = {k: v for k, v in params.items() if v is not None}
+        if after:
+            query["after"] = str(after)
+        suffix = "?" + urllib.parse.urlencode(query) if query else ""
+        status, body = self.request("GET", "/_sandbox/requests" + suffix)
+        assert status == 200, body
+        rows: list[dict[str, Any]] = body["requests"]
+        return rows
+
+    def count_requests(self, method: str, path: str, *, token: str | None = None) -> int:
+        """How many ``method path`` requests arrived (``path`` ending in ``*``: a prefix)."""
+        return len(self.requests(method=method, path=path, token=token))
+
+    def clear_requests(self) -> int:
+        """Forget the recorded requests; returns the last ``seq`` (for ``after=``)."""
+        status, body = self.request("DELETE", "/_sandbox/requests")
+        assert status == 200, body
+        return int(body["last_seq"])
+
+    def script_fault(
+        self,
+        do: str,
+        *,
+        path: str | None = None,
+        method: str | None = None,
+        times: int = 1,
+        status: int = 500,
+        seconds: float = 0.0,
+        event_type: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Add a scripted fault (``POST /_sandbox/faults/scripted``); returns those in force.
+
+        ``do``: ``status`` (answer ``status`` at once), ``drop`` (close, no answer),
+        ``slow_after_write`` (make the change, answer after ``seconds``), ``drop_after_write``
+        (make the change, close with no answer), ``drop_webhook`` (lose the next outgoing
+        webhook of ``event_type``). Used up after ``times`` matches.
+        """
+        rule: dict[str, Any] = {"do": do, "times": times}
+        optional = {"path": path, "method": method, "event_type": event_type}
+        rule.update({k: v for k, v in optional.items() if v is not None})
+        if do == "status":
+            rule["status"] = status
+        if seconds:
+            rule["seconds"] = seconds
+        answer_status, body = self.request("POST", "/_sandbox/faults/scripted", rule)
+        if answer_status != 200:
+            raise ValueError(body["error"]["message"])
+        rules: list[dict[str, Any]] = body["scripted"]
+        return rules
 
     def webhook_deliveries(self) -> list[dict[str, Any]]:
         _status, body = self.request("GET", "/_sandbox/webhooks")

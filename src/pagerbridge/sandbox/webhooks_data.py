@@ -19,12 +19,13 @@ from pagerbridge.pagerduty.webhook_types import EVENT_TYPES
 Resource = dict[str, Any]
 
 #: The ``data.type`` values the sandbox builds (``data_for``); the other documented ones (tasks,
-#: workflows, custom fields, role assignments, action invocations) it never publishes.
+#: workflows, service custom fields, role assignments, action invocations) it never publishes.
 BUILT_DATA_TYPES = frozenset(
     {
         "incident",
         "incident_note",
         "incident_conference_bridge",
+        "incident_field_values",
         "incident_responder",
         "incident_status_update",
         "service",
@@ -152,6 +153,31 @@ def conference_bridge_data(incident: Mapping[str, Any]) -> Resource:
     }
 
 
+#: The keys of a custom field value in a webhook (PagerDuty's ``incident_field_values`` example).
+_FIELD_VALUE_KEYS = ("data_type", "field_type", "id", "name", "namespace", "type", "value")
+
+
+def field_values_data(
+    incident: Mapping[str, Any],
+    custom_fields: list[Mapping[str, Any]],
+    changed: list[Mapping[str, Any]],
+) -> Resource:
+    """``data`` for ``incident.custom_field_values.updated`` (``incident_field_values``)."""
+
+    def value(item: Mapping[str, Any]) -> Resource:
+        out = {key: copy.deepcopy(item.get(key)) for key in _FIELD_VALUE_KEYS}
+        out["namespace"] = "incidents"
+        out["type"] = "field_value"
+        return out
+
+    return {
+        "incident": incident_reference(incident),
+        "custom_fields": [value(v) for v in custom_fields],
+        "changed_custom_fields": [value(v) for v in changed],
+        "type": "incident_field_values",
+    }
+
+
 def service_data(service: Mapping[str, Any]) -> Resource:
     """``data`` for ``service.created`` / ``updated`` / ``deleted``."""
     return {
@@ -210,6 +236,12 @@ def data_for(event_type: str, resource: Mapping[str, Any]) -> Resource:
         return service_data(resource)
     if data_type == "incident_conference_bridge" and kind == "incident":
         return conference_bridge_data(resource)
+    if data_type == "incident_field_values":
+        return field_values_data(
+            resource.get("incident") or {},
+            list(resource.get("custom_fields") or []),
+            list(resource.get("changed_custom_fields") or []),
+        )
     if data_type in {"incident_note", "incident_status_update", "incident_responder"}:
         return _incident_child(event_type, resource, data_type)
     return copy.deepcopy(dict(resource))

@@ -49,6 +49,8 @@ Resource = dict[str, Any]
 SubscriptionSource = Callable[[], Iterable[Resource]]
 #: How many deliveries the record keeps (oldest forgotten first), so a long run stays bounded.
 RECORD_LIMIT = 10_000
+#: The ``reason`` of a webhook lost through the ``drop_webhook`` fault (never sent at all).
+DROPPED_ON_PURPOSE = "dropped on purpose (fault injection: drop_webhook)"
 
 
 def _iso(moment: datetime) -> str:
@@ -69,6 +71,7 @@ class WebhookDispatcher:
         rng: Callable[[], float] = random.random,
         session: aiohttp.ClientSession | None = None,
         ssl_context: ssl.SSLContext | None = None,
+        drop_on_purpose: Callable[[str], bool] | None = None,
     ) -> None:
         self._registry: dict[str, Resource] = {}
         self._source = subscriptions or (lambda: self._registry.values())
@@ -81,6 +84,8 @@ class WebhookDispatcher:
         #: TLS trust for https receivers (None: the system's CAs, as PagerDuty verifies them).
         self.ssl_context = ssl_context
         self._own_session = session is None
+        #: ``(event_type) -> bool``: True loses this webhook on purpose (fault injection).
+        self.drop_on_purpose = drop_on_purpose
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queues: dict[tuple[str, str], deque[Delivery]] = {}
         self._tasks: dict[tuple[str, str], asyncio.Task[None]] = {}
@@ -226,6 +231,9 @@ class WebhookDispatcher:
             self._record.append(delivery)
             if len(delivery.body) > WEBHOOK_MAX_BYTES:
                 self._finish(delivery, "dropped", "webhook larger than 256 KB", count=False)
+                continue
+            if self.drop_on_purpose is not None and self.drop_on_purpose(delivery.event_type):
+                self._finish(delivery, "dropped", DROPPED_ON_PURPOSE, count=False)
                 continue
             key = (delivery.subscription_id, delivery.resource_id)
             self._queues.setdefault(key, deque()).append(delivery)
