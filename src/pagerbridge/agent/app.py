@@ -22,7 +22,9 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from pagerbridge.agent.auth import TokenPolicy
+from pagerbridge.agent.events_v1 import V1_PATH
 from pagerbridge.agent.intake import Intake, Verdict, error, too_large
+from pagerbridge.agent.intake_v1 import V1Intake
 from pagerbridge.agent.metrics import CONTENT_TYPE, AgentMetrics
 from pagerbridge.pagerduty.limits import EVENT_MAX_BYTES
 
@@ -99,7 +101,12 @@ class EnqueueEndpoint:
     """
 
     def __init__(
-        self, intake: Intake, *, metrics: AgentMetrics, policy: TokenPolicy, change: bool
+        self,
+        intake: Intake | V1Intake,
+        *,
+        metrics: AgentMetrics,
+        policy: TokenPolicy,
+        change: bool,
     ) -> None:
         self._intake = intake
         self._metrics = metrics
@@ -196,6 +203,8 @@ def create_agent_app(
         "/v2/enqueue": EnqueueEndpoint(intake, metrics=metrics, policy=policy, change=False),
         "/v2/change/enqueue": EnqueueEndpoint(intake, metrics=metrics, policy=policy, change=True),
     }
+    # Events API v1 (pdagent's and old scripts' generic endpoint): converted, same intake.
+    hot[V1_PATH] = EnqueueEndpoint(V1Intake(intake), metrics=metrics, policy=policy, change=False)
 
     async def get_health(request: Request) -> Response:
         body: dict[str, Any] = await health() if health else {"ok": True}
@@ -226,6 +235,7 @@ def create_agent_app(
         # Registered here too, so other methods get Starlette's 405 (POSTs never reach them).
         Route("/v2/enqueue", hot["/v2/enqueue"], methods=["POST"]),
         Route("/v2/change/enqueue", hot["/v2/change/enqueue"], methods=["POST"]),
+        Route(V1_PATH, hot[V1_PATH], methods=["POST"]),
         Route("/health", get_health, methods=["GET"]),
         Route("/metrics", get_metrics, methods=["GET"]),
     ]

@@ -66,6 +66,11 @@ _WHY = {
     "update-watcher run": "the result of the run; cron and systemd read it",
 }
 
+# pdagent-integrations' drop-ins store through pd-send's path, so they keep its (pdagent's) codes.
+for _tool in ("pd-nagios", "pd-zabbix", "pd-sensu"):
+    EXCEPTIONS[_tool] = EXCEPTIONS["pd-send"]
+    _WHY[_tool] = _WHY["pd-send"]
+
 
 def rows(command: str = "") -> list[tuple[int, str]]:
     """The table as ``command`` (``"pd-send"``, ``"update-watcher run"``, ...) uses it."""

@@ -24,7 +24,7 @@ from pagerbridge.cli.pd_send_fast import MAX_QUEUE_ENV, Args
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms of start-up)
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
     from typing import Any, NoReturn
 
 EXIT_OK = exits.OK
@@ -171,9 +171,9 @@ def build_event(args: Args) -> dict[str, Any]:
     return event
 
 
-def _max_queue(args: Args) -> int | None:
-    if args.max_queue is not None:
-        return int(args.max_queue)
+def _max_queue(flag: int | None) -> int | None:
+    if flag is not None:
+        return int(flag)
     raw = os.environ.get(MAX_QUEUE_ENV)
     if raw:
         try:
@@ -215,16 +215,16 @@ def _to_agent(agent_url: str, event: dict[str, Any], change: bool) -> tuple[int,
     return status, parsed if isinstance(parsed, dict) else {}
 
 
-def _fallback(args: Args, event: dict[str, Any], why: str) -> str | None:
+def _fallback(agent_url: str, change: bool, event: dict[str, Any], why: str) -> str | None:
     """The database is not writable for us: hand the event to the agent, or exit 4."""
     try:
-        status, body = _to_agent(args.agent_url, event, args.change)
+        status, body = _to_agent(agent_url, event, change)
     except OSError as exc:
         reason = getattr(exc, "reason", None) or exc
         _fail(
             EXIT_CANNOT_STORE,
             f"cannot store the event: {why}",
-            hint=f"the local agent at {args.agent_url} is not reachable either ({reason}); "
+            hint=f"the local agent at {agent_url} is not reachable either ({reason}); "
             "start it (pagerbridge agent), or let this user write the database",
         )
     message = str(body.get("message") or "")
@@ -243,7 +243,7 @@ def _fallback(args: Args, event: dict[str, Any], why: str) -> str | None:
     _fail(
         EXIT_CANNOT_STORE,
         f"cannot store the event: {why}",
-        hint=f"the agent at {args.agent_url} did not take it either: "
+        hint=f"the agent at {agent_url} did not take it either: "
         + f"HTTP {status} {message}".rstrip(),
     )
 
@@ -252,6 +252,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     args = pd_send_fast.parse(argv) or build_parser().parse_args(argv, namespace=Args())
+    event = build_event(args)
+    dedup_key = store(
+        event, change=args.change, db=args.db, agent_url=args.agent_url, max_queue=args.max_queue
+    )
+    if not args.quiet and dedup_key:
+        print(dedup_key)
+    return EXIT_OK
+
+
+def store(
+    event: dict[str, Any],
+    *,
+    change: bool,
+    db: str | None,
+    agent_url: str,
+    max_queue: int | None = None,
+    explain: Callable[[list[str]], list[str]] | None = None,
+) -> str | None:
+    """Validate ``event`` and store it durably in the outbox of ``db`` (else
+    ``$PAGERBRIDGE_DATABASE_URL``, else the default database), or hand it to the agent at
+    ``agent_url`` when that database cannot be written; its dedup key. Exits 2, 3 or 4 on
+    failure (``explain`` rewords the validation errors). pd-send's one storage path, also taken
+    by pd-nagios, pd-zabbix and pd-sensu."""
     from pagerbridge.errors import (
         ConfigError,
         EventValidationError,
@@ -261,19 +284,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pagerbridge.outbox.core import prepare_event
     from pagerbridge.paths import resolve_database_url
 
-    event = build_event(args)
     now = time.time()
     try:
-        row = prepare_event(event, change=args.change, now=now)
+        row = prepare_event(event, change=change, now=now)
     except EventValidationError as exc:
-        _fail(EXIT_INVALID, "invalid event:", *exc.errors)
+        _fail(EXIT_INVALID, "invalid event:", *(explain(exc.errors) if explain else exc.errors))
     dedup_key: str | None = row.dedup_key
     try:
-        url = resolve_database_url(args.db)
+        url = resolve_database_url(db)
         from pagerbridge.outbox import Outbox, open_storage
 
         storage = open_storage(url)
-        outbox = Outbox(storage, max_queue=_max_queue(args), clock=lambda: now)
+        outbox = Outbox(storage, max_queue=_max_queue(max_queue), clock=lambda: now)
         # Meant for the PagerDuty the agent on this database delivers to (as it recorded at
         # start); with none recorded, for whichever worker claims it first.
         row = row._replace(destination=storage.recorded_destination())
@@ -285,16 +307,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StorageError, ConfigError) as exc:
         import json
 
-        dedup_key = _fallback(args, json.loads(row.payload), str(exc))
-    if not args.quiet and dedup_key:
-        print(dedup_key)
-    return EXIT_OK
+        dedup_key = _fallback(agent_url, change, json.loads(row.payload), str(exc))
+    return dedup_key
 
 
 def run() -> None:
     """Console entry point; leaves without interpreter teardown (start-up time is the product)."""
+    run_main(main)
+
+
+def run_main(entry: Callable[[], int]) -> NoReturn:
+    """Run ``entry`` and leave with its code, without interpreter teardown; a bug is one line,
+    never a traceback (``PAGERBRIDGE_DEBUG=1`` shows it). Shared by pdagent's drop-ins."""
     try:
-        code = main()
+        code = entry()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         if exc.code is not None and not isinstance(exc.code, int):
