@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,9 @@ from pagerbridge.agent.intake import Intake
 from pagerbridge.agent.maintenance import MaintenanceSchedule
 from pagerbridge.agent.metrics import AgentMetrics
 from pagerbridge.agent.selfmonitor import SelfMonitor
+from pagerbridge.agent.sources.manager import SourceManager
+from pagerbridge.agent.sources.metrics import SourceMetrics
+from pagerbridge.agent.sources.sink import AgentSink
 from pagerbridge.outbox import DeliveryWorker, Outbox, RateLimit, RetryPolicy, open_outbox
 from pagerbridge.outbox.health import DEFAULT_OLDEST_DUE_THRESHOLD, HealthMonitor, WorkerHealth
 from pagerbridge.outbox.worker import Sender
@@ -104,6 +108,16 @@ class Agent:
             clock=clock,
             destination=target.destination,
         )
+        # Event sources (agent/sources): started by sources_running(), reloaded on SIGHUP.
+        self.sources = SourceManager(
+            config.sources,
+            AgentSink(
+                self.outbox.enqueue_row_async,
+                metrics=SourceMetrics(self.metrics.registry),
+                clock=clock,
+                destination=target.destination,
+            ),
+        )
         self._forwarder: ForwardSender | None = None
         if sender is None and target.kind == "forward":
             assert config.forward is not None
@@ -165,6 +179,7 @@ class Agent:
                 clock=clock,
             )
         self.worker_state = "starting"
+        self._reloads: set[asyncio.Future[bool]] = set()
         self.app: AgentApp = create_agent_app(
             self.intake,
             metrics=self.metrics,
@@ -225,3 +240,51 @@ class Agent:
     async def aclose(self) -> None:
         """Finish the group commit in progress and close the database."""
         await self.outbox.aclose()
+
+    # --- event sources (agent/sources) -------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def sources_running(
+        self, reload: Callable[[], AgentConfig] | None = None
+    ) -> AsyncIterator[None]:
+        """Start the configured sources (their listeners are bound when this enters: a busy port
+        fails here), reload them on SIGHUP with ``reload()``'s configuration, and stop them on
+        exit, each finishing the messages it already read (call before ``aclose``)."""
+        await self.sources.start()
+        loop = asyncio.get_running_loop()
+        hooked = False
+        if reload is not None:
+            try:
+                loop.add_signal_handler(signal.SIGHUP, self._on_sighup, reload)
+                hooked = True
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+                log.debug("SIGHUP cannot be handled here; sources reload only on restart")
+        try:
+            yield
+        finally:
+            if hooked:
+                loop.remove_signal_handler(signal.SIGHUP)
+            await self.sources.stop()
+
+    def _on_sighup(self, reload: Callable[[], AgentConfig]) -> None:
+        log.info("SIGHUP: reloading the event sources")
+        task = asyncio.ensure_future(self.reload_sources(reload))
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def reload_sources(self, reload: Callable[[], AgentConfig]) -> bool:
+        """Re-read the configuration and apply its ``sources:``; a broken file changes nothing
+        (logged). Other sections need a restart."""
+        from pagerbridge.errors import PagerbridgeError
+
+        try:
+            config = reload()
+            await self.sources.reload(config.sources)
+        except PagerbridgeError as exc:
+            log.error("reload refused, the sources keep their settings: %s", exc)
+            return False
+        except Exception:
+            log.exception("reload failed; the sources keep their settings")
+            return False
+        log.info("event sources reloaded: %s", ", ".join(self.sources.names) or "none")
+        return True

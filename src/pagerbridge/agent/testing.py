@@ -106,7 +106,8 @@ def running_agent(
             stop = asyncio.Event()
             box["handle"] = AgentHandle(agent, served, asyncio.get_running_loop(), stop)
             background = [agent.run_background] if deliver else []
-            await run_services(stop, front=[served], background=background, on_ready=ready.set)
+            async with agent.sources_running():  # event sources, if configured
+                await run_services(stop, front=[served], background=background, on_ready=ready.set)
         finally:
             await agent.aclose()
 

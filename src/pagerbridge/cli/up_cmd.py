@@ -10,6 +10,7 @@ commands so ``pagerbridge --help`` stays fast.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from pathlib import Path
@@ -93,9 +94,11 @@ def run_agent(
                 _say(f"  delivering to {_describe_target(target.kind, target.url)}")
                 _say(f"  database {redact_url(database_url)}")
 
-            await run_services(
-                stop, front=[served], background=[agent.run_background], on_ready=ready
-            )
+            reload = functools.partial(_load, config_path, listen=listen, events_url=events_url)
+            async with agent.sources_running(reload):  # listeners bound; SIGHUP reloads them
+                await run_services(
+                    stop, front=[served], background=[agent.run_background], on_ready=ready
+                )
         finally:
             await agent.aclose()
         _say("pagerbridge agent stopped")
@@ -188,9 +191,11 @@ def run_up(
                 _say("Press Ctrl-C to stop.")
 
             stop = asyncio.Event()
-            await run_services(
-                stop, front=front, background=[agent.run_background], back=back, on_ready=ready
-            )
+            reload = functools.partial(_load, config_path, listen=listen, events_url=events_url)
+            async with agent.sources_running(reload):  # listeners bound; SIGHUP reloads them
+                await run_services(
+                    stop, front=front, background=[agent.run_background], back=back, on_ready=ready
+                )
         finally:
             await agent.aclose()
         _say("pagerbridge stopped")
