@@ -9,7 +9,8 @@ heavy (``im declare`` runs it).
 
 Rows of one incident share an ordering key, so PagerDuty sees the changes strictly in order:
 ``pd:<connector id>:<incident number>``. Their routing key, ``rest:<connector id>``, names the
-REST budget they draw from (960 requests a minute per credential, shared by every process).
+REST budget they draw from (960 requests a minute per credential, shared by every process), and
+their destination, ``connector:<id>``, lets ``im connector sync NAME`` send one connector's rows.
 A change whose origin is PagerDuty is never sent back (no loops).
 """
 
@@ -45,6 +46,12 @@ def budget_key(connector_id: int) -> str:
     return f"rest:{connector_id}"
 
 
+def destination(connector_id: int) -> str:
+    """The rows' destination: a worker for one connector (``im connector sync``) claims only its
+    own; the hub's worker (no destination) claims every connector's."""
+    return f"connector:{connector_id}"
+
+
 def row_payload(connector_id: int, change: IncidentChange) -> dict[str, Any]:
     return {
         "v": ROW_VERSION,
@@ -77,6 +84,7 @@ class OutboundSync:
                 row_payload(connector_id, change),
                 ordering_key(connector_id, change.incident_id),
                 routing_key=budget_key(connector_id),
+                destination=destination(connector_id),
             )
 
 

@@ -24,12 +24,15 @@ import os
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
 from pagerbridge import paths
 from pagerbridge.errors import SecretKeyError
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 SECRET_KEY_ENV: Final = "PAGERBRIDGE_SECRET_KEY"
 KEY_FILENAME: Final = "secret.key"
@@ -121,6 +124,17 @@ class SecretBox:
             )
         path = key_file_path(database_url, env)
         return cls([load_or_create_key_file(path)], source=str(path))
+
+    @classmethod
+    def for_engine(cls, engine: Engine, environ: Mapping[str, str] | None = None) -> SecretBox:
+        """:meth:`from_environment` for the database behind an engine."""
+        url = engine.url
+        if url.get_backend_name() == "sqlite":
+            database = url.database or ""
+            text = f"sqlite:///{database}" if database and database != ":memory:" else "sqlite://"
+        else:
+            text = "postgresql://"
+        return cls.from_environment(text, environ)
 
     @property
     def fingerprint(self) -> str:

@@ -38,6 +38,8 @@ log = logging.getLogger(__name__)
 
 #: Makes the REST client of a connector (``credentials.rest_client_for`` in the hub).
 ClientFactory = Callable[[ConnectorRecord], Awaitable[RestClient]]
+#: (events URL, routing key) of a routing-key connector (``credentials.events_target``).
+EventsTarget = Callable[[ConnectorRecord], Awaitable[tuple[str, str]]]
 DONE: Final = Accepted(dedup_key=None, status=200, message="ok")
 
 
@@ -62,9 +64,12 @@ def _rejection(record: ConnectorRecord, exc: APIError) -> str:
 class ConnectorSender:
     """``async sender(body, change, destination) -> Outcome`` for rows of kind ``pd_rest``."""
 
-    def __init__(self, engine: sa.Engine, clients: ClientFactory) -> None:
+    def __init__(
+        self, engine: sa.Engine, clients: ClientFactory, events_target: EventsTarget
+    ) -> None:
         self.engine = engine
         self.clients = clients
+        self.events_target = events_target
 
     async def __call__(self, body: bytes, change: bool, destination: str | None) -> Outcome:
         try:
@@ -76,6 +81,8 @@ class ConnectorSender:
         if record is None or record.status != ACTIVE:
             log.info("connector %d is gone or disabled: row dropped", connector_id)
             return DONE
+        if record.settings.auth_type == "routing_key":
+            return await self._send_event(record, row)
         try:
             client = await self.clients(record)
         except ConnectorError as exc:
@@ -93,6 +100,36 @@ class ConnectorSender:
             return await self._failed(record, row, str(exc))
         await ctx.db(lambda c: self._record_success(c, record, row, said))
         return DONE
+
+    async def _send_event(self, record: ConnectorRecord, row: dict[str, Any]) -> Outcome:
+        """A routing-key connector: the row becomes an Events API event (or nothing)."""
+        from pagerbridge.connectors import events_mode
+
+        incident_id = int(row["incident_id"])
+        incident = await asyncio.to_thread(self._read_incident, incident_id)
+        if incident is None:
+            return DONE
+        try:
+            events_url, routing_key = await self.events_target(record)
+        except ConnectorError as exc:
+            return await self._failed(record, row, str(exc))
+        outcome, line = await events_mode.send(self.engine, events_url, routing_key, row, incident)
+        if isinstance(outcome, Rejected):
+            return await self._failed(record, row, outcome.message, outcome.status)
+        if isinstance(outcome, Accepted):
+            said = [line] if line else []
+            await asyncio.to_thread(
+                self._write, lambda c: self._record_success(c, record, row, said)
+            )
+        return outcome
+
+    def _read_incident(self, incident_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as conn:
+            return db.incident_values(conn, incident_id)
+
+    def _write(self, fn: Callable[[sa.Connection], None]) -> None:
+        with self.engine.begin() as conn:
+            fn(conn)
 
     async def _record(self, connector_id: int) -> ConnectorRecord | None:
         def read() -> ConnectorRecord | None:
@@ -172,11 +209,7 @@ class ConnectorSender:
                 error=True,
             )
 
-        def run() -> None:
-            with self.engine.begin() as conn:
-                write(conn)
-
-        await asyncio.to_thread(run)
+        await asyncio.to_thread(self._write, write)
         log.warning(
             "connector %s: INC-%s %s failed: %s", record.name, incident_id, row.get("kind"), why
         )
