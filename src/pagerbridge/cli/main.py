@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from pagerbridge.cli import db_cmd, maintenance_cmd, sandbox_cmd, up_cmd
+from pagerbridge.cli import db_cmd, maintenance_cmd, rules_cmd, sandbox_cmd, up_cmd
 from pagerbridge.cli._common import run_app
 
 app = typer.Typer(
@@ -24,6 +24,7 @@ up_cmd.register(app)
 sandbox_cmd.register(app)
 app.add_typer(db_cmd.app, name="db")
 app.add_typer(maintenance_cmd.app, name="maintenance")
+app.add_typer(rules_cmd.app, name="rules")
 
 
 def run() -> None:
