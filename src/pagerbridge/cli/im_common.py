@@ -127,6 +127,7 @@ def backend(db: str | None, server: str | None, token: str | None) -> IncidentCo
         return RemoteCommands(server, token=token, actor=actor())
     from sqlalchemy.orm import sessionmaker
 
+    from pagerbridge.connectors.outbound import OutboundSync
     from pagerbridge.incidents.commands import Commands
     from pagerbridge.paths import resolve_database_url
     from pagerbridge.store.engine import make_engine
@@ -134,7 +135,12 @@ def backend(db: str | None, server: str | None, token: str | None) -> IncidentCo
 
     engine = make_engine(resolve_database_url(db))
     _checked(lambda: check_or_create(engine), engine)
-    return Commands(sessionmaker(engine, expire_on_commit=False), actor=actor(), origin="local")
+    return Commands(
+        sessionmaker(engine, expire_on_commit=False),
+        actor=actor(),
+        origin="local",
+        listener=OutboundSync(),
+    )
 
 
 def _checked(func: Callable[[], Any], engine: Any) -> None:

@@ -86,7 +86,8 @@ async def commands(
     thread hop per dependency costs more than the work.
     """
     actor = actor_for(request.state.principal, from_)
-    return Commands(request.app.state.sessions, actor=actor, origin="api")
+    listener = getattr(request.app.state, "listener", None)  # the connectors' outbound sync
+    return Commands(request.app.state.sessions, actor=actor, origin="api", listener=listener)
 
 
 def actor_for(principal: str, given: str | None) -> str:

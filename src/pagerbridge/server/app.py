@@ -24,6 +24,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from pagerbridge import __version__
+from pagerbridge.connectors.outbound import OutboundSync
 from pagerbridge.incidents import dberrors
 from pagerbridge.incidents.views import build_router
 from pagerbridge.server import errors, hot, openapi, pool, probes
@@ -86,12 +87,14 @@ def create_app(
     sla_interval: float | None = SLA_INTERVAL,
     clock: Callable[[], datetime] | None = None,
     engine_options: dict[str, Any] | None = None,
+    run_connectors: bool = True,
 ) -> FastAPI:
     """The hub application for ``database_url``.
 
     ``require_auth=False`` lets requests without a token act as ``anonymous`` (a token that is
     sent must still be valid). ``sla_interval=None`` disables the periodic SLA check; ``clock``
-    supplies "now" to it (tests).
+    supplies "now" to it (tests). ``run_connectors`` starts the sender of the connectors' rows
+    (the outbound sync to PagerDuty); incident changes queue those rows either way.
     """
     options = dict(engine_options or {})
     if is_postgresql(database_url):
@@ -115,6 +118,13 @@ def create_app(
         task = None
         if sla_interval:
             task = asyncio.create_task(_sla_loop(sessions, sla_interval, clock))
+        stop_connectors = asyncio.Event()
+        connectors_task = None
+        if run_connectors:
+            from pagerbridge.connectors.runtime import ConnectorRuntime
+
+            runtime = ConnectorRuntime(database_url, engine)
+            connectors_task = asyncio.create_task(runtime.run(stop_connectors))
         try:
             yield
         finally:
@@ -122,6 +132,9 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if connectors_task is not None:
+                stop_connectors.set()
+                await connectors_task
             engine.dispose()
 
     app = FastAPIOffline(
@@ -136,6 +149,7 @@ def create_app(
     )
     app.state.engine = engine
     app.state.sessions = sessions
+    app.state.listener = OutboundSync()
     app.state.auth = TokenAuth(sessions, required=require_auth)
     errors.install(app)
 

@@ -89,6 +89,7 @@ def _transition_endpoint(action: str, limiter: _Limiter) -> Any:
             request.app.state.sessions,
             actor=actor_for(principal, request.headers.get("from")),
             origin="api",
+            listener=request.app.state.listener,
         )
         call = functools.partial(
             cmds.transition,
