@@ -10,6 +10,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict
 
 from pagerbridge.agent.sources.settings import SourceSettings
+from pagerbridge.agent.sources.snmp_config import SnmpSettings
 from pagerbridge.agent.sources.syslog_config import SyslogSettings
 
 
@@ -19,6 +20,7 @@ class SourcesSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     syslog: SyslogSettings | None = None
+    snmp: SnmpSettings | None = None
 
     def instances(self) -> dict[str, SourceSettings]:
         """Instance name → settings, for every source that is on."""
