@@ -59,9 +59,13 @@ class Clients:
         return self._box
 
     async def events_target(self, record: ConnectorRecord) -> tuple[str, str]:
+        """(Events API base URL, routing key) of a routing-key connector."""
         from pagerbridge.connectors import credentials
 
-        return credentials.events_target(record, self.box())
+        secrets = self.box().decrypt(record.secrets_blob, record.key_fingerprint)
+        if not secrets.get("routing_key"):
+            raise ConnectorError(f"connector {record.name!r} has no routing key")
+        return credentials.events_base(record.settings), secrets["routing_key"]
 
     async def __call__(self, record: ConnectorRecord) -> RestClient:
         cached = self._clients.get(record.id)
@@ -71,13 +75,10 @@ class Clients:
             await cached[1].aclose()
         from pagerbridge.connectors import credentials
 
-        client: RestClient = await credentials.rest_client_for(
-            record,
-            engine=self.engine,
-            box=self.box(),
-            timeout=CALL_TIMEOUT,
-            max_rate_limit_retries=0,
+        client = credentials.rest_client(
+            record, engine=self.engine, box=self.box(), timeout=CALL_TIMEOUT
         )
+        client.max_rate_limit_retries = 0  # the outbox owns backoff: a 429 is a Retry
         self._clients[record.id] = (record.updated_at, client)
         return client
 

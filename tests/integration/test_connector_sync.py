@@ -1,0 +1,206 @@
+"""The outbound sync, end to end against the sandbox: every incident change reaches PagerDuty
+once, in order, through the outbox (``im connector sync`` semantics: ``sync_now``).
+
+SQLite and PostgreSQL; real HTTP to a real sandbox; requests counted at the sandbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import sessionmaker
+
+from pagerbridge.connectors import service
+from pagerbridge.connectors.outbound import OutboundSync
+from pagerbridge.connectors.runtime import sync_now
+from pagerbridge.connectors.secrets import SecretBox, generate_key
+from pagerbridge.connectors.settings import parse_config
+from pagerbridge.incidents.commands import Commands
+from pagerbridge.store.engine import make_engine
+from pagerbridge.store.migrate import upgrade
+
+FROM = "oncall@example.com"
+
+
+@pytest.fixture
+def engine(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    monkeypatch.setenv("PAGERBRIDGE_SECRET_KEY", generate_key())
+    eng = make_engine(database_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+def add_connector(engine: Engine, sandbox: Any, name: str = "prod-pagerduty", **extra: Any) -> None:
+    raw: dict[str, Any] = {
+        "base_url": sandbox.url,
+        "api_key": extra.pop("api_key", "sandbox-token"),
+        "sync_direction": "bidirectional",
+        "custom": {"service_id": "PDEMO01", "from_email": FROM, **extra.pop("custom", {})},
+        **extra,
+    }
+    settings, secrets = parse_config(raw)
+    with engine.begin() as conn:
+        service.add(
+            conn=conn,
+            name=name,
+            settings=settings,
+            secrets=secrets,
+            box=SecretBox.for_engine(engine),
+        )
+
+
+def commands(engine: Engine, actor: str = "alice") -> Commands:
+    return Commands(
+        sessionmaker(engine, expire_on_commit=False),
+        actor=actor,
+        origin="local",
+        listener=OutboundSync(),
+    )
+
+
+def sync(database_url: str, engine: Engine, name: str = "prod-pagerduty", **kw: Any) -> Any:
+    return asyncio.run(sync_now(database_url, engine, name, **kw))
+
+
+def pd_incidents(sandbox: Any) -> list[dict[str, Any]]:
+    status, body = sandbox.rest("GET", "/incidents?date_range=all&limit=100")
+    assert status == 200, body
+    return list(body["incidents"])
+
+
+def test_declare_ack_note_resolve_reach_pagerduty_once_in_order(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    add_connector(engine, sandbox)
+    im = commands(engine)
+    declared = im.declare(
+        title="Database performance issue", severity="SEV-2", services=["db"], description="slow"
+    )
+    ref = declared["incident"]["id"]
+    im.transition(ref, "ack", note="Investigating database locks")
+    im.note(ref, "index rebuild started")
+    im.transition(ref, "resolve", note="Database locks cleared after index optimization")
+
+    result = sync(database_url, engine)
+    assert result.ok, result
+    assert result.delivered == 4
+
+    [pd] = pd_incidents(sandbox)
+    assert pd["title"] == "Database performance issue"
+    assert pd["urgency"] == "high"  # SEV-2 → high (the reference's mapping)
+    assert pd["status"] == "resolved"
+    assert pd["incident_key"].startswith("pagerbridge/") and pd["incident_key"].endswith(
+        f"/{ref}/PDEMO01"
+    )
+    status, notes = sandbox.rest("GET", f"/incidents/{pd['id']}/notes")
+    assert [n["content"] for n in notes["notes"]] == [
+        "Investigating database locks",
+        "index rebuild started",
+        "Database locks cleared after index optimization",
+    ]
+    # One create, then exactly the calls the changes need: ack, note, note, resolve, note.
+    writes = [
+        (r["method"], r["path"])
+        for r in sandbox.requests(api="rest")
+        if r["method"] in ("POST", "PUT")
+    ]
+    assert writes == [
+        ("POST", "/incidents"),
+        ("PUT", f"/incidents/{pd['id']}"),
+        ("POST", f"/incidents/{pd['id']}/notes"),
+        ("POST", f"/incidents/{pd['id']}/notes"),
+        ("PUT", f"/incidents/{pd['id']}"),
+        ("POST", f"/incidents/{pd['id']}/notes"),
+    ]
+    timeline = [e["body"] for e in im.timeline(ref) if e["kind"] == "pagerduty"]
+    assert timeline[0].startswith(f"PagerDuty incident created: #{pd['incident_number']}")
+    assert pd["html_url"] in timeline[0]
+    # Nothing left to send: a second sync sends nothing.
+    before = len(sandbox.requests(api="rest"))
+    assert sync(database_url, engine).delivered == 0
+    assert len(sandbox.requests(api="rest")) == before
+
+
+def test_multi_service_declare_makes_one_linked_incident_per_service(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    status, body = sandbox.rest(
+        "POST",
+        "/services",
+        {
+            "service": {
+                "type": "service",
+                "name": "API Service",
+                "escalation_policy": {"id": "PDEMOEP", "type": "escalation_policy_reference"},
+            }
+        },
+        from_email=FROM,
+    )
+    assert status == 201, body
+    api_service = body["service"]["id"]
+    add_connector(engine, sandbox, custom={"service_mappings": {"api": api_service}})
+    im = commands(engine)
+    declared = im.declare(
+        title="Database cluster failure", severity="SEV-1", services=["database", "api"]
+    )
+    assert sync(database_url, engine).ok
+    made = pd_incidents(sandbox)
+    assert sorted(i["service"]["id"] for i in made) == sorted(["PDEMO01", api_service])
+    correlation = declared["incident"]["correlation_id"]
+    assert correlation
+    for pd in made:
+        _status, full = sandbox.rest("GET", f"/incidents/{pd['id']}?include[]=body")
+        assert correlation in full["incident"]["body"]["details"]
+
+
+def test_a_create_whose_answer_was_lost_is_linked_not_duplicated(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    add_connector(engine, sandbox)
+    sandbox.script_fault("drop_after_write", method="POST", path="/incidents", times=1)
+    ref = commands(engine).declare(title="Lost answer", severity="SEV-1")["incident"]["id"]
+    result = sync(database_url, engine)
+    assert result.ok, result
+    [pd] = pd_incidents(sandbox)  # exactly one PagerDuty incident
+    assert sandbox.count_requests("POST", "/incidents") == 1  # the retry looked it up instead
+    assert any(
+        e["body"].startswith("PagerDuty incident linked") for e in commands(engine).timeline(ref)
+    )
+    assert pd["incident_key"].endswith(f"/{ref}/PDEMO01")
+
+
+def test_a_read_only_key_becomes_a_dead_letter_that_says_so(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    add_connector(engine, sandbox, api_key="sandbox-readonly-token")
+    ref = commands(engine).declare(title="Nope", severity="SEV-3")["incident"]["id"]
+    result = sync(database_url, engine)
+    assert result.failed == 1 and not result.ok
+    assert "read-only" in result.errors[0]
+    failures = [e for e in commands(engine).timeline(ref) if "sync failed" in e["body"]]
+    assert failures and "read-only" in failures[0]["body"]
+    assert pd_incidents(sandbox) == []
+
+
+def test_changes_from_pagerduty_are_never_sent_back(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    add_connector(engine, sandbox)
+    im = commands(engine)
+    ref = im.declare(title="Echo", severity="SEV-2")["incident"]["id"]
+    assert sync(database_url, engine).ok
+    from_pd = Commands(
+        sessionmaker(engine, expire_on_commit=False),
+        actor="pagerduty",
+        origin="pagerduty",
+        listener=OutboundSync(),
+    )
+    from_pd.transition(ref, "ack")
+    marker = sandbox.clear_requests()
+    assert sync(database_url, engine).delivered == 0
+    assert sandbox.requests(api="rest", after=marker) == []
