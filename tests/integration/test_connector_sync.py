@@ -97,7 +97,7 @@ def test_declare_ack_note_resolve_reach_pagerduty_once_in_order(
     assert pd["incident_key"].startswith("pagerbridge/") and pd["incident_key"].endswith(
         f"/{ref}/PDEMO01"
     )
-    status, notes = sandbox.rest("GET", f"/incidents/{pd['id']}/notes")
+    _status, notes = sandbox.rest("GET", f"/incidents/{pd['id']}/notes")
     assert [n["content"] for n in notes["notes"]] == [
         "Investigating database locks",
         "index rebuild started",
