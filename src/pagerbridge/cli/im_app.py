@@ -41,6 +41,10 @@ app = typer.Typer(
 app.add_typer(im_admin.service_app, name="service")
 app.add_typer(im_admin.sla_app, name="sla")
 app.add_typer(im_admin.token_app, name="token")
+# im connector (issue 13): Typer only at import; its commands import what they use when run.
+from pagerbridge.cli.im_connector import connector_app  # noqa: E402
+
+app.add_typer(connector_app, name="connector")
 
 
 add_hot_command(app, HOT["declare"])
