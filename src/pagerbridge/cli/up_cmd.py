@@ -39,6 +39,10 @@ EventsUrlOpt = typer.Option(
 )
 
 
+#: The sandbox's account under ``up`` (incidents survive a restart, in step with ours).
+SANDBOX_STATE_FILE = "sandbox-state.json"
+
+
 def _database_url(cli_db: str | None, config: AgentConfig) -> str:
     """``--db``, else ``$PAGERBRIDGE_DATABASE_URL``, else config ``database``, else default."""
     from pagerbridge.paths import DATABASE_URL_ENV, normalise_database_url, resolve_database_url
@@ -141,7 +145,11 @@ def run_up(
 
             sock = bind(sb_host, sb_port, option="--sandbox-listen")
             actual_port = int(sock.getsockname()[1])
-            sandbox_app = create_sandbox(SandboxOptions(host=sb_host, port=actual_port))
+            state_file = _state_dir(database_url) / SANDBOX_STATE_FILE
+            sandbox_app = create_sandbox(
+                SandboxOptions(host=sb_host, port=actual_port, state_file=state_file)
+            )
+            notes.append(f"sandbox state kept in {state_file}")
             from pagerbridge.agent.serving import Served as _Served
 
             sandbox = _Served("sandbox", sandbox_app, sock)
@@ -155,6 +163,8 @@ def run_up(
                     "agent", agent.app, config.listen_host, config.listen_port, tls=agent.tls_files
                 )
             )
+            if with_hub and sandbox_url is not None:
+                await asyncio.to_thread(_demo_connector, database_url, sandbox_url, notes)
             if with_hub:
                 hub_app = _hub_app(database_url, notes)
                 if hub_app is not None:
@@ -201,6 +211,48 @@ def run_up(
         _say("pagerbridge stopped")
 
     run_loop(main)
+
+
+def _state_dir(database_url: str) -> Path:
+    """Where ``up`` keeps the sandbox's account: beside a SQLite database, else the data dir."""
+    from pagerbridge.paths import data_dir, sqlite_path
+
+    path = sqlite_path(database_url)
+    return path.parent if path is not None else data_dir()
+
+
+def _demo_connector(database_url: str, sandbox_url: str, notes: list[str]) -> None:
+    """The ``sandbox`` connector, so ``im declare`` pages the built-in sandbox (sandbox mode)."""
+    from pagerbridge.connectors.demo import ensure_demo_connector
+    from pagerbridge.sandbox.options import DEMO_SERVICE_ID, DEMO_TOKEN, DEMO_USER_EMAIL
+    from pagerbridge.store.engine import make_engine
+    from pagerbridge.store.migrate import upgrade
+
+    from pagerbridge.errors import SecretKeyError
+
+    engine = make_engine(database_url)
+    try:
+        upgrade(engine)
+        demo = ensure_demo_connector(
+            engine,
+            sandbox_url,
+            token=DEMO_TOKEN,
+            service_id=DEMO_SERVICE_ID,
+            from_email=DEMO_USER_EMAIL,
+        )
+    except SecretKeyError as exc:
+        notes.append(f"no demo connector: {exc}")
+        return
+    finally:
+        engine.dispose()
+    if demo.action == "left alone":
+        notes.append(f"connector {demo.name!r} points elsewhere: not changed")
+        return
+    notes.append(
+        f"connector {demo.name!r} pages the sandbox's service {DEMO_SERVICE_ID} "
+        "(every incident; see: im connector status sandbox)"
+    )
+    notes.append('try: im declare --sev SEV-2 --title "Database performance issue" --service db')
 
 
 def _hub_app(database_url: str, notes: list[str]) -> Any:
