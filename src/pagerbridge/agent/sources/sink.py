@@ -182,7 +182,7 @@ class AgentSink:
             return self._not_stored(
                 source, counters, Outcome.ERROR, Reason.STORAGE, type(exc).__name__, rule
             )
-        if getattr(stored, "folded", False):
+        if getattr(stored, "folded_into", None) is not None:  # folded into a pending trigger
             counters.folded.inc()
             outcome = Outcome.FOLDED
         else:
