@@ -1,0 +1,577 @@
+"""What the PagerDuty connector needs of the sandbox (issue 13 item 5, issue 14), over real HTTP.
+
+A read-only API key, incident custom fields, users found by email, incident_key lookups and the
+duplicate-key 400, PagerDuty's 6-month search cap, the request record tests count calls with,
+scripted faults (a create answered too late, errors on a path, a lost webhook) and the state
+file across restarts (kill -9 included). Answers PagerDuty's OpenAPI describes are validated in
+tests/contract/test_sandbox_connector_contract.py.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pagerbridge.sandbox.app import rest_routes
+from pagerbridge.sandbox.request_log import fingerprint
+from pagerbridge.sandbox.state import iso
+from pagerbridge.sandbox.testing import (
+    RUN_CLI,
+    SandboxHandle,
+    free_port,
+    running_sandbox,
+    sandbox_process,
+)
+from pagerbridge.sandbox.webhooks_out import DROPPED_ON_PURPOSE
+from servers.waiting import wait_for
+
+SERVICE = {"id": "PDEMO01", "type": "service_reference"}
+
+
+class ShiftedClock:
+    """Real time plus an offset a test can move (incidents "created months ago")."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[tuple[SandboxHandle, ShiftedClock]]:
+    clock = ShiftedClock()
+    with running_sandbox(clock=clock, rate_limits=False) as sb:
+        yield sb, clock
+
+
+@pytest.fixture
+def sb(shared: tuple[SandboxHandle, ShiftedClock]) -> Iterator[SandboxHandle]:
+    """The module's sandbox, back at the seed, its clock at now."""
+    handle, clock = shared
+    clock.offset = timedelta()
+    handle.reset()
+    yield handle
+    clock.offset = timedelta()
+
+
+def create(
+    sb: SandboxHandle, key: str | None = None, *, token: str | None = None
+) -> tuple[int, Any]:
+    incident: dict[str, Any] = {"type": "incident", "title": "db slow", "service": SERVICE}
+    if key is not None:
+        incident["incident_key"] = key
+    body = {"incident": incident}
+    return sb.rest("POST", "/incidents", body, from_email=sb.user_email, token=token)
+
+
+def put(sb: SandboxHandle, path: str, body: Any, **kw: Any) -> tuple[int, Any]:
+    return sb.rest("PUT", path, body, from_email=sb.user_email, **kw)
+
+
+# -- a. the read-only API key --------------------------------------------------------------
+
+
+def _concrete(path: str) -> str:
+    return (
+        path.replace("{id}", "PNOPE01")
+        .replace("{alert_id}", "QNOPE")
+        .replace("{field_id}", "PDEMOF1")
+    )
+
+
+def test_readonly_key_reads_everything_and_every_rest_write_is_a_403(sb: SandboxHandle) -> None:
+    routes = [(m, r.path) for r in rest_routes() for m in sorted(r.methods or ()) if m != "HEAD"]
+    writes = [(m, p) for m, p in routes if m != "GET"]
+    assert len(writes) >= 19
+    status, before = sb.rest("GET", "/incidents?date_range=all")
+    for method, path in writes:
+        status, body = sb.rest(method, _concrete(path), {}, token=sb.readonly_token)
+        assert status == 403, (method, path, body)
+        assert body["error"]["code"] == 2010 and body["error"]["message"] == "Access Denied"
+        assert "read-only" in body["error"]["errors"][0]
+    for method, path in routes:
+        if method == "GET" and "{" not in path and path != "/users/me":
+            status, body = sb.rest("GET", path, token=sb.readonly_token)
+            assert status == 200, (path, body)
+    # the refused create changed nothing; the same call with the full key works
+    assert sb.rest("GET", "/incidents?date_range=all")[1] == before
+    status, body = create(sb, key="ro")
+    assert status == 201
+    status, body = sb.rest("GET", "/incidents/" + body["incident"]["id"], token=sb.readonly_token)
+    assert status == 200 and body["incident"]["incident_key"] == "ro"
+
+
+# -- b. incident custom fields ---------------------------------------------------------------
+
+
+def test_custom_fields_are_defined_set_by_name_or_id_and_read_back(sb: SandboxHandle) -> None:
+    status, body = sb.rest("GET", "/incidents/custom_fields")
+    assert status == 200
+    fields = {f["name"]: f for f in body["fields"]}
+    assert {"environment", "customer_impact"} <= set(fields)
+    assert fields["environment"]["data_type"] == "string"
+    incident = create(sb)[1]["incident"]["id"]
+    path = f"/incidents/{incident}/custom_fields/values"
+    status, body = sb.rest("GET", path)
+    assert status == 200
+    assert {v["name"]: v["value"] for v in body["custom_fields"]} == {
+        "environment": None,
+        "customer_impact": None,
+    }
+    env_id = fields["environment"]["id"]
+    status, body = put(
+        sb,
+        path,
+        {
+            "custom_fields": [
+                {"name": "customer_impact", "value": "checkout fails for 5%"},
+                {"id": env_id, "value": "production"},
+            ]
+        },
+    )
+    assert status == 201
+    assert [v["name"] for v in body["custom_fields"]] == ["customer_impact", "environment"]
+    values = {v["name"]: v["value"] for v in sb.rest("GET", path)[1]["custom_fields"]}
+    assert values == {"environment": "production", "customer_impact": "checkout fails for 5%"}
+    # by incident number too, and null clears
+    number = sb.rest("GET", f"/incidents/{incident}")[1]["incident"]["incident_number"]
+    put(sb, f"/incidents/{number}/custom_fields/values", {"custom_fields": [
+        {"name": "environment", "value": None}]})  # fmt: skip
+    values = {v["name"]: v["value"] for v in sb.rest("GET", path)[1]["custom_fields"]}
+    assert values["environment"] is None and values["customer_impact"]
+    assert sb.rest("GET", "/incidents/PNOPE01/custom_fields/values")[0] == 404
+
+
+@pytest.mark.parametrize(
+    ("item", "fragment"),
+    [
+        ({"name": "nope", "value": "x"}, "no custom field is named 'nope'"),
+        ({"id": "PNOPE01", "value": "x"}, "no custom field has id"),
+        ({"name": "environment", "value": 5}, "must be a string"),
+        ({"name": "environment", "value": ["a"]}, "must be a string"),
+        ({"name": "environment", "value": "x" * 201}, "longer than 200"),
+        ({"name": "environment"}, "'value'"),
+        ({"value": "x"}, "needs 'name' or 'id'"),
+    ],
+)
+def test_custom_field_values_refused_as_pagerduty_does(
+    sb: SandboxHandle, item: dict[str, Any], fragment: str
+) -> None:
+    incident = create(sb)[1]["incident"]["id"]
+    path = f"/incidents/{incident}/custom_fields/values"
+    valid = {"name": "customer_impact", "value": "none"}
+    status, body = put(sb, path, {"custom_fields": [valid, item]})
+    assert status == 400, body
+    assert body["error"]["code"] == 2001 and fragment in " ".join(body["error"]["errors"])
+    # all or nothing: the valid item before the bad one was not stored
+    values = {v["name"]: v["value"] for v in sb.rest("GET", path)[1]["custom_fields"]}
+    assert values["customer_impact"] is None
+
+
+def test_custom_field_definitions_types_options_and_delete(sb: SandboxHandle) -> None:
+    def field(**kw: Any) -> tuple[int, Any]:
+        return sb.rest("POST", "/incidents/custom_fields", {"field": kw})
+
+    status, body = field(name="Bad Name", display_name="X", data_type="string")
+    assert status == 400 and "lower-case" in body["error"]["errors"][0]
+    assert field(name="environment", display_name="Env2", data_type="string")[0] == 400
+    assert (
+        field(name="n", display_name="N", data_type="integer", field_type="multi_value")[0] == 400
+    )
+    status, body = field(
+        name="tier",
+        display_name="Tier",
+        data_type="string",
+        field_type="multi_value_fixed",
+        field_options=[{"data": {"data_type": "string", "value": v}} for v in ("a", "b")],
+    )
+    assert status == 201
+    tier = body["field"]["id"]
+    count = field(name="count", display_name="Count", data_type="integer")[1]["field"]["id"]
+    incident = create(sb)[1]["incident"]["id"]
+    path = f"/incidents/{incident}/custom_fields/values"
+    assert put(sb, path, {"custom_fields": [{"id": tier, "value": ["a", "c"]}]})[0] == 400
+    assert put(sb, path, {"custom_fields": [{"id": count, "value": True}]})[0] == 400
+    status, body = put(
+        sb, path, {"custom_fields": [{"id": tier, "value": ["b", "a"]}, {"id": count, "value": 3}]}
+    )
+    assert status == 201
+    values = {v["name"]: v["value"] for v in sb.rest("GET", path)[1]["custom_fields"]}
+    assert values["tier"] == ["b", "a"] and values["count"] == 3
+    status, body = sb.rest("GET", f"/incidents/custom_fields/{tier}?include[]=field_options")
+    assert [o["data"]["value"] for o in body["field"]["field_options"]] == ["a", "b"]
+    assert "field_options" not in sb.rest("GET", f"/incidents/custom_fields/{tier}")[1]["field"]
+    assert sb.rest("DELETE", f"/incidents/custom_fields/{tier}")[0] == 204
+    names = {v["name"] for v in sb.rest("GET", path)[1]["custom_fields"]}
+    assert "tier" not in names and "count" in names
+    assert sb.rest("GET", f"/incidents/custom_fields/{tier}")[0] == 404
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner),
+    max_leaves=8,
+)
+ITEM = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.sampled_from(["environment", "customer_impact", "x"]) | JSON,
+        "id": st.sampled_from(["PDEMOF1", "PDEMOF2"]) | JSON,
+        "value": JSON,
+    },
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    body=st.one_of(
+        JSON, st.fixed_dictionaries({"custom_fields": st.lists(ITEM, max_size=3) | JSON})
+    )
+)
+def test_hostile_custom_field_values_never_break_a_later_read(
+    shared: tuple[SandboxHandle, ShiftedClock], body: Any
+) -> None:
+    handle, _ = shared
+    incidents = handle.runtime.state.incidents
+    incident = next(iter(incidents)) if incidents else create(handle)[1]["incident"]["id"]
+    path = f"/incidents/{incident}/custom_fields/values"
+    status, answer = put(handle, path, body)
+    assert status in (201, 400), answer
+    status, answer = handle.rest("GET", path)
+    assert status == 200
+    json.dumps(answer)  # stored values are plain JSON
+
+
+# -- c. users by email ------------------------------------------------------------------------
+
+
+def test_users_are_found_by_email_or_name_case_insensitively(sb: SandboxHandle) -> None:
+    def ids(query: str) -> list[str]:
+        status, body = sb.rest("GET", "/users?query=" + urllib.request.quote(query))
+        assert status == 200
+        return [u["id"] for u in body["users"]]
+
+    assert ids("ONCALL@Example.com") == ["PDEMOU1"]
+    assert ids("backup@") == ["PDEMOU2"]
+    assert ids("demo") == ["PDEMOU1", "PDEMOU2"]
+    assert ids("nobody@example.com") == []
+
+
+# -- d. incident_key: lookup in any range, duplicate create ----------------------------------
+
+
+def test_incident_key_lookup_any_range_and_duplicate_create(
+    shared: tuple[SandboxHandle, ShiftedClock], sb: SandboxHandle
+) -> None:
+    _, clock = shared
+    clock.offset = -timedelta(days=300)  # created ten months ago
+    status, body = create(sb, key="pagerbridge/i1/INC-1/PDEMO01")
+    assert status == 201
+    first = body["incident"]["id"]
+    clock.offset = timedelta()
+    query = "/incidents?incident_key=pagerbridge/i1/INC-1/PDEMO01&service_ids[]=PDEMO01"
+    assert sb.rest("GET", query)[1]["incidents"] == []  # outside the default month
+    found = sb.rest("GET", query + "&date_range=all")[1]["incidents"]
+    assert [i["id"] for i in found] == [first]
+    assert sb.rest("GET", query.replace("PDEMO01", "POTHER1", 1))[1]["incidents"] == []
+    status, body = create(sb, key="pagerbridge/i1/INC-1/PDEMO01")
+    assert status == 400
+    assert body["error"] == {
+        "message": "Arguments Caused Error",
+        "code": 2002,
+        "errors": ["Open incident with matching dedup key already exists on this service"],
+    }
+    # a resolved incident's key may be used again
+    put(sb, f"/incidents/{first}", {"incident": {"type": "incident", "status": "resolved"}})
+    status, body = create(sb, key="pagerbridge/i1/INC-1/PDEMO01")
+    assert status == 201
+    found = sb.rest("GET", query + "&date_range=all&statuses[]=triggered")[1]["incidents"]
+    assert [i["id"] for i in found] == [body["incident"]["id"]]
+
+
+# -- e. the 6-month search cap -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/incidents", "/log_entries"])
+def test_searches_wider_than_six_months_are_refused(sb: SandboxHandle, path: str) -> None:
+    since = datetime(2026, 1, 31, tzinfo=UTC)
+    six = datetime(2026, 7, 31, tzinfo=UTC)
+
+    def search(query: str) -> tuple[int, Any]:
+        return sb.rest("GET", f"{path}?{query}")
+
+    assert search(f"since={iso(since)}&until={iso(six)}")[0] == 200
+    status, body = search(f"since={iso(since)}&until={iso(six + timedelta(seconds=1))}")
+    assert status == 400
+    assert body["error"]["code"] == 2001 and "6 months" in body["error"]["errors"][0]
+    now = datetime.now(UTC)
+    assert search(f"since={iso(now - timedelta(days=200))}")[0] == 400  # until defaults to now
+    assert search(f"since={iso(now - timedelta(days=150))}")[0] == 200
+    assert search("date_range=all")[0] == 200
+
+
+def test_default_search_is_the_last_month_and_until_alone_the_month_before(
+    shared: tuple[SandboxHandle, ShiftedClock], sb: SandboxHandle
+) -> None:
+    _, clock = shared
+    clock.offset = -timedelta(days=40)
+    old = create(sb)[1]["incident"]["id"]
+    clock.offset = timedelta()
+    new = create(sb)[1]["incident"]["id"]
+    assert [i["id"] for i in sb.rest("GET", "/incidents")[1]["incidents"]] == [new]
+    until = iso(datetime.now(UTC) - timedelta(days=35))
+    assert [i["id"] for i in sb.rest("GET", f"/incidents?until={until}")[1]["incidents"]] == [old]
+    triggers = {
+        e["incident"]["id"]
+        for e in sb.rest("GET", "/log_entries")[1]["log_entries"]
+        if e["type"] == "trigger_log_entry"
+    }
+    assert triggers == {new}
+
+
+# -- g. the request record ----------------------------------------------------------------------
+
+
+def test_request_record_counts_exactly_what_a_client_sent(sb: SandboxHandle) -> None:
+    first = sb.clear_requests()
+    sb.rest("GET", "/incidents")
+    create(sb, token=sb.readonly_token)
+    create(sb, key="k1")
+    sb.send_event("trigger", dedup_key="e1")
+    sb.request("GET", "/_sandbox/events")  # admin calls are not recorded
+    rows = sb.requests(after=first)
+    assert [(r["method"], r["path"], r["api"], r["status"]) for r in rows] == [
+        ("GET", "/incidents", "rest", 200),
+        ("POST", "/incidents", "rest", 403),
+        ("POST", "/incidents", "rest", 201),
+        ("POST", "/v2/enqueue", "events", 202),
+    ]
+    assert rows[1]["credential"] == {
+        "kind": "account_token",
+        "id": fingerprint(sb.readonly_token),
+        "user_id": None,
+        "read_only": True,
+    }
+    assert rows[3]["credential"] is None
+    assert sb.count_requests("POST", "/incidents") == 2
+    assert sb.count_requests("POST", "/incidents", token=sb.token) == 1
+    assert sb.count_requests("GET", "/incid*") == 1
+    assert "sandbox-readonly-token" not in json.dumps(rows)
+    assert sb.requests(api="events")[0]["path"] == "/v2/enqueue"
+    sb.clear_requests()
+    assert sb.requests() == []
+
+
+# -- h. scripted faults ---------------------------------------------------------------------------
+
+
+def _post_with_timeout(sb: SandboxHandle, body: Any, timeout: float) -> Exception | int:
+    request = urllib.request.Request(
+        sb.url + "/incidents",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={
+            "Authorization": f"Token token={sb.token}",
+            "From": sb.user_email,
+            "Content-Type": "application/json",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return int(answer.status)
+    except (OSError, http.client.HTTPException) as exc:
+        return exc
+
+
+def test_a_create_answered_too_late_and_retried_never_makes_a_second_incident(
+    sb: SandboxHandle,
+) -> None:
+    sb.script_fault("slow_after_write", method="POST", path="/incidents", seconds=0.6)
+    key = "pagerbridge/i1/INC-7/PDEMO01"
+    body = {"incident": {"type": "incident", "title": "t", "service": SERVICE, "incident_key": key}}
+    outcome = _post_with_timeout(sb, body, timeout=0.2)
+    assert isinstance(outcome, TimeoutError | urllib.error.URLError), outcome
+    # the create happened although the client saw no answer; the retry is refused, the
+    # lookup finds the one incident
+    status, answer = create(sb, key=key)
+    assert status == 400 and answer["error"]["code"] == 2002
+    query = f"/incidents?incident_key={key}&service_ids[]=PDEMO01&date_range=all"
+    assert len(sb.rest("GET", query)[1]["incidents"]) == 1
+    rows = sb.requests(method="POST", path="/incidents")
+    assert [r["fault"] for r in rows] == ["slow_after_write", None]
+    wait_for(
+        lambda: sb.requests(method="POST", path="/incidents")[0]["status"] == 201, "late answer", 3
+    )
+
+
+def test_scripted_errors_hit_exactly_the_next_n_requests_of_a_path(sb: SandboxHandle) -> None:
+    incident = create(sb)[1]["incident"]["id"]
+    ack = {"incident": {"type": "incident", "status": "acknowledged"}}
+    sb.script_fault("status", method="PUT", path="/incidents/*", status=500, times=2)
+    sb.script_fault("status", method="POST", path="/incidents", status=429)
+    other = sb.rest("GET", f"/incidents/{incident}")  # another method: untouched
+    assert other[0] == 200
+    first, second, third = (put(sb, f"/incidents/{incident}", ack) for _ in range(3))
+    assert first[0] == second[0] == 500 and first[1]["error"]["code"] == 2000
+    assert third[0] == 200 and third[1]["incident"]["status"] == "acknowledged"
+    status, body = create(sb)
+    assert status == 429 and body["error"]["code"] == 2020
+    assert create(sb)[0] == 201
+    assert sb.request("GET", "/_sandbox/faults")[1]["faults"]["scripted"] == []
+
+
+def test_dropped_connections_before_and_after_the_change(sb: SandboxHandle) -> None:
+    sb.script_fault("drop", method="POST", path="/incidents")
+    sb.script_fault("drop_after_write", method="POST", path="/incidents")
+    body = {"incident": {"type": "incident", "title": "t", "service": SERVICE}}
+    assert isinstance(_post_with_timeout(sb, body, timeout=5), Exception)  # nothing made
+    assert sb.rest("GET", "/incidents")[1]["incidents"] == []
+    assert isinstance(_post_with_timeout(sb, body, timeout=5), Exception)  # made, unanswered
+    assert len(sb.rest("GET", "/incidents")[1]["incidents"]) == 1
+    rows = sb.requests(method="POST", path="/incidents")
+    assert [(r["fault"], r["status"]) for r in rows] == [
+        ("drop", None),
+        ("drop_after_write", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rule", "fragment"),
+    [
+        ({"do": "explode"}, "'do' must be one of"),
+        ({"do": "slow_after_write", "path": "/incidents"}, "needs 'seconds'"),
+        ({"do": "status", "times": 0}, "positive integer"),
+        ({"do": "status", "status": 200}, "HTTP error status"),
+        ({"do": "drop_webhook", "path": "/incidents"}, "'event_type'"),
+        ({"do": "drop", "path": "incidents"}, "start with '/'"),
+        ({"do": "drop", "when": 1}, "unknown scripted fault field"),
+    ],
+)
+def test_bad_scripted_faults_are_refused_clearly(
+    sb: SandboxHandle, rule: dict[str, Any], fragment: str
+) -> None:
+    status, body = sb.request("POST", "/_sandbox/faults/scripted", rule)
+    assert status == 400 and fragment in body["error"]["message"]
+    assert sb.request("GET", "/_sandbox/faults")[1]["faults"]["scripted"] == []
+
+
+def test_a_webhook_lost_on_purpose_is_never_sent(
+    sb: SandboxHandle, receiver: tuple[str, list[dict[str, Any]]]
+) -> None:
+    url, received = receiver
+    sub = {
+        "webhook_subscription": {
+            "type": "webhook_subscription",
+            "delivery_method": {"type": "http_delivery_method", "url": url + "/hook"},
+            "events": [
+                "incident.triggered",
+                "incident.acknowledged",
+                "incident.resolved",
+                "incident.custom_field_values.updated",
+            ],
+            "filter": {"type": "account_reference"},
+        }
+    }
+    assert sb.rest("POST", "/webhook_subscriptions", sub)[0] == 200
+    sb.script_fault("drop_webhook", event_type="incident.acknowledged")
+    incident = create(sb)[1]["incident"]["id"]
+    for status in ("acknowledged", "resolved"):
+        put(sb, f"/incidents/{incident}", {"incident": {"type": "incident", "status": status}})
+    put(sb, f"/incidents/{incident}/custom_fields/values", {"custom_fields": [
+        {"name": "environment", "value": "staging"}]})  # fmt: skip
+    types = lambda: [r["body"]["event"]["event_type"] for r in received]  # noqa: E731
+    wait_for(lambda: len(types()) == 3, "three webhooks", 5)
+    assert types() == [
+        "incident.triggered",
+        "incident.resolved",
+        "incident.custom_field_values.updated",
+    ]
+    data = received[2]["body"]["event"]["data"]
+    assert data["type"] == "incident_field_values" and data["incident"]["id"] == incident
+    assert [v["value"] for v in data["changed_custom_fields"]] == ["staging"]
+    dropped = [d for d in sb.webhook_deliveries() if d["status"] == "dropped"]
+    assert [(d["event_type"], d["reason"], d["attempts"]) for d in dropped] == [
+        ("incident.acknowledged", DROPPED_ON_PURPOSE, [])
+    ]
+    _, body = sb.rest("GET", "/webhook_subscriptions")
+    assert body["webhook_subscriptions"][0]["active"] is True  # a fault is not a receiver's drop
+
+
+# -- f. state across restarts ----------------------------------------------------------------------
+
+
+def _saved(path: Path) -> dict[str, Any]:
+    try:
+        data: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data
+
+
+def test_state_survives_kill_9_and_a_clean_stop(tmp_path: Path) -> None:
+    state_file = tmp_path / "sandbox.json"
+    with sandbox_process("--state", str(state_file)) as sb:
+        incident = create(sb, key="keep-me")[1]["incident"]
+        put(sb, f"/incidents/{incident['id']}/custom_fields/values", {"custom_fields": [
+            {"name": "environment", "value": "production"}]})  # fmt: skip
+        sb.rest(
+            "POST",
+            f"/incidents/{incident['id']}/notes",
+            {"note": {"content": "looking"}},
+            from_email=sb.user_email,
+        )
+        wait_for(
+            lambda: incident["id"] in json.dumps(_saved(state_file).get("custom_field_values")),
+            "the change saved",
+            timeout=1.8,  # saved within 1 s of the change, plus a slow disk's margin
+        )
+        assert sb.process is not None
+        sb.process.send_signal(signal.SIGKILL)
+        sb.process.wait()
+    assert oct(state_file.stat().st_mode & 0o777) == "0o600"
+    with sandbox_process("--state", str(state_file)) as sb:
+        found = sb.rest("GET", "/incidents?incident_key=keep-me&date_range=all")[1]["incidents"]
+        assert [i["id"] for i in found] == [incident["id"]]
+        values = sb.rest("GET", f"/incidents/{incident['id']}/custom_fields/values")[1]
+        assert values["custom_fields"][0]["value"] == "production"
+        notes = sb.rest("GET", f"/incidents/{incident['id']}/notes")[1]["notes"]
+        assert [n["content"] for n in notes] == ["looking"]
+        later = create(sb)[1]["incident"]
+        assert later["incident_number"] == incident["incident_number"] + 1
+    # the clean stop (SIGTERM) right after the change saved it without waiting for the timer
+    with sandbox_process("--state", str(state_file)) as sb:
+        numbers = {i["incident_number"] for i in sb.rest("GET", "/incidents")[1]["incidents"]}
+        assert later["incident_number"] in numbers
+
+
+def test_an_unreadable_state_file_is_one_clear_line(tmp_path: Path) -> None:
+    bad = tmp_path / "state.json"
+    bad.write_text('{"incidents": {"P1": 1}, ')
+    result = subprocess.run(
+        [sys.executable, "-c", RUN_CLI, "sandbox", "--port", str(free_port()), "--state", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        env=dict(os.environ, PYTHONUNBUFFERED="1"),
+    )
+    assert result.returncode == 4, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0] and "not valid JSON" in lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
