@@ -28,7 +28,16 @@ from pagerbridge.cli.pd_queue import app as pd_queue_app
 from pagerbridge.cli.update_watcher import app as update_watcher_app
 
 BIN = Path(sys.executable).parent
-TOOLS = ("pagerbridge", "im", "pd-send", "pd-queue", "update-watcher")
+TOOLS = (
+    "pagerbridge",
+    "im",
+    "pd-send",
+    "pd-queue",
+    "update-watcher",
+    "pd-nagios",
+    "pd-zabbix",
+    "pd-sensu",
+)
 TYPER_APPS: dict[str, typer.Typer] = {
     "pagerbridge": pagerbridge_app,
     "im": im_app,
