@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -122,3 +123,91 @@ def test_agent_reports_a_busy_port(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _start_up(tmp_path: Path, ports: tuple[int, int, int]) -> subprocess.Popen[str]:
+    agent_port, hub_port, sandbox_port = ports
+    return subprocess.Popen(
+        [
+            pagerbridge_command(),
+            "up",
+            "--db",
+            str(tmp_path / "pb.db"),
+            "--listen",
+            f"127.0.0.1:{agent_port}",
+            "--hub-listen",
+            f"127.0.0.1:{hub_port}",
+            "--sandbox-listen",
+            f"127.0.0.1:{sandbox_port}",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out, out
+    return out
+
+
+def _sandbox_incidents(sandbox_port: int) -> list[dict[str, object]]:
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{sandbox_port}/incidents?date_range=all",
+        headers={
+            "Authorization": "Token token=sandbox-token",
+            "Accept": "application/vnd.pagerduty+json;version=2",
+        },
+    )
+    with urllib.request.urlopen(request, timeout=5) as answer:
+        incidents: list[dict[str, object]] = json.load(answer)["incidents"]
+    return incidents
+
+
+def test_up_pages_the_sandbox_from_im_declare_and_keeps_it_across_a_restart(
+    tmp_path: Path,
+) -> None:
+    import shutil
+    import sys
+
+    from servers.waiting import wait_for
+
+    ports = (free_port(), free_port(), free_port())
+    im = shutil.which("im", path=str(Path(sys.executable).parent)) or "im"
+    declare = [im, "declare", "--sev", "SEV-2"]
+    env = {**os.environ, "PAGERBRIDGE_DATABASE_URL": f"sqlite:///{tmp_path / 'pb.db'}"}
+    proc = _start_up(tmp_path, ports)
+    try:
+        banner = wait_for_line(proc, "Press Ctrl-C")
+        assert "connector 'sandbox' pages the sandbox" in banner
+        assert 'im declare --sev SEV-2 --title "Database performance issue" --service db' in banner
+        done = subprocess.run(
+            [*declare, "--title", "Database performance issue", "--service", "db"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
+        )
+        assert done.returncode == 0, done.stderr
+        [made] = wait_for(lambda: _sandbox_incidents(ports[2]), "the PagerDuty incident", 15)
+        assert made["title"] == "Database performance issue"
+        assert made["urgency"] == "high"
+    finally:
+        _stop(proc)
+    proc = _start_up(tmp_path, ports)
+    try:
+        wait_for_line(proc, "Press Ctrl-C")
+        # The sandbox kept its account: the incident is still there, in step with INC-1.
+        assert [i["title"] for i in _sandbox_incidents(ports[2])] == [made["title"]]
+        done = subprocess.run(
+            [*declare, "--title", "Second"], capture_output=True, text=True, timeout=30, env=env
+        )
+        assert done.returncode == 0, done.stderr
+        wait_for(lambda: len(_sandbox_incidents(ports[2])) == 2, "the second incident", 15)
+    finally:
+        _stop(proc)
