@@ -204,3 +204,41 @@ def test_changes_from_pagerduty_are_never_sent_back(
     marker = sandbox.clear_requests()
     assert sync(database_url, engine).delivered == 0
     assert sandbox.requests(api="rest", after=marker) == []
+
+
+def test_the_hub_sends_api_changes_to_pagerduty_within_a_second(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    import json
+    import time
+    import urllib.request
+
+    from pagerbridge.server.testing import running_hub
+    from servers.waiting import wait_for
+
+    add_connector(engine, sandbox)
+    with running_hub(database_url) as hub:
+        token = hub.create_token("tests")
+
+        def call(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
+            request = urllib.request.Request(
+                f"{hub.url}/api/v1{path}",
+                data=json.dumps(body).encode(),
+                method=method,
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                result: dict[str, Any] = json.load(answer)
+            return result
+
+        started = time.monotonic()
+        ref = call("POST", "/incidents", {"title": "From the API", "severity": "SEV-1"})[
+            "incident"
+        ]["id"]
+        [pd] = wait_for(lambda: pd_incidents(sandbox), "the PagerDuty incident", 10)
+        assert time.monotonic() - started < 1.5  # ≤ 1 s on an idle machine; CI is shared
+        call("POST", f"/incidents/{ref}/ack", {"note": "on it"})  # the hot route
+        wait_for(
+            lambda: pd_incidents(sandbox)[0]["status"] == "acknowledged", "the acknowledgement"
+        )
+        assert pd["title"] == "From the API"
