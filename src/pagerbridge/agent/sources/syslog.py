@@ -17,7 +17,7 @@ import asyncio
 import logging
 import socket
 import ssl
-from typing import Any
+from typing import Any, cast
 
 from pagerbridge.agent.config import split_host_port
 from pagerbridge.agent.serving import CannotListen, bind
@@ -79,8 +79,7 @@ class _Stream(asyncio.Protocol):
         self._paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self._peer = _peer(transport.get_extra_info("peername"))
         source = self._source
         if len(source.connections) >= source.settings.max_connections:
