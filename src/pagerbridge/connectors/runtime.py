@@ -40,9 +40,10 @@ POLL_SECONDS: Final = 0.2
 #: A REST call's own deadline; the outbox retries after it.
 CALL_TIMEOUT: Final = 10.0
 SYNC_TIMEOUT: Final = 60.0
-REST_BUDGET: Final = RateLimit(
-    per_minute=REST_REQUESTS_PER_MINUTE, burst=REST_REQUESTS_PER_MINUTE / 4
-)
+#: PagerDuty counts REST requests per token in one-minute windows (960). A bucket of ``burst``
+#: refilled at ``per_minute`` sends at most burst + per_minute in any minute: keep that at 960.
+REST_BURST: Final = 120
+REST_BUDGET: Final = RateLimit(per_minute=REST_REQUESTS_PER_MINUTE - REST_BURST, burst=REST_BURST)
 
 
 class Clients:
