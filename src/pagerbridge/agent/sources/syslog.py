@@ -86,7 +86,7 @@ class _Stream(asyncio.Protocol):
             source.sink_error(
                 f"too many connections ({len(source.connections)}); refused {self._peer}"
             )
-            transport.abort()
+            self._transport.abort()
             return
         source.connections.add(self)
 
