@@ -27,7 +27,7 @@ from pagerbridge import __version__
 from pagerbridge.connectors.outbound import OutboundSync
 from pagerbridge.incidents import dberrors
 from pagerbridge.incidents.views import build_router
-from pagerbridge.server import errors, hot, openapi, pool, probes
+from pagerbridge.server import connector_oauth, errors, hot, openapi, pool, probes
 from pagerbridge.server.auth import TokenAuth, authenticate
 from pagerbridge.server.guard import BodyGuard
 from pagerbridge.server.metrics import HubMetrics, RequestMetrics, RouteTemplates
@@ -158,6 +158,7 @@ def create_app(
     probe_router = probes.build_router(probes.DatabaseProbe(engine, sessions), metrics)
     api_router = build_router()
     app.include_router(probe_router)
+    app.include_router(connector_oauth.build_router())  # PagerDuty's OAuth redirect, no token
     app.include_router(api_router, prefix=API_PREFIX, dependencies=[Depends(authenticate)])
     # The hottest routes as plain Starlette endpoints, matched first: see pagerbridge.server.hot.
     hot_routes = hot.routes(API_PREFIX, concurrency=_hot_concurrency(engine))

@@ -1,0 +1,89 @@
+"""The hub's end of a connector's OAuth user grant: ``GET /connectors/{name}/oauth/callback``.
+
+PagerDuty sends the browser here after the user allowed access (``im connector authorize NAME``
+printed the address). No API token: the ``state`` stored when the grant started is what ties
+this answer to it. The page says whether the connector is connected; the waiting command reads
+the result from the database.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import Final
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from pagerbridge.connectors.oauth_grant import CallbackError, complete
+from pagerbridge.connectors.secrets import SecretBox
+from pagerbridge.errors import ConnectorNotFoundError, PagerbridgeError
+
+log = logging.getLogger(__name__)
+
+PATH: Final = "/connectors/{name}/oauth/callback"
+_PAGE: Final = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>pagerbridge: {title}</title>
+<meta name="robots" content="noindex"></head>
+<body style="font-family: sans-serif; max-width: 40em; margin: 4em auto">
+<h1>{title}</h1><p>{message}</p></body></html>
+"""
+
+
+def _page(status: int, title: str, message: str) -> HTMLResponse:
+    body = _PAGE.format(title=html.escape(title), message=html.escape(message))
+    return HTMLResponse(body, status_code=status, headers={"Cache-Control": "no-store"})
+
+
+def _box(request: Request) -> SecretBox:
+    """The hub's SecretBox, made on first use (the key is read from the environment once)."""
+    box: SecretBox | None = getattr(request.app.state, "secret_box", None)
+    if box is None:
+        box = SecretBox.for_engine(request.app.state.engine)
+        request.app.state.secret_box = box
+    return box
+
+
+def build_router() -> APIRouter:
+    r = APIRouter(tags=["connectors"])
+
+    @r.get(
+        PATH,
+        summary="Where PagerDuty returns after `im connector authorize` (no token: the state)",
+        response_class=HTMLResponse,
+    )
+    async def connector_oauth_callback(request: Request, name: str) -> HTMLResponse:
+        query = request.query_params
+        state = query.get("state")
+        if not state or not (query.get("code") or query.get("error")):
+            return _page(
+                400,
+                "Nothing to do here",
+                "This is where PagerDuty sends you back after `im connector authorize "
+                f"{name}`: open the address that command prints.",
+            )
+        try:
+            stored = await complete(
+                request.app.state.engine,
+                _box(request),
+                name,
+                state=state,
+                code=query.get("code"),
+                error=query.get("error"),
+                error_description=query.get("error_description"),
+            )
+        except CallbackError as exc:
+            return _page(exc.status, "Not connected", str(exc))
+        except ConnectorNotFoundError as exc:
+            return _page(404, "Not connected", str(exc))
+        except PagerbridgeError as exc:
+            log.warning("OAuth callback of connector %s failed: %s", name, exc)
+            return _page(500, "Not connected", str(exc))
+        return _page(
+            200,
+            "Connected",
+            f"Connector {name} is connected to PagerDuty (scopes: {stored.scope or 'none'}). "
+            "You can close this page.",
+        )
+
+    return r
