@@ -292,13 +292,24 @@ def test_pdagent_rules_for_fields_keys_and_types(tmp_path: Path) -> None:
                       "-f", "HOSTNAME=h", "-f", "SERVICEDESC=s", "-f", "SERVICESTATE=WARNING",
                       "-f", "SERVICEOUTPUT=a=b")  # fmt: skip
     assert given.stdout == "Event processed. Incident Key: my/key\n", given.stderr
+    # pagerduty-icinga2.conf's service command: -c NodeName -u https://NodeName/icingaweb2.
+    icinga = pd_nagios("--db", db, "-n", "service", "-k", KEY, "-t", "PROBLEM", "-c", "node1",
+                       "-u", "https://node1/icingaweb2", "-f", "SERVICEDESC=ping",
+                       "-f", "HOSTNAME=h", "-f", "SERVICESTATE=Critical")  # fmt: skip
+    assert icinga.returncode == 0, icinga.stderr
     outbox = open_outbox(f"sqlite:///{db}")
     try:
-        (row,) = outbox.list_rows()
+        row, icinga_row = outbox.list_rows()
     finally:
         outbox.close()
     import json
 
+    from_icinga = json.loads(icinga_row.payload)
+    assert (from_icinga["client"], from_icinga["client_url"]) == (
+        "node1",
+        "https://node1/icingaweb2",
+    )
+    assert from_icinga["payload"]["severity"] == "critical"
     event = json.loads(row.payload)
     assert event["event_action"] == "trigger" and event["dedup_key"] == "my/key"
     assert event["payload"]["severity"] == "warning"

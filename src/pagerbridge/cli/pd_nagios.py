@@ -1,16 +1,17 @@
 """``pd-nagios``: pdagent-integrations' Nagios/Icinga notification command, as a drop-in.
 
 Takes exactly the command lines of ``pagerduty_nagios.cfg`` (``-n host|service -k KEY -t TYPE
--f KEY=VALUE … [-i KEY]``), builds the event pdagent built (incident key, description, details
-with ``pd_nagios_object``) and stores it as ``pd-send`` does; prints ``Event processed. Incident
-Key: …``. See docs/sources/nagios.md.
+-f KEY=VALUE … [-i KEY]``) and of ``pagerduty-icinga2.conf`` (which adds ``-c NODE -u URL``),
+builds the event pdagent built (incident key, description, details with ``pd_nagios_object``)
+and stores it as ``pd-send`` does; prints ``Event processed. Incident Key: …``. See
+docs/sources/nagios.md.
 
 Notification types: PROBLEM → trigger, ACKNOWLEDGEMENT → acknowledge, RECOVERY → resolve, as
 pdagent did. The ones pdagent refused: FLAPPINGSTART and CUSTOM → trigger (the same alert: a
-flapping check or an operator's custom notification should page); FLAPPINGSTOP and
-FLAPPINGDISABLED → resolve when the state is OK/UP, else trigger (the problem remains);
-DOWNTIMESTART, DOWNTIMEEND and DOWNTIMECANCELLED → nothing is queued, a line says so, exit 0
-(downtime is not an incident; PagerDuty's maintenance windows are the tool for it).
+flapping check or an operator's custom notification should page); FLAPPINGSTOP,
+FLAPPINGDISABLED (and Icinga 2's FLAPPINGEND) → resolve when the state is OK/UP, else trigger
+(the problem remains); DOWNTIMESTART, DOWNTIMEEND and DOWNTIMECANCELLED → nothing is queued, a
+line says so, exit 0 (downtime is not an incident; PagerDuty's maintenance windows are for it).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ HOST, SERVICE = "host", "service"
 EVENT_TYPES = {"PROBLEM": "trigger", "ACKNOWLEDGEMENT": "acknowledge", "RECOVERY": "resolve"}
 #: Nagios's other notification types, and what pd-nagios does with them (module docstring).
 PAGING = ("FLAPPINGSTART", "CUSTOM")
-SETTLING = ("FLAPPINGSTOP", "FLAPPINGDISABLED")
+SETTLING = ("FLAPPINGSTOP", "FLAPPINGDISABLED", "FLAPPINGEND")  # FLAPPINGEND: Icinga 2
 DOWNTIME = ("DOWNTIMESTART", "DOWNTIMEEND", "DOWNTIMECANCELLED")
 REQUIRED = {
     HOST: ("HOSTNAME", "HOSTSTATE"),
@@ -85,6 +86,16 @@ def build_parser() -> argparse.ArgumentParser:
         dest="incident_key",
         metavar="KEY",
         help="incident (dedup) key; default from the host and service",
+    )
+    parser.add_argument(
+        "-c", "--client", metavar="NAME", help="the monitoring client's name (Icinga 2: NodeName)"
+    )
+    parser.add_argument(
+        "-u",
+        "--client-url",
+        dest="client_url",
+        metavar="URL",
+        help="the monitoring client's URL (Icinga 2: its icingaweb2)",
     )
     parser.add_argument(
         "-f",
@@ -158,6 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "incident_key": key,
         "description": description(kind, fields),
         "details": details,
+        "client": args.client,
+        "client_url": args.client_url,
     }
     return pd_integrations.submit(v1, args, severity=SEVERITY.get(state.upper()))
 
