@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -238,7 +239,7 @@ ITEM = st.fixed_dictionaries(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     body=st.one_of(
@@ -257,6 +258,40 @@ def test_hostile_custom_field_values_never_break_a_later_read(
     status, answer = handle.rest("GET", path)
     assert status == 200
     json.dumps(answer)  # stored values are plain JSON
+
+
+FIELD = st.fixed_dictionaries(
+    {},
+    optional={
+        "name": st.sampled_from(["ok_name", "Bad", ""]) | JSON,
+        "display_name": st.text(max_size=60) | JSON,
+        "data_type": st.sampled_from(["string", "integer", "url", "x"]) | JSON,
+        "field_type": st.sampled_from(["single_value", "multi_value_fixed"]) | JSON,
+        "default_value": JSON,
+        "field_options": st.lists(
+            st.fixed_dictionaries({"data": st.fixed_dictionaries({"value": JSON})}), max_size=2
+        )
+        | JSON,
+    },
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(body=st.one_of(JSON, st.fixed_dictionaries({"field": FIELD | JSON})))
+def test_hostile_field_definitions_never_break_the_list(
+    shared: tuple[SandboxHandle, ShiftedClock], body: Any
+) -> None:
+    handle, _ = shared
+    status, answer = handle.rest("POST", "/incidents/custom_fields", body)
+    assert status in (201, 400), answer
+    status, listing = handle.rest("GET", "/incidents/custom_fields?include[]=field_options")
+    assert status == 200 and len(listing["fields"]) <= 10
+    incident = create(handle)[1]["incident"]["id"]
+    assert handle.rest("GET", f"/incidents/{incident}/custom_fields/values")[0] == 200
+    if answer and "field" in answer:
+        assert handle.rest("DELETE", f"/incidents/custom_fields/{answer['field']['id']}")[0] == 204
 
 
 # -- c. users by email ------------------------------------------------------------------------
@@ -470,6 +505,17 @@ def test_bad_scripted_faults_are_refused_clearly(
     status, body = sb.request("POST", "/_sandbox/faults/scripted", rule)
     assert status == 400 and fragment in body["error"]["message"]
     assert sb.request("GET", "/_sandbox/faults")[1]["faults"]["scripted"] == []
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        sb.set_faults(scripted=[rule])
+
+
+def test_scripted_faults_are_part_of_the_fault_settings(sb: SandboxHandle) -> None:
+    faults = sb.set_faults(scripted=[{"do": "status", "path": "/priorities", "times": 2}])
+    assert faults["scripted"][0]["times"] == 2
+    assert [sb.rest("GET", "/priorities")[0] for _ in range(3)] == [500, 500, 200]
+    sb.set_faults(scripted=[{"do": "status", "path": "/priorities"}])
+    sb.set_faults()  # omitted: back to none
+    assert sb.rest("GET", "/priorities")[0] == 200
 
 
 def test_a_webhook_lost_on_purpose_is_never_sent(
@@ -555,10 +601,8 @@ def test_state_survives_kill_9_and_a_clean_stop(tmp_path: Path) -> None:
         assert [n["content"] for n in notes] == ["looking"]
         later = create(sb)[1]["incident"]
         assert later["incident_number"] == incident["incident_number"] + 1
-    # the clean stop (SIGTERM) right after the change saved it without waiting for the timer
-    with sandbox_process("--state", str(state_file)) as sb:
-        numbers = {i["incident_number"] for i in sb.rest("GET", "/incidents")[1]["incidents"]}
-        assert later["incident_number"] in numbers
+    # the clean stop (SIGTERM) right after that create saved it, not waiting for the timer
+    assert later["id"] in _saved(state_file)["incidents"]
 
 
 def test_an_unreadable_state_file_is_one_clear_line(tmp_path: Path) -> None:
