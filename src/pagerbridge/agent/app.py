@@ -26,6 +26,7 @@ from pagerbridge.agent.events_v1 import V1_PATH
 from pagerbridge.agent.intake import Intake, Verdict, error, too_large
 from pagerbridge.agent.intake_v1 import V1Intake
 from pagerbridge.agent.metrics import CONTENT_TYPE, AgentMetrics
+from pagerbridge.agent.sources.hooks_http import Lookup, source_routes
 from pagerbridge.pagerduty.limits import EVENT_MAX_BYTES
 
 log = logging.getLogger("pagerbridge.agent")
@@ -188,9 +189,11 @@ def create_agent_app(
     metrics: AgentMetrics,
     policy: TokenPolicy | None = None,
     health: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    sources: Lookup | None = None,
 ) -> AgentApp:
     """The ASGI app; ``health`` returns the body of ``GET /health`` (``ok`` False → 503) and is
-    also awaited before ``/metrics`` renders, so the health gauges there are current."""
+    also awaited before ``/metrics`` renders, so the health gauges there are current.
+    ``sources`` finds a running HTTP source by name (``/alertmanager/<n>``, ``/hooks/<n>``)."""
     policy = policy or TokenPolicy(None)
 
     def allowed(request: Request) -> bool:
@@ -239,6 +242,8 @@ def create_agent_app(
         Route("/health", get_health, methods=["GET"]),
         Route("/metrics", get_metrics, methods=["GET"]),
     ]
+    if sources is not None:  # the HTTP event sources (agent/sources/hooks_http.py)
+        routes += source_routes(sources, allowed)
     router = Starlette(
         routes=routes,
         exception_handlers={HTTPException: http_error, Exception: unexpected},

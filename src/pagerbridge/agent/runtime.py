@@ -185,6 +185,7 @@ class Agent:
             metrics=self.metrics,
             policy=TokenPolicy(config.token, loopback_exempt=config.loopback_exempt),
             health=self.health,
+            sources=self.sources.get,
         )
 
     @property

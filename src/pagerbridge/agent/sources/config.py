@@ -7,11 +7,17 @@ name → settings (``hooks: {grafana: {...}}``, instance names ``hooks/grafana``
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import re
 
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from pagerbridge.agent.sources.alertmanager_config import AlertmanagerSettings
+from pagerbridge.agent.sources.hooks_config import HookSettings
 from pagerbridge.agent.sources.settings import SourceSettings
 from pagerbridge.agent.sources.snmp_config import SnmpSettings
 from pagerbridge.agent.sources.syslog_config import SyslogSettings
+
+_URL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 class SourcesSettings(BaseModel):
@@ -21,6 +27,20 @@ class SourcesSettings(BaseModel):
 
     syslog: SyslogSettings | None = None
     snmp: SnmpSettings | None = None
+
+    # HTTP sources, by name: POST /alertmanager/<name> and POST /hooks/<name>.
+    alertmanager: dict[str, AlertmanagerSettings] | None = None
+    hooks: dict[str, HookSettings] | None = None
+
+    @field_validator("alertmanager", "hooks")
+    @classmethod
+    def _url_names(
+        cls, value: dict[str, SourceSettings] | None
+    ) -> dict[str, SourceSettings] | None:
+        for name in value or {}:
+            if not _URL_NAME.fullmatch(name):
+                raise ValueError(f"{name!r}: a name is letters, digits, '.', '_' or '-' (in a URL)")
+        return value
 
     def instances(self) -> dict[str, SourceSettings]:
         """Instance name → settings, for every source that is on."""
