@@ -26,7 +26,12 @@ from pagerbridge.agent.sources.settings import (
     RuleSettings,
     SourceSettings,
 )
-from pagerbridge.agent.sources.templates import RenderError, Template, compile_template
+from pagerbridge.agent.sources.templates import (
+    RenderError,
+    Template,
+    compile_template,
+    render_context,
+)
 from pagerbridge.pagerduty.limits import SEVERITIES
 
 _MISSING = object()
@@ -140,7 +145,7 @@ class RuleSet:
         return Decision(None, reason=Reason.NO_RULE, detail="no rule matched")
 
     def _render(self, rule: Rule, fields: Fields, groups: dict[str, Any]) -> Decision:
-        context: dict[str, Any] = {**fields, **groups, "fields": fields}
+        context = render_context({**fields, **groups, "fields": fields})
         action = rule.action.render(context).strip()
         if action == "drop":
             return Decision(rule.name, action, reason=Reason.DROP_RULE, detail="action: drop")
