@@ -13,6 +13,7 @@ from typing import Any, Final, Literal
 
 from pagerbridge.connectors.credentials import scope_covers
 from pagerbridge.connectors.records import ConnectorRecord
+from pagerbridge.connectors.views import webhook_url
 from pagerbridge.errors import (
     APIError,
     AuthenticationError,
@@ -56,12 +57,6 @@ class Check:
 
 def failed_required(checks: Sequence[Check]) -> bool:
     return any(c.state == "failed" and c.required for c in checks)
-
-
-def webhook_url(record: ConnectorRecord) -> str | None:
-    """Where PagerDuty would deliver this connector's webhooks (needs ``public_url``)."""
-    base = record.settings.public_url
-    return f"{base.rstrip('/')}/connectors/{record.name}/webhook" if base else None
 
 
 def routing_key_checks(record: ConnectorRecord) -> list[Check]:

@@ -156,6 +156,10 @@ def update(
     else:
         settings = _validated_without_secrets(raw)
         blob, fingerprint = record.secrets_blob, record.key_fingerprint
+    if secret_changes or any(k.startswith("oauth.") or k == "base_url" for k in changes or {}):
+        # A stored OAuth token was issued for the old credentials: the next call gets a new one.
+        t = connector_tokens_table
+        conn.execute(sa.delete(t).where(t.c.connector_id == record.id))
     conn.execute(
         sa.update(connectors_table)
         .where(connectors_table.c.id == record.id)

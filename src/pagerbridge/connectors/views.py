@@ -10,10 +10,15 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from pagerbridge.connectors.checks import webhook_url
 from pagerbridge.connectors.records import ConnectorRecord
 from pagerbridge.connectors.secrets import mask
 from pagerbridge.connectors.service import Activity
+
+
+def webhook_url(record: ConnectorRecord) -> str | None:
+    """Where PagerDuty would deliver this connector's webhooks (needs ``public_url``)."""
+    base = record.settings.public_url
+    return f"{base.rstrip('/')}/connectors/{record.name}/webhook" if base else None
 
 
 def iso(epoch: float | None) -> str | None:
