@@ -109,3 +109,68 @@ connector_settings_table = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text(), nullable=False),
 )
+
+# -- part 2: PagerDuty's changes flowing back (webhooks, reconcile, logs) -------------------------
+
+connector_subscriptions_table = sa.Table(
+    "connector_subscriptions",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("connector_id", sa.Integer(), _connector_fk(), nullable=False),
+    #: PagerDuty's id of the v3 webhook subscription.
+    sa.Column("pd_subscription_id", sa.String(64), nullable=False),
+    #: The subscription's signing secret, encrypted with the connector's SecretBox.
+    sa.Column("secret", sa.Text(), nullable=False),
+    sa.Column("key_fingerprint", sa.String(64), nullable=False),
+    sa.Column("url", sa.Text(), nullable=False),
+    #: ``active``, or ``retiring`` (rotation: deleted after the new one's first verified event).
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.Double(), nullable=False),
+    sa.Column("first_verified_at", sa.Double(), nullable=True),
+    sa.Column("last_received_at", sa.Double(), nullable=True),
+    sa.UniqueConstraint("pd_subscription_id", name="uq_connector_subscriptions_pd"),
+)
+
+connector_webhook_events_table = sa.Table(
+    "connector_webhook_events",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("connector_id", sa.Integer(), _connector_fk(), nullable=False),
+    #: PagerDuty's event id (``event.id``): retries of one event fold into one row.
+    sa.Column("event_id", sa.String(128), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("pd_incident_id", sa.String(64), nullable=True),
+    sa.Column("occurred_at", sa.String(40), nullable=True),
+    sa.Column("received_at", sa.Double(), nullable=False),
+    #: The raw body, exactly as signed.
+    sa.Column("payload", sa.Text(), nullable=False),
+    #: ``pending``, ``applied``, ``ignored`` (nothing to do, e.g. our own echo), ``error``.
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("result", sa.Text(), nullable=True),
+    sa.Column("applied_at", sa.Double(), nullable=True),
+    sa.UniqueConstraint("connector_id", "event_id", name="uq_connector_webhook_events_event"),
+    sa.Index("ix_connector_webhook_events_state", "state", "id"),
+)
+
+connector_logs_table = sa.Table(
+    "connector_logs",
+    metadata,
+    sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
+    sa.Column("at", sa.Double(), nullable=False),
+    sa.Column("connector", sa.String(100), nullable=True),
+    #: ``webhook``, ``sync``, ``reconcile``, ``api``, ``sla`` (``im logs --component``).
+    sa.Column("component", sa.String(32), nullable=False),
+    sa.Column("level", sa.String(8), nullable=False),
+    sa.Column("message", sa.Text(), nullable=False),
+    sa.Column("data", sa.Text(), nullable=True),
+    sa.Index("ix_connector_logs_at", "at"),
+)
+
+connector_state_table = sa.Table(
+    "connector_state",
+    metadata,
+    sa.Column("connector_id", sa.Integer(), _connector_fk(), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text(), nullable=False),
+    sa.Column("updated_at", sa.Double(), nullable=False),
+)
