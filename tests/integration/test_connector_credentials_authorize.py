@@ -13,16 +13,18 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
 import typer
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from test_connector_credentials_support import add_connector, migrated, oauth_config
 from typer.testing import CliRunner
 
 from pagerbridge.cli import exits
 from pagerbridge.cli.im_connector_auth import authorize_command, run_authorize
-from pagerbridge.connectors import oauth_store
+from pagerbridge.connectors import oauth_grant, oauth_store
 from pagerbridge.connectors.credentials import rest_client
 from pagerbridge.connectors.secrets import KEY_FILENAME, SECRET_KEY_ENV, SecretBox
 from pagerbridge.errors import ConnectorError
@@ -173,3 +175,37 @@ def test_the_typer_command_prints_the_address_as_json(tmp_path: Path, pd: Sandbo
     missing = runner.invoke(app, ["authorize", "nobody", "--db", url, "--no-wait"], env={})
     assert missing.exit_code == exits.NOT_FOUND
     assert "no connector named 'nobody'" in missing.stderr and "Traceback" not in missing.output
+
+
+_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=80)
+
+
+def test_hostile_callbacks_get_a_page_never_a_500_and_change_nothing(
+    tmp_path: Path, pd: SandboxHandle
+) -> None:
+    url = f"sqlite:///{tmp_path / 'pb.db'}"
+    engine = migrated(url)
+    box = SecretBox.from_environment(url, {})
+    config = oauth_config(pd.url, "oauth_user")
+    record = add_connector(engine, box, "me", config)
+    with engine.begin() as conn:
+        started = oauth_grant.start(conn, "me", box, hub_url="http://127.0.0.1:9")
+
+    with running_hub(url, sla_interval=None) as running:
+
+        @settings(max_examples=60, deadline=None)
+        @given(
+            name=st.one_of(st.just("me"), _TEXT),
+            params=st.dictionaries(
+                st.sampled_from(["state", "code", "error", "error_description", "x"]), _TEXT
+            ),
+        )
+        def hostile(name: str, params: dict[str, str]) -> None:
+            target = f"{running.url}/connectors/{quote(name, safe='')}/oauth/callback"
+            status, _ = _get(f"{target}?{urlencode(params)}")
+            assert status in (400, 404), (name, params, status)
+
+        hostile()
+    with engine.connect() as conn:
+        assert oauth_grant.status(conn, "me", box, started.attempt)[0] == "pending"
+        assert oauth_store.read(conn, record.id, box) is None

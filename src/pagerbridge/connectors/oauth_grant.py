@@ -162,9 +162,9 @@ async def complete(
             store.save_pending(conn, record.id, box, dataclasses.replace(pending, error=message))
 
     if error or not code:
-        message = f"PagerDuty did not grant access: {error or 'no code'}"
+        message = f"PagerDuty did not grant access: {(error or 'no code')[:100]}"
         if error_description:
-            message += f" ({error_description})"
+            message += f" ({error_description[:300]})"
         await asyncio.to_thread(refuse, message)
         raise CallbackError(message, 400)
     secrets = box.decrypt(record.secrets_blob, record.key_fingerprint)

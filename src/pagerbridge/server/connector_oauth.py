@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
+import re
 from typing import Final
 
 from fastapi import APIRouter, Request
@@ -22,6 +23,10 @@ from pagerbridge.errors import ConnectorNotFoundError, PagerbridgeError
 log = logging.getLogger(__name__)
 
 PATH: Final = "/connectors/{name}/oauth/callback"
+#: What a connector name may be (as ``im connector add`` checks it); anything else is unknown.
+_NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+#: Longest query value looked at; PagerDuty's codes and our states are far shorter.
+_MAX_VALUE: Final = 2048
 _PAGE: Final = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>pagerbridge: {title}</title>
 <meta name="robots" content="noindex"></head>
@@ -53,7 +58,9 @@ def build_router() -> APIRouter:
         response_class=HTMLResponse,
     )
     async def connector_oauth_callback(request: Request, name: str) -> HTMLResponse:
-        query = request.query_params
+        query = {k: v[:_MAX_VALUE].replace("\x00", "") for k, v in request.query_params.items()}
+        if not _NAME.fullmatch(name):
+            return _page(404, "Not connected", "no connector has that name")
         state = query.get("state")
         if not state or not (query.get("code") or query.get("error")):
             return _page(
