@@ -6,11 +6,14 @@ PagerDuty run in-process through the same ``run_app`` the script uses, to save s
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,12 +35,38 @@ def pd() -> Iterator[SandboxHandle]:
         yield handle
 
 
-def cli(
-    pd: SandboxHandle, *args: str, key: str | None = "sandbox-token"
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERDUTY_", "PAGERBRIDGE_"))}
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(pd: SandboxHandle, *args: str, key: str | None = "sandbox-token") -> Result:
+    """``pagerbridge maintenance ...`` in-process, through the ``run_app`` the script runs."""
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("PAGERDUTY_")}
     if key is not None:
-        env["PAGERDUTY_API_KEY"] = key
+        os.environ["PAGERDUTY_API_KEY"] = key
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                _common.run_app(
+                    app, "pagerbridge", ["maintenance", *args, "--base-url", pd.api_url]
+                )
+            except SystemExit as exited:
+                code = exited.code if isinstance(exited.code, int) else 1
+    finally:
+        os.environ.pop("PAGERDUTY_API_KEY", None)
+        os.environ.update(saved)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+def script(pd: SandboxHandle, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real console script, as a user runs it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PAGERDUTY_", "PAGERBRIDGE_"))}
+    env["PAGERDUTY_API_KEY"] = "sandbox-token"
     return subprocess.run(
         [str(BIN), "maintenance", *args, "--base-url", pd.api_url],
         capture_output=True,
@@ -55,7 +84,7 @@ def inproc(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
 
 
 def test_create_list_end_in_the_sandbox(pd: SandboxHandle) -> None:
-    made = cli(
+    made = script(
         pd,
         "create",
         "--service",

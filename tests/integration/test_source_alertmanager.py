@@ -34,17 +34,26 @@ class Alertmanager:
     log: Path
 
     def push(self, labels: dict[str, str], annotations: dict[str, str], *, resolved: bool) -> None:
+        self.push_all([labels], annotations, resolved=resolved)
+
+    def push_all(
+        self, label_sets: list[dict[str, str]], annotations: dict[str, str], *, resolved: bool
+    ) -> None:
+        """One POST to Alertmanager's API with an alert per label set."""
         now = datetime.now(UTC)
-        alert: dict[str, Any] = {
-            "labels": labels,
-            "annotations": annotations,
-            "startsAt": (now - timedelta(minutes=1)).isoformat(),
-        }
-        if resolved:
-            alert["endsAt"] = (now - timedelta(seconds=1)).isoformat()
+        alerts: list[dict[str, Any]] = []
+        for labels in label_sets:
+            alert: dict[str, Any] = {
+                "labels": labels,
+                "annotations": annotations,
+                "startsAt": (now - timedelta(minutes=1)).isoformat(),
+            }
+            if resolved:
+                alert["endsAt"] = (now - timedelta(seconds=1)).isoformat()
+            alerts.append(alert)
         request = urllib.request.Request(
             self.url + "/api/v2/alerts",
-            data=json.dumps([alert]).encode(),
+            data=json.dumps(alerts).encode(),
             headers={"Content-Type": "application/json"},
             method="POST",
         )
@@ -58,7 +67,7 @@ route:
   receiver: hook
   group_by: [alertname]
   group_wait: 0s
-  group_interval: 1s
+  group_interval: 200ms
   repeat_interval: 1h
   routes:
     - matchers: ['via="pagerduty"']
@@ -208,16 +217,14 @@ def test_per_group_one_alert_for_the_whole_group(
     alertmanager: Alertmanager, agent: AgentHandle, pd: SandboxHandle
 ) -> None:
     hosts = [{"alertname": "NodeDown", "via": "group", "instance": f"n{i}"} for i in (1, 2)]
-    for labels in hosts:
-        alertmanager.push(labels, {}, resolved=False)
+    alertmanager.push_all(hosts, {}, resolved=False)
     wait_for(lambda: _sent(agent, {"[FIRING:2] NodeDown"}), "one trigger for both alerts")
     (trigger,) = _sent(agent, {"[FIRING:2] NodeDown"})
     assert len(trigger["payload"]["custom_details"]["alerts"]) == 2
     key = trigger["dedup_key"]
     assert len(key) == 64  # a SHA-256 of the groupKey, as Alertmanager's PagerDuty receiver
     assert wait_for(lambda: _incident(pd, key), "an incident")["status"] == "triggered"
-    for labels in hosts:
-        alertmanager.push(labels, {}, resolved=True)
+    alertmanager.push_all(hosts, {}, resolved=True)
     wait_for(lambda: (_incident(pd, key) or {}).get("status") == "resolved", "resolved")
 
 
