@@ -449,7 +449,7 @@ def test_schema_creation_is_idempotent_and_migration_accepts_it(database_url: st
     engine = make_engine(database_url)
     try:
         migrate.upgrade(engine)  # the migration runs the same IF NOT EXISTS SQL over it
-        assert "0003_outbox_destination" in migrate.current_revisions(engine)
+        assert "0005_outbox_folds" in migrate.current_revisions(engine)
     finally:
         engine.dispose()
     s = open_storage(database_url)

@@ -53,6 +53,7 @@ EXCEPTIONS = {
     # The outbox schema is one .sql file, shared by pd-send (stdlib only) and this migration.
     ("store/migrations/versions/0002_outbox.py", "outbox"),
     ("store/migrations/versions/0003_outbox_destination.py", "outbox"),
+    ("store/migrations/versions/0005_outbox_folds.py", "outbox"),
 }
 
 

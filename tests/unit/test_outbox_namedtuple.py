@@ -88,7 +88,7 @@ def test_the_same_errors_as_typing() -> None:
         OutboxRow._make(
             [1, "event", "{}", "o", "r", "k", "pending", 0, 1.0, None, None]
             + [1.0] * 4
-            + ["https://e"]
+            + ["https://e", 3]
         ),
     ],
     ids=lambda row: type(row).__name__,

@@ -78,8 +78,10 @@ class FakeStorage:
         self.gate.set()
         self.calls: list[dict[str, Any]] = []
 
-    def oldest_due(self, *, now: float, destination: str | None = None) -> float | None:
-        self.calls.append({"now": now, "destination": destination})
+    def oldest_due(
+        self, *, now: float, destination: str | None = None, kinds: Any = None
+    ) -> float | None:
+        self.calls.append({"now": now, "destination": destination, "kinds": kinds})
         self.gate.wait(10)
         if self.error is not None:
             raise self.error
@@ -103,7 +105,11 @@ async def test_monitor_reports_each_check_and_caches_its_probe() -> None:
     report = await monitor.report(worker_state="running")
     assert report.ok and set(report.checks) == {"worker", "storage", "backlog"}
     # Due for the grace period (10 s) at least: a row due a moment ago is about to be claimed.
-    assert storage.calls[-1] == {"now": NOW - 10, "destination": "https://events.pagerduty.com"}
+    assert storage.calls[-1] == {
+        "now": NOW - 10,
+        "destination": "https://events.pagerduty.com",
+        "kinds": ("event", "change_event"),  # a REST row waiting for the hub is not backlog
+    }
 
     storage.oldest = NOW
     clock[0] += 901  # the clock moves; the row has waited too long

@@ -1,8 +1,10 @@
 """``pd-queue``: inspect and manage the outbox (status, list, show, retry, purge, pause, resume).
 
 Tables for people, ``--json`` for scripts. Routing keys are secrets of a sort (anyone holding one
-can page), so they are shown shortened (``…beef``) unless ``--show-keys``. Exit codes: the shared
-table of :mod:`pagerbridge.cli.exits` (3 no such row or key, 74 the database).
+can page), so they are shown shortened (``…beef``) unless ``--show-keys``. Every row kind is
+shown: Events API rows (sent by the agent) and the connectors' REST rows (kind ``pd_rest``, sent
+by the hub; their routing key names a rate budget, not a secret). Exit codes: the shared table
+of :mod:`pagerbridge.cli.exits` (3 no such row or key, 74 the database).
 """
 
 from __future__ import annotations
@@ -77,7 +79,7 @@ def _opened(db: str | None) -> Iterator[Outbox]:
     from pagerbridge.outbox import open_outbox
     from pagerbridge.paths import resolve_database_url
 
-    outbox = open_outbox(resolve_database_url(db or _global_db[0]))
+    outbox = open_outbox(resolve_database_url(db or _global_db[0]), kinds=None)  # every kind
     try:
         yield outbox
     finally:
@@ -103,9 +105,16 @@ def _age(seconds: float | None) -> str:
     return f"{seconds:.0f}s"
 
 
+def is_rest(row: OutboxRow) -> bool:
+    """A connector's REST row: the hub sends it, never an agent."""
+    from pagerbridge.outbox import EVENT_KINDS
+
+    return row.kind not in EVENT_KINDS
+
+
 def held_reason(row: OutboxRow, recorded: str | None) -> str | None:
     """Why an active row waits for another worker, or None when the agent here may send it."""
-    if row.state not in ("pending", "in_flight") or row.destination is None:
+    if row.state not in ("pending", "in_flight") or row.destination is None or is_rest(row):
         return None
     if recorded is None:
         return f"meant for {row.destination}; waits for a worker configured for it"
@@ -117,12 +126,15 @@ def held_reason(row: OutboxRow, recorded: str | None) -> str | None:
 def _row_json(row: OutboxRow, show: bool, recorded: str | None = None) -> dict[str, Any]:
     data = row.as_dict()
     data["held"] = held_reason(row, recorded)
+    data["sent_by"] = "hub" if is_rest(row) else "agent"
+    if data["next_attempt_at"] >= 1e14:
+        data["next_attempt_at"] = None  # waiting for an earlier row of its key
+    if is_rest(row):  # its routing key names a rate budget (rest:<credential>), no secret
+        return data
     data["routing_key"] = short_key(row.routing_key, show)
     data["ordering_key"] = short_key(row.routing_key, show) + "/" + (row.dedup_key or "")
     if isinstance(data["payload"], dict) and "routing_key" in data["payload"]:
         data["payload"]["routing_key"] = short_key(str(data["payload"]["routing_key"]), show)
-    if data["next_attempt_at"] >= 1e14:
-        data["next_attempt_at"] = None  # waiting for an earlier row of its key
     return data
 
 
@@ -166,6 +178,25 @@ def parse_since(value: str, now: float) -> float:
     return moment.timestamp()
 
 
+def _status_key(key: str, show: bool) -> str:
+    """A routing key as status shows it: a REST budget's name (``rest:…``) is no secret."""
+    from pagerbridge.outbox import REST_KEY_PREFIX
+
+    return key if key.startswith(REST_KEY_PREFIX) else short_key(key, show)
+
+
+def _rest_counts(by_kind: dict[str, dict[str, int]]) -> dict[str, int]:
+    """Rows by state over every kind that is not an Events API kind (the hub's REST rows)."""
+    from pagerbridge.outbox import EVENT_KINDS
+
+    out: dict[str, int] = {}
+    for kind, states in by_kind.items():
+        if kind not in EVENT_KINDS:
+            for state, count in states.items():
+                out[state] = out.get(state, 0) + count
+    return out
+
+
 @app.command()
 def status(db: DbOption = None, as_json: JsonOption = False, show_keys: KeysOption = False) -> None:
     """Counts by state and routing key, and the age of the oldest pending event."""
@@ -179,17 +210,22 @@ def status(db: DbOption = None, as_json: JsonOption = False, show_keys: KeysOpti
             held = outbox.held()
         age = st.oldest_pending_age(time.time())
         by_state = {s: st.by_state.get(s, 0) for s in STATES}
-        keys = {short_key(k, show_keys): v for k, v in sorted(st.by_routing_key.items())}
+        keys = {_status_key(k, show_keys): v for k, v in sorted(st.by_routing_key.items())}
         paused = [short_key(k, show_keys) for k in st.paused]
+        by_kind = st.by_kind or {}
+        rest = _rest_counts(by_kind)
         if as_json:
             _print_json(
                 {
                     "by_state": by_state,
                     "by_routing_key": keys,
+                    "by_kind": by_kind,
                     "oldest_pending_age_seconds": age,
                     "paused": paused,
                     "destination": recorded,
                     "held": [h._asdict() for h in held],
+                    "folds": st.folds,
+                    "connector_rows": rest,
                 }
             )
             return
@@ -206,6 +242,18 @@ def status(db: DbOption = None, as_json: JsonOption = False, show_keys: KeysOpti
         table.add_row("[bold]total[/bold]", *(f"[bold]{by_state[s]}[/bold]" for s in STATES))
         console.print(table)
         console.print(f"oldest pending: {_age(age)}")
+        if st.folds:
+            console.print(
+                f"folds: {st.folds} repeated trigger(s) folded into a pending trigger of the "
+                "same alert (rows still stored)",
+                highlight=False,
+            )
+        if rest:
+            active = rest.get("pending", 0) + rest.get("in_flight", 0)
+            line = f"connector rows: {active} pending (sent by the hub, not the agent)"
+            if rest.get("dead"):
+                line += f", {rest['dead']} dead"
+            console.print(line, highlight=False)
         if recorded is not None:
             console.print(f"the agent on this database delivers to {recorded}", highlight=False)
         for h in held:
@@ -218,6 +266,17 @@ def status(db: DbOption = None, as_json: JsonOption = False, show_keys: KeysOpti
             )
 
     run_guarded(go)
+
+
+def _action(row: OutboxRow) -> str:
+    """What a row does: the event action, ``change``, or a REST row's kind and action."""
+    payload = row.payload_json()
+    if is_rest(row):
+        action = payload.get("action") if isinstance(payload, dict) else None
+        return f"{row.kind}: {action}" if action else row.kind
+    if row.change:
+        return "change"
+    return str(payload.get("event_action", "")) if isinstance(payload, dict) else ""
 
 
 @app.command("list")
@@ -279,19 +338,21 @@ def list_rows(
         table.add_column("dedup key", no_wrap=True, overflow="ellipsis", max_width=18)
         table.add_column("action", no_wrap=True)
         table.add_column("tries", justify="right")
+        table.add_column("folds", justify="right")
         table.add_column("created (UTC)", no_wrap=True)
         table.add_column("next try", no_wrap=True)
         table.add_column("last error", overflow="fold")
         for r in rows:
-            payload = r.payload_json()
-            action = "change" if r.change else str(payload.get("event_action", ""))
             held = held_reason(r, recorded)
+            note = f"held: {held}" if held else (r.last_error or "")[:120]
+            if is_rest(r) and not note and r.state in ("pending", "in_flight"):
+                note = "sent by the hub"
             table.add_row(
                 str(r.id), r.state + (" (held)" if held else ""),
-                short_key(r.routing_key, show_keys), r.dedup_key or "-",
-                action, str(r.attempts), _when(r.created_at, short=True),
+                _status_key(r.routing_key, show_keys), r.dedup_key or "-",
+                _action(r), str(r.attempts), str(r.folds or "-"), _when(r.created_at, short=True),
                 _when(r.next_attempt_at, short=True) if r.state == "pending" else "-",
-                f"held: {held}" if held else (r.last_error or "")[:120],
+                note,
             )  # fmt: skip
         console = _console()
         console.print(table)
@@ -321,7 +382,8 @@ def show(
             _print_json(data)
             return
         console = _console()
-        for key in ("id", "kind", "state", "routing_key", "dedup_key", "destination", "attempts"):
+        keys = ("id", "kind", "state", "sent_by", "routing_key", "dedup_key", "destination")
+        for key in (*keys, "attempts", "folds"):
             console.print(f"[bold]{key}[/bold]: {data[key]}", highlight=False)
         for key in ("held", "last_error"):
             if data[key]:

@@ -6,7 +6,7 @@ Public face (a promise to the agent, update-watcher and incident helpers)::
     row = outbox.enqueue_event({"routing_key": ..., "event_action": "trigger", ...})
     row = await outbox.enqueue_event_async(event)          # group commit, for HTTP endpoints
     worker = DeliveryWorker(outbox, events_url="https://events.pagerduty.com")
-    await worker.run(stop)                                 # a daemon
+    await worker.run(stop)                                 # a daemon: Events API rows only
     result = await worker.drain(timeout=30)                # or: deliver what is pending now
 
 Importing this package loads only the standard library (``pd-send`` depends on it); the worker,
@@ -21,20 +21,26 @@ from pagerbridge.outbox.core import Clock, Outbox, prepare_event
 from pagerbridge.outbox.storage import NewRow
 from pagerbridge.outbox.types import (
     ACTIVE_STATES,
+    CHANGE_EVENT_KIND,
     DEAD,
     DEFAULT_LEASE_SECONDS,
     DEFAULT_MAX_QUEUE,
     DEFAULT_RETENTION_SECONDS,
     DELIVERED,
+    EVENT_KIND,
+    EVENT_KINDS,
     IN_FLIGHT,
     KIND_CHANGE_EVENT,
     KIND_EVENT,
     PENDING,
+    REST_KEY_PREFIX,
+    REST_KIND,
     STATES,
     SUPPRESSED,
     Completion,
     DrainResult,
     EnqueuedRow,
+    FoldedInto,
     Held,
     OutboxRow,
     Stats,
@@ -53,15 +59,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ACTIVE_STATES",
+    "CHANGE_EVENT_KIND",
     "DEAD",
     "DEFAULT_LEASE_SECONDS",
     "DEFAULT_MAX_QUEUE",
     "DEFAULT_RETENTION_SECONDS",
     "DELIVERED",
+    "EVENT_KIND",
+    "EVENT_KINDS",
     "IN_FLIGHT",
     "KIND_CHANGE_EVENT",
     "KIND_EVENT",
     "PENDING",
+    "REST_KEY_PREFIX",
+    "REST_KIND",
     "STATES",
     "SUPPRESSED",
     "Clock",
@@ -69,6 +80,7 @@ __all__ = [
     "DeliveryWorker",
     "DrainResult",
     "EnqueuedRow",
+    "FoldedInto",
     "Held",
     "MetricsHooks",
     "NewRow",
@@ -139,7 +151,11 @@ def open_outbox(
     max_queue: int | None = None,
     clock: Clock = time.time,
     destination: str | None = None,
+    kinds: tuple[str, ...] | None = EVENT_KINDS,
 ) -> Outbox:
     """Open the outbox in the database at ``url`` (see :func:`open_storage`); ``destination``
-    is stamped on the rows it enqueues."""
-    return Outbox(open_storage(url), max_queue=max_queue, clock=clock, destination=destination)
+    is stamped on the rows it enqueues; ``kinds`` are the row kinds its views cover (None:
+    every kind, as ``pd-queue`` shows them)."""
+    return Outbox(
+        open_storage(url), max_queue=max_queue, clock=clock, destination=destination, kinds=kinds
+    )

@@ -16,13 +16,15 @@ from datetime import UTC, datetime
 from pagerbridge.errors import PagerbridgeError, QueueFullError
 from pagerbridge.outbox.storage import NewRow
 from pagerbridge.outbox.types import (
+    CHANGE_EVENT_KIND,
     DEAD,
     DELIVERED,
-    KIND_CHANGE_EVENT,
-    KIND_EVENT,
+    EVENT_KIND,
+    EVENT_KINDS,
     PENDING,
     SUPPRESSED,
     EnqueuedRow,
+    FoldedInto,
     Held,
     OutboxRow,
     Stats,
@@ -64,12 +66,15 @@ def prepare_event(
     now: float,
     suppressed: bool = False,
     destination: str | None = None,
+    fold: bool = False,
 ) -> NewRow:
     """Validate and normalise one event into a row; raises EventValidationError.
 
     A trigger without a dedup key gets one here (as PagerDuty would), so the caller can print it
     and later resolve the alert; ``payload.timestamp`` is filled with the time of acceptance.
-    ``destination`` is the Events API base URL the row is meant for (``events_base``).
+    ``destination`` is the Events API base URL the row is meant for (``events_base``). With
+    ``fold`` (event sources), a trigger may fold into its alert's pending trigger (see
+    ``NewRow.fold``); other actions never fold.
     """
     from pagerbridge.pagerduty.event_rules import normalise_event_text
 
@@ -81,14 +86,16 @@ def prepare_event(
     )
     routing_key = str(normalised.get("routing_key", ""))
     dedup_key = None if change else normalised.get("dedup_key")
+    trigger = not change and normalised.get("event_action") == "trigger"
     return NewRow(
-        kind=KIND_CHANGE_EVENT if change else KIND_EVENT,
+        kind=CHANGE_EVENT_KIND if change else EVENT_KIND,
         payload=text,
         ordering_key=ordering_key(routing_key, dedup_key, change=change),
         routing_key=routing_key,
         dedup_key=dedup_key,
         state=SUPPRESSED if suppressed else PENDING,
         destination=destination,
+        fold=fold and trigger,
     )
 
 
@@ -97,7 +104,9 @@ class Outbox:
 
     ``max_queue`` bounds pending + in-flight rows (QueueFullError beyond it); ``clock`` returns
     Unix seconds and is the only source of time. ``destination`` (an Events API base URL) is
-    stamped on the rows this producer enqueues, unless a call names its own.
+    stamped on the rows this producer enqueues, unless a call names its own. ``kinds`` are the
+    row kinds its views cover (``stats``, ``pending_count``, ``held``): Events API rows by
+    default, as the agent and update-watcher see the queue; None for every kind (``pd-queue``).
     """
 
     def __init__(
@@ -107,11 +116,13 @@ class Outbox:
         max_queue: int | None = None,
         clock: Clock = time.time,
         destination: str | None = None,
+        kinds: Sequence[str] | None = EVENT_KINDS,
     ) -> None:
         from pagerbridge.outbox.types import DEFAULT_MAX_QUEUE
 
         self.storage = storage
         self.destination = destination
+        self.kinds = None if kinds is None else tuple(kinds)
         self.max_queue = DEFAULT_MAX_QUEUE if max_queue is None else max_queue
         self.clock = clock
         #: The group commit's writer threads, started by the first async enqueue.
@@ -129,8 +140,9 @@ class Outbox:
         now: float | None = None,
         suppressed: bool = False,
         destination: str | None = None,
+        fold: bool = False,
     ) -> EnqueuedRow:
-        """Validate and store one event; durable on return.
+        """Validate and store one event; durable on return. ``fold``: see ``prepare_event``.
 
         Raises EventValidationError, QueueFullError or StorageError.
         """
@@ -141,6 +153,7 @@ class Outbox:
             now=ts,
             suppressed=suppressed,
             destination=destination or self.destination,
+            fold=fold,
         )
         (result,) = self._insert([row], ts)
         if isinstance(result, PagerbridgeError):
@@ -160,16 +173,25 @@ class Outbox:
             if row_id is None:
                 out.append(QueueFullError(f"the outbox holds its maximum of {self.max_queue} rows"))
             else:
-                out.append(EnqueuedRow(row_id, row.dedup_key, row.routing_key, row.state))
+                into = int(row_id) if isinstance(row_id, FoldedInto) else None
+                rid = int(row_id)
+                out.append(EnqueuedRow(rid, row.dedup_key, row.routing_key, row.state, into))
         return out
 
     async def enqueue_event_async(
-        self, event: Mapping[str, Any], *, change: bool = False, suppressed: bool = False
+        self,
+        event: Mapping[str, Any],
+        *,
+        change: bool = False,
+        suppressed: bool = False,
+        fold: bool = False,
     ) -> EnqueuedRow:
         """Validate now, then join the next group commit; durable when it returns.
 
         For the agent's HTTP endpoint: concurrent callers share one transaction and one fsync.
-        Raises EventValidationError at once; QueueFullError or StorageError after the commit.
+        ``fold`` (event sources; see ``prepare_event``): repeats of a pending trigger fold into
+        it, in the same batch or in the table. Raises EventValidationError at once;
+        QueueFullError or StorageError after the commit.
         """
         row = prepare_event(
             event,
@@ -177,6 +199,7 @@ class Outbox:
             now=self.clock(),
             suppressed=suppressed,
             destination=self.destination,
+            fold=fold,
         )
         return await self.enqueue_row_async(row)
 
@@ -200,7 +223,12 @@ class Outbox:
     # -- inspection and management (pd-queue) -----------------------------------------------------
 
     def stats(self) -> Stats:
-        return self.storage.stats()
+        """Queue depth over this outbox's ``kinds``."""
+        return self.storage.stats(kinds=self.kinds)
+
+    def pending_count(self) -> int:
+        """Rows of this outbox's ``kinds`` pending or in flight."""
+        return self.storage.pending_count(kinds=self.kinds)
 
     def get(self, row_id: int) -> OutboxRow | None:
         return self.storage.get(row_id)
@@ -255,7 +283,9 @@ class Outbox:
         return self.storage.superseded(ids=ids, dead=dead, routing_key=routing_key)
 
     def held(self, *, destination: str | None = None) -> list[Held]:
-        return self.storage.held(destination=destination)
+        """Events API rows held for another destination (REST rows are never held: the hub
+        sends them wherever their credential says)."""
+        return self.storage.held(destination=destination, kinds=EVENT_KINDS)
 
     def recorded_destination(self) -> str | None:
         return self.storage.recorded_destination()

@@ -8,7 +8,8 @@ while every claim failed and nothing was delivered. Now it answers for what matt
 - **storage**: a cheap query (:meth:`OutboxStorage.oldest_due`) fails or does not answer within
   ``probe_timeout``;
 - **backlog**: the oldest row the worker could have sent ``due_grace`` seconds ago and still has
-  not (paused keys and rows held for another destination aside) was accepted longer than
+  not (paused keys, rows held for another destination and rows of kinds it does not send, such
+  as the hub's REST rows, aside) was accepted longer than
   ``oldest_due_threshold`` ago. The grace keeps a long-retried row that became due a moment ago
   (and is claimed within a second) from flipping ``/health`` to 503 while PagerDuty is down.
 
@@ -21,10 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pagerbridge.outbox.types import EVENT_KINDS
 from pagerbridge.pagerduty.durations import format_duration
 
 if TYPE_CHECKING:
@@ -157,7 +159,9 @@ class HealthMonitor:
     """Computes the three checks; ``await report(worker_state=...)`` is ``/health``'s body.
 
     ``storage`` and ``destination`` are callables so the monitor follows what the worker uses
-    (``destination`` is the worker's: rows held for another are not its backlog).
+    (``destination`` is the worker's: rows held for another are not its backlog). ``kinds`` are
+    the row kinds the worker sends (the agent's: Events API rows; a REST row waiting for the hub
+    is not the agent's backlog).
     """
 
     def __init__(
@@ -167,6 +171,7 @@ class HealthMonitor:
         *,
         clock: Callable[[], float],
         destination: Callable[[], str | None] = lambda: None,
+        kinds: Sequence[str] = EVENT_KINDS,
         worker_failing_after: float = DEFAULT_WORKER_FAILING_AFTER,
         oldest_due_threshold: float = DEFAULT_OLDEST_DUE_THRESHOLD,
         probe_timeout: float = DEFAULT_PROBE_TIMEOUT,
@@ -177,6 +182,7 @@ class HealthMonitor:
         self.worker = worker
         self._clock = clock
         self._destination = destination
+        self.kinds = tuple(kinds)
         self.worker_failing_after = worker_failing_after
         self.oldest_due_threshold = oldest_due_threshold
         self.probe_timeout = probe_timeout
@@ -223,7 +229,7 @@ class HealthMonitor:
         """In a worker thread: the backlog query doubles as the storage probe."""
         try:
             oldest = self._storage().oldest_due(
-                now=now - self.due_grace, destination=self._destination()
+                now=now - self.due_grace, destination=self._destination(), kinds=self.kinds
             )
             return Probe(now, oldest_due=oldest)
         except Exception as exc:  # any failure of the probe is the finding, not a crash

@@ -22,8 +22,8 @@ from pagerbridge.outbox.sql_base import (
     SqlStorageBase,
     token_bucket,
 )
-from pagerbridge.outbox.storage import NewRow
-from pagerbridge.outbox.types import PENDING, Completion
+from pagerbridge.outbox.storage import FoldPlan, NewRow, plan_folds
+from pagerbridge.outbox.types import PENDING, Completion, FoldedInto
 
 _Q = queries("postgresql")
 CHANNEL = "pagerbridge_outbox"
@@ -36,8 +36,10 @@ def _lane_keys(rows: Sequence[NewRow]) -> list[str]:
     return sorted({row.ordering_key for row in rows})
 
 
-def _insert_params(rows: Sequence[NewRow], now: float) -> list[dict[str, Any]]:
-    return [
+def _insert_params(
+    rows: Sequence[NewRow], now: float, plan: FoldPlan | None = None
+) -> list[dict[str, Any]]:
+    params = [
         {
             "kind": row.kind,
             "payload": row.payload,
@@ -51,16 +53,28 @@ def _insert_params(rows: Sequence[NewRow], now: float) -> list[dict[str, Any]]:
         }
         for row in rows
     ]
+    if plan is not None:  # the parameters of insert_fold
+        for i, (p, row) in enumerate(zip(params, rows, strict=True)):
+            p["try_fold"] = plan.try_stored[i]
+            p["folds"] = plan.folded[i]
+            p["folds_value"] = plan.folded[i] if row.fold else None
+    return params
+
+
+def _insert_sql(plan: FoldPlan | None) -> str:
+    """A batch with fold rows takes the insert that may fold; others the plain one."""
+    return _Q["insert"] if plan is None else _Q["insert_fold"]
 
 
 def _returned_ids(cur: psycopg.Cursor[Any]) -> list[int]:
     """The ids an ``executemany(..., returning=True)`` gave back, one result set per row.
-    Rows run in order, so each row sees the earlier rows of its key (and waits behind them)."""
+    Rows run in order, so each row sees the earlier rows of its key (and waits behind them).
+    A row that folded into a stored row gives that row's id as a ``FoldedInto``."""
     ids: list[int] = []
     while True:
         found = cur.fetchone()
         assert found is not None
-        ids.append(int(found["id"]))
+        ids.append(FoldedInto(found["id"]) if found.get("folded") else int(found["id"]))
         if not cur.nextset():
             return ids
 
@@ -88,6 +102,7 @@ class PostgresStorage(SqlStorageBase):
     #: +15-20 % in alternating runs of bench_enqueue; 3 and 4 gained nothing more).
     group_commit_writers = 2
     _claim_sql = _Q["claim"]
+    _claim_rest_sql = _Q["claim_rest"]
 
     def __init__(self, url: str, *, create: bool = True) -> None:
         self.url = _conninfo(url)
@@ -100,9 +115,10 @@ class PostgresStorage(SqlStorageBase):
             with self._tx() as conn:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK_ID,))
                 # ALTER TABLE ... IF NOT EXISTS would take an exclusive lock on every open, and
-                # deadlock with concurrent writers: add the column only where it is missing.
-                if conn.execute(_Q["lacks_destination"]).fetchone():
-                    conn.execute("ALTER TABLE outbox ADD COLUMN destination TEXT")
+                # deadlock with concurrent writers: add columns only where they are missing.
+                for missing in conn.execute(_Q["missing_columns"]).fetchall():
+                    name, sql_type = missing["name"], missing["type"]
+                    conn.execute(f"ALTER TABLE outbox ADD COLUMN {name} {sql_type}")
                 conn.execute(schema_sql("postgresql"))
 
     def _connect(self, **kwargs: Any) -> psycopg.Connection[Any]:
@@ -151,9 +167,23 @@ class PostgresStorage(SqlStorageBase):
     ) -> list[int | None]:
         if not rows:
             return []
-        fast = self._insert_below_bound(rows, now=now, max_pending=max_pending)
-        if fast is not None:
-            return fast
+        plan = plan_folds(rows) if any(row.fold for row in rows) else None
+        writes = rows if plan is None else plan.writes
+        out = self._insert_below_bound(writes, plan, now=now, max_pending=max_pending)
+        if out is None:
+            out = self._insert_bounded(writes, plan, now=now, max_pending=max_pending)
+        return out if plan is None else plan.results(out)
+
+    def _insert_bounded(
+        self,
+        rows: Sequence[NewRow],
+        plan: FoldPlan | None,
+        *,
+        now: float,
+        max_pending: int | None,
+    ) -> list[int | None]:
+        """Near the bound: count the active rows exactly and insert the rows that fit (a row
+        that may fold counts as a new one here)."""
         out: list[int | None] = []
         with self._tx() as conn:
             conn.execute(_Q["lock_keys"], {"keys": _lane_keys(rows)})
@@ -165,19 +195,22 @@ class PostgresStorage(SqlStorageBase):
                     counted = conn.execute(_Q["count_active"]).fetchone()
                     span = next(iter(counted.values())) if counted else 0
                 room = max(0, max_pending - int(span or 0))
-            accepted: list[NewRow] = []
-            for row in rows:
+            accepted: list[int] = []
+            for i, row in enumerate(rows):
                 if row.state == PENDING:
                     if room <= 0:
                         out.append(None)
                         continue
                     room -= 1
                 out.append(len(accepted))  # replaced by the id below
-                accepted.append(row)
+                accepted.append(i)
             ids: list[int] = []
             if accepted:
+                params = _insert_params(rows, now, plan)
                 with conn.cursor() as cur:
-                    cur.executemany(_Q["insert"], _insert_params(accepted, now), returning=True)
+                    cur.executemany(
+                        _insert_sql(plan), [params[i] for i in accepted], returning=True
+                    )
                     ids = _returned_ids(cur)
             out = [None if i is None else ids[i] for i in out]
             if any(i is not None for i in out):
@@ -185,7 +218,12 @@ class PostgresStorage(SqlStorageBase):
         return out
 
     def _insert_below_bound(
-        self, rows: Sequence[NewRow], *, now: float, max_pending: int | None
+        self,
+        rows: Sequence[NewRow],
+        plan: FoldPlan | None,
+        *,
+        now: float,
+        max_pending: int | None,
     ) -> list[int | None] | None:
         """The whole batch in two round trips when the queue is clearly below its bound (the
         usual case); None when it might not fit and nothing was written.
@@ -201,7 +239,7 @@ class PostgresStorage(SqlStorageBase):
             with conn.pipeline() as pipeline, conn.cursor() as cur:
                 conn.execute(_Q["lock_keys"], {"keys": _lane_keys(rows)})
                 span_cursor = conn.execute(_Q["active_span"])
-                cur.executemany(_Q["insert"], _insert_params(rows, now), returning=True)
+                cur.executemany(_insert_sql(plan), _insert_params(rows, now, plan), returning=True)
                 conn.execute(_Q["notify"])
                 pipeline.sync()
                 found = span_cursor.fetchone()

@@ -10,8 +10,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+from pagerbridge.pagerduty.limits import REST_REQUESTS_PER_MINUTE
+
 #: PagerDuty's documented Events API budget per routing key.
 EVENTS_PER_MINUTE_PER_ROUTING_KEY = 120
+#: The burst a REST worker keeps of PagerDuty's REST budget per credential
+#: (``REST_REQUESTS_PER_MINUTE``; see :data:`REST_RATE_LIMIT`).
+REST_BURST = 16
 DEFAULT_DEADLINE_SECONDS = 24 * 3600.0
 DEFAULT_BACKOFF_BASE = 1.0
 DEFAULT_BACKOFF_CAP = 300.0
@@ -71,3 +76,9 @@ class RateLimit:
 
 
 OFF = RateLimit(per_minute=None)
+#: The REST API budget of one credential, as a REST worker's bucket: PagerDuty counts 960
+#: requests per minute, and a bucket of ``burst`` tokens refilled at ``per_minute`` lets through
+#: up to burst + per_minute in any minute, so the two add up to 960 (16 at once, then 944/min).
+#: A REST row's ``routing_key`` (``rest:<credential fingerprint>``) names the bucket, kept in the
+#: database, so every process sending with that credential shares the one budget.
+REST_RATE_LIMIT = RateLimit(per_minute=REST_REQUESTS_PER_MINUTE - REST_BURST, burst=REST_BURST)

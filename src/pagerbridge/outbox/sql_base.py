@@ -10,7 +10,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 from pagerbridge.outbox.queries import BLOCKED
-from pagerbridge.outbox.types import Completion, Held, OutboxRow, Stats
+from pagerbridge.outbox.types import EVENT_KINDS, Completion, Held, OutboxRow, Stats
 
 #: The ``outbox_settings`` name under which the agent records the Events API it delivers to.
 EVENTS_URL_SETTING = "events_url"
@@ -25,8 +25,10 @@ class SqlStorageBase(ABC):
     """``claim``, ``complete``, ``get`` and ``list_rows`` over a backend's transaction, named-query
     and outcome-recording primitives."""
 
-    #: The backend's ``claim`` query (named parameters now, lease, worker, limit).
+    #: The backend's ``claim`` query (named parameters now, lease, worker, limit, destination,
+    #: kinds), and ``claim_rest``, the same for a worker of no Events API kind.
     _claim_sql: str
+    _claim_rest_sql: str
 
     @abstractmethod
     def _tx(self) -> AbstractContextManager[Any]:
@@ -53,6 +55,10 @@ class SqlStorageBase(ABC):
     @abstractmethod
     def _query(self, name: str) -> str:
         """The text of the named query."""
+
+    def _kinds_param(self, kinds: Sequence[str] | None) -> Any:
+        """``kinds`` as a query's ``:kinds`` parameter (NULL: every kind)."""
+        return None if kinds is None else self._states_param(kinds)
 
     def _before_claim(self, conn: Any) -> None:  # noqa: B027 - a hook: SQLite has nothing to do
         """Prepare the claim's transaction (PostgreSQL steers its planner)."""
@@ -94,6 +100,7 @@ class SqlStorageBase(ABC):
         worker: str,
         completions: Sequence[Completion] = (),
         destination: str | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> list[OutboxRow]:
         params = {
             "now": now,
@@ -101,13 +108,16 @@ class SqlStorageBase(ABC):
             "worker": worker,
             "limit": limit,
             "destination": destination,
+            "kinds": self._kinds_param(kinds),
         }
+        rest_only = kinds is not None and not set(kinds) & set(EVENT_KINDS)
+        sql = self._claim_rest_sql if rest_only else self._claim_sql
         with self._tx() as conn:
             self._record(conn, completions, now)
             rows = []
             if limit > 0:
                 self._before_claim(conn)
-                rows = conn.execute(self._claim_sql, params).fetchall()
+                rows = conn.execute(sql, params).fetchall()
         return sorted((row_from_mapping(r) for r in rows), key=lambda r: r.id)
 
     def complete(self, completions: Sequence[Completion], *, now: float) -> None:
@@ -116,12 +126,15 @@ class SqlStorageBase(ABC):
         with self._tx() as conn:
             self._record(conn, completions, now)
 
-    def stats(self) -> Stats:
-        groups = [tuple(_values(r)) for r in self._read("stats")]
+    def stats(self, *, kinds: Sequence[str] | None = None) -> Stats:
+        found = self._read("stats", {"kinds": self._kinds_param(kinds)})
+        groups = [tuple(_values(r)) for r in found]
         return stats_from_groups(groups, self.paused())
 
-    def pending_count(self) -> int:
-        return int(_first(self._read("count_active")[0]))
+    def pending_count(self, *, kinds: Sequence[str] | None = None) -> int:
+        if kinds is None:
+            return int(_first(self._read("count_active")[0]))
+        return int(_first(self._read("pending_count", {"kinds": self._kinds_param(kinds)})[0]))
 
     def purge(self, *, states: Sequence[str], before: float | None = None) -> int:
         if not states:
@@ -149,13 +162,19 @@ class SqlStorageBase(ABC):
             params = {"routing_key": routing_key, "until": until}
             conn.execute(self._query("rate_throttle"), params)
 
-    def next_due(self, *, destination: str | None = None) -> float | None:
-        rows = self._read("next_due", {"blocked": BLOCKED, "destination": destination})
+    def next_due(
+        self, *, destination: str | None = None, kinds: Sequence[str] | None = None
+    ) -> float | None:
+        params = {"blocked": BLOCKED, "destination": destination, "kinds": self._kinds_param(kinds)}
+        rows = self._read("next_due", params)
         value = _first(rows[0]) if rows else None
         return None if value is None else float(value)
 
-    def oldest_due(self, *, now: float, destination: str | None = None) -> float | None:
-        rows = self._read("oldest_due", {"now": now, "destination": destination})
+    def oldest_due(
+        self, *, now: float, destination: str | None = None, kinds: Sequence[str] | None = None
+    ) -> float | None:
+        params = {"now": now, "destination": destination, "kinds": self._kinds_param(kinds)}
+        rows = self._read("oldest_due", params)
         value = _first(rows[0]) if rows else None
         return None if value is None else float(value)
 
@@ -173,12 +192,15 @@ class SqlStorageBase(ABC):
                 params = {"name": EVENTS_URL_SETTING, "value": url, "now": now}
                 conn.execute(self._query("setting_put"), params)
 
-    def held(self, *, destination: str | None = None) -> list[Held]:
+    def held(
+        self, *, destination: str | None = None, kinds: Sequence[str] | None = None
+    ) -> list[Held]:
         """Active rows meant for another destination than ``destination`` (default: the
         recorded one; with none recorded, every row that names a destination waits for a
         worker configured for it)."""
         mine = destination if destination is not None else self.recorded_destination()
-        rows = self._read("held", {"destination": mine or ""})
+        params = {"destination": mine or "", "kinds": self._kinds_param(kinds)}
+        rows = self._read("held", params)
         return [Held(str(r["destination"]), int(r["n"]), int(r["first_id"])) for r in rows]
 
     # -- manual retries ------------------------------------------------------------------------
@@ -207,6 +229,7 @@ class SqlStorageBase(ABC):
     ) -> int:
         skip = [] if force else self.superseded(ids=ids, dead=dead, routing_key=routing_key)
         common = {"now": now, "skip": self._ids_param(skip)}
+        events = self._states_param(EVENT_KINDS)  # only Events API rows are held or re-addressed
         changed: set[int] = set()
         with self._tx() as conn:
             if ids:
@@ -221,10 +244,12 @@ class SqlStorageBase(ABC):
                     "blocked": BLOCKED,
                     "from_destination": held_for,
                     "routing_key": routing_key,
+                    "kinds": events,
                 }
                 changed.update(_ids(conn.execute(self._query("retry_held"), params)))
             if to is not None and changed:
-                params = {"ids": self._ids_param(sorted(changed)), "to": to, "now": now}
+                ids_param = self._ids_param(sorted(changed))
+                params = {"ids": ids_param, "to": to, "now": now, "kinds": events}
                 conn.execute(self._query("redirect"), params)
             if changed:
                 self._changed(conn)
@@ -264,21 +289,36 @@ def row_from_mapping(r: Any) -> OutboxRow:
         delivered_at=r["delivered_at"],
         deadline_from=float(r["deadline_from"]),
         destination=r["destination"],
+        folds=r["folds"],
     )
 
 
 def stats_from_groups(
-    groups: Sequence[tuple[str, str, int, float | None]], paused: list[str]
+    groups: Sequence[tuple[str, str, str, int, float | None, int]], paused: list[str]
 ) -> Stats:
+    """Stats from (routing key, kind, state, rows, oldest pending, folds) groups."""
     by_state: dict[str, int] = {}
     by_key: dict[str, dict[str, int]] = {}
+    by_kind: dict[str, dict[str, int]] = {}
     oldest: float | None = None
-    for routing_key, state, count, oldest_pending in groups:
+    folds = 0
+    for routing_key, kind, state, count, oldest_pending, folded in groups:
         by_state[state] = by_state.get(state, 0) + int(count)
-        by_key.setdefault(routing_key, {})[state] = int(count)
+        key_states = by_key.setdefault(routing_key, {})
+        key_states[state] = key_states.get(state, 0) + int(count)
+        kind_states = by_kind.setdefault(kind, {})
+        kind_states[state] = kind_states.get(state, 0) + int(count)
+        folds += int(folded or 0)
         if oldest_pending is not None and (oldest is None or oldest_pending < oldest):
             oldest = float(oldest_pending)
-    return Stats(by_state=by_state, by_routing_key=by_key, oldest_pending_at=oldest, paused=paused)
+    return Stats(
+        by_state=by_state,
+        by_routing_key=by_key,
+        oldest_pending_at=oldest,
+        paused=paused,
+        by_kind=by_kind,
+        folds=folds,
+    )
 
 
 def token_bucket(

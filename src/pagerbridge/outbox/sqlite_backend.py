@@ -22,8 +22,8 @@ from pagerbridge.outbox.sql_base import (
     SqlStorageBase,
     token_bucket,
 )
-from pagerbridge.outbox.storage import NewRow
-from pagerbridge.outbox.types import DELIVERED, PENDING, Completion
+from pagerbridge.outbox.storage import FoldPlan, NewRow, plan_folds
+from pagerbridge.outbox.types import DELIVERED, PENDING, Completion, FoldedInto
 
 # json.dumps without importing json (json imports re and enum: ~5 ms of every pd-send run)
 from pagerbridge.pagerduty import jsonfast as json
@@ -35,20 +35,24 @@ if TYPE_CHECKING:
 
 BUSY_TIMEOUT_MS = 30_000
 #: An object only the newest ``schema_sqlite.sql`` creates: move it along when the script grows.
-#: The script runs in one transaction, so its presence means everything is there.
-SCHEMA_MARKER = "ix_outbox_held"  # the newest object of schema_sqlite.sql
+#: The script runs in one transaction, after :func:`add_missing_columns`, so its presence means
+#: everything is there.
+SCHEMA_MARKER = "ix_outbox_rest_due"  # the newest object of schema_sqlite.sql
+#: Columns added to the outbox table after it was first made (by 0003 and 0005), in that order.
+ADDED_COLUMNS = (("destination", "TEXT"), ("folds", "INTEGER"))
 #: Seconds a count of active rows may be reused while far below the queue bound (see insert_batch).
 ACTIVE_COUNT_TTL = 1.0
 ACTIVE_COUNT_MARGIN = 0.9
 _Q = queries("sqlite")
 
 
-def _batch_json(rows: Sequence[NewRow]) -> str:
+def _batch_json(rows: Sequence[NewRow], folded: Sequence[int] | None = None) -> str:
     """The ``:rows`` parameter of ``insert_many``; flags rows queued behind an earlier pending
-    row of the same batch (one statement does not see its own inserts)."""
+    row of the same batch (one statement does not see its own inserts). ``folded``: per row,
+    the batch's rows already folded into it (see ``plan_folds``)."""
     active: set[str] = set()
     out = []
-    for row in rows:
+    for i, row in enumerate(rows):
         behind = row.ordering_key in active
         if row.state == PENDING:
             active.add(row.ordering_key)
@@ -62,6 +66,7 @@ def _batch_json(rows: Sequence[NewRow]) -> str:
                 row.state,
                 behind,
                 row.destination,
+                (folded[i] if folded is not None else 0) if row.fold else None,
             )
         )
     return json.dumps(out, ensure_ascii=False, separators=(",", ":"))
@@ -82,18 +87,20 @@ def _storage_error(exc: sqlite3.Error, path: str) -> StorageError:
     return StorageError(f"cannot write the outbox at {path}: {why} ({exc})")
 
 
-def add_destination_column(conn: sqlite3.Connection) -> None:
-    """Give an outbox table made before rows had destinations its ``destination`` column.
+def add_missing_columns(conn: sqlite3.Connection) -> None:
+    """Give an outbox table made by an older pagerbridge the columns added since
+    (``destination``, ``folds``).
 
     SQLite has no ``ADD COLUMN IF NOT EXISTS``: a process that loses the race to add it is told
     the column exists, which is the state it wanted."""
     columns = [r[1] for r in conn.execute("PRAGMA table_info(outbox)").fetchall()]
-    if columns and "destination" not in columns:
-        try:
-            conn.execute("ALTER TABLE outbox ADD COLUMN destination TEXT")
-        except sqlite3.OperationalError as exc:
-            if "duplicate column" not in str(exc):
-                raise
+    for name, sql_type in ADDED_COLUMNS:
+        if columns and name not in columns:
+            try:
+                conn.execute(f"ALTER TABLE outbox ADD COLUMN {name} {sql_type}")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):
+                    raise
 
 
 class SqliteStorage(SqlStorageBase):
@@ -102,6 +109,7 @@ class SqliteStorage(SqlStorageBase):
     supports_notify = False
     group_commit_writers = 1  # one write lock: a second writer would only wait for it
     _claim_sql = _Q["claim"]
+    _claim_rest_sql = _Q["claim_rest"]
 
     def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
         self.path = os.fspath(path)
@@ -130,7 +138,7 @@ class SqliteStorage(SqlStorageBase):
                 "SELECT 1 FROM sqlite_master WHERE name = ?", (SCHEMA_MARKER,)
             ).fetchone()
             if found is None:
-                add_destination_column(conn)
+                add_missing_columns(conn)
                 conn.executescript("BEGIN IMMEDIATE;\n" + schema_sql("sqlite") + "\nCOMMIT;")
         except sqlite3.Error as exc:
             raise _storage_error(exc, self.path) from exc
@@ -192,42 +200,81 @@ class SqliteStorage(SqlStorageBase):
     ) -> list[int | None]:
         if not rows:
             return []
+        if any(row.fold for row in rows):
+            plan = plan_folds(rows)
+            return plan.results(self._insert_bounded(plan.writes, plan, now, max_pending))
         fast = self._insert_below_bound(rows, now=now, max_pending=max_pending)
         if fast is not None:
             return fast
-        out: list[int | None] = []
+        return self._insert_bounded(rows, None, now, max_pending)
+
+    def _insert_bounded(
+        self, rows: Sequence[NewRow], plan: FoldPlan | None, now: float, max_pending: int | None
+    ) -> list[int | None]:
+        """One write transaction: fold what ``plan`` says may fold into stored rows, count the
+        room left under the bound, insert the rest. Each row's id (a ``FoldedInto`` for a
+        fold), or None when refused."""
+        out: list[int | None] = [None] * len(rows)
+        inserted: list[int] = []  # indices of the rows inserted
         with self._tx() as conn:
+            if plan is not None:
+                self._fold_into_stored(conn, plan, now, out)
             room = len(rows)
             if max_pending is not None:
                 active = self._active_count(conn, max_pending, len(rows))
                 room = max(0, max_pending - active)
-            taken: list[NewRow] = []
-            for row in rows:
+            for i, row in enumerate(rows):
+                if out[i] is not None:
+                    continue  # folded
                 if row.state == PENDING:
                     if room <= 0:
-                        out.append(None)
                         continue
                     room -= 1
-                out.append(0)  # a placeholder for the id, filled in below
-                taken.append(row)
-            if taken:
+                inserted.append(i)
+            if inserted:
                 before = conn.total_changes
-                rows_json = _batch_json(taken)
+                taken = [rows[i] for i in inserted]
+                folded = [plan.folded[i] for i in inserted] if plan is not None else None
                 unbounded = {"max_pending": None, "incoming": 0}  # the room is counted above
                 conn.execute(
                     _Q["insert_many"],
-                    {"rows": rows_json, "now": now, "blocked": BLOCKED, **unbounded},
+                    {
+                        "rows": _batch_json(taken, folded),
+                        "now": now,
+                        "blocked": BLOCKED,
+                        **unbounded,
+                    },
                 )
                 last = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
                 if conn.total_changes - before != len(taken):  # pragma: no cover - invariant
                     raise StorageError("the outbox insert did not add one row per event")
-                ids = iter(range(last - len(taken) + 1, last + 1))
-                out = [None if i is None else next(ids) for i in out]
+                first = last - len(taken) + 1
+                for offset, i in enumerate(inserted):
+                    out[i] = first + offset
         if self._active is not None:
-            pairs = zip(rows, out, strict=True)
-            added = sum(1 for r, i in pairs if i is not None and r.state == PENDING)
+            added = sum(1 for i in inserted if rows[i].state == PENDING)
             self._active = (self._active[0], self._active[1] + added)
         return out
+
+    @staticmethod
+    def _fold_into_stored(
+        conn: sqlite3.Connection, plan: FoldPlan, now: float, out: list[int | None]
+    ) -> None:
+        """Fold each row that may into its lane's latest stored row (SQLite's one writer makes
+        the look and the change atomic); sets ``out[i]`` for those that folded."""
+        for i, row in enumerate(plan.writes):
+            if not plan.try_stored[i]:
+                continue
+            params = {
+                "payload": row.payload,
+                "folds": plan.folded[i],
+                "now": now,
+                "ordering_key": row.ordering_key,
+                "destination": row.destination,
+            }
+            found = conn.execute(_Q["fold"], params).fetchall()
+            if found:
+                out[i] = FoldedInto(int(found[0][0]))
 
     def _insert_below_bound(
         self, rows: Sequence[NewRow], *, now: float, max_pending: int | None

@@ -9,8 +9,11 @@ async twin. Times are Unix epoch seconds supplied by the caller's clock, never r
 
 from __future__ import annotations
 
+from pagerbridge.outbox.types import PENDING, FoldedInto
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (~3 ms of pd-send)
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import NamedTuple
 
     from pagerbridge.outbox.storage_contract import OutboxStorage as OutboxStorage
@@ -32,6 +35,77 @@ class NewRow(NamedTuple):
     state: str = "pending"
     #: The Events API base URL the row is meant for (``events_base``); None: the first worker's.
     destination: str | None = None
+    #: Fold this trigger into its lane: when the latest active row of its ordering key (routing +
+    #: dedup key) is a pending (not in-flight) trigger that was itself stored with ``fold``, for
+    #: the same destination, replace that row's payload and count a fold instead of adding a
+    #: row. Set only on triggers (``prepare_event(fold=True)``), by event sources; ``pd-send``
+    #: and the Events API intake never fold. A resolve or acknowledge is never folded away and
+    #: never folded across: it is its lane's latest row until it is sent.
+    fold: bool = False
+
+
+class FoldPlan(NamedTuple):
+    """A batch after folding its own repeats (see :func:`plan_folds`)."""
+
+    #: The rows to write, in batch order.
+    writes: list[NewRow]
+    #: Per write: how many later rows of the batch were folded into it.
+    folded: list[int]
+    #: Per write: may fold into a stored row (it is the first active row of its lane here).
+    try_stored: list[bool]
+    #: Per input row: the index of the write that carries it.
+    carrier: list[int]
+    #: Per write: the index of the input row it started as.
+    origin: list[int]
+
+    def results(self, written: Sequence[int | None]) -> list[int | None]:
+        """Each input row's id from each write's: a row folded into another write gets that
+        write's id, as a ``FoldedInto``."""
+        out: list[int | None] = []
+        for i, w in enumerate(self.carrier):
+            got = written[w]
+            if got is None or self.origin[w] == i:
+                out.append(got)
+            else:
+                out.append(FoldedInto(got))
+        return out
+
+
+def plan_folds(rows: Sequence[NewRow]) -> FoldPlan:
+    """Fold a batch's repeated triggers into each other before any is written.
+
+    A ``fold`` row whose lane's latest active row in this batch is a ``fold`` trigger for the
+    same destination replaces that row's payload; the first active row of each lane may still
+    fold into a stored row (the backend checks, under its per-lane write lock).
+    """
+    writes: list[NewRow] = []
+    folded: list[int] = []
+    try_stored: list[bool] = []
+    carrier: list[int] = []
+    origin: list[int] = []
+    latest: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        active = row.state == PENDING
+        j = latest.get(row.ordering_key) if active else None
+        if (
+            j is not None
+            and row.fold
+            and writes[j].fold
+            and writes[j].destination == row.destination
+        ):
+            writes[j] = writes[j]._replace(payload=row.payload)
+            folded[j] += 1
+            carrier.append(j)
+            continue
+        first = active and row.ordering_key not in latest
+        writes.append(row)
+        folded.append(0)
+        try_stored.append(first and row.fold)
+        carrier.append(len(writes) - 1)
+        origin.append(i)
+        if active:
+            latest[row.ordering_key] = len(writes) - 1
+    return FoldPlan(writes, folded, try_stored, carrier, origin)
 
 
 def __getattr__(name: str) -> object:

@@ -31,7 +31,11 @@ class OutboxStorage(Protocol):
         """Insert ``rows`` in ONE transaction (one fsync); durable on return.
 
         Returns each row's id, or None for rows refused because pending + in-flight rows would
-        exceed ``max_pending``. Raises StorageError when the database cannot be written.
+        exceed ``max_pending``. A ``fold`` row that folded (into a stored row, or into an
+        earlier row of the batch: see ``NewRow.fold`` and ``storage.plan_folds``) gives the id of
+        the row that now carries its payload, as a ``FoldedInto``; that row's ``folds`` grows by
+        one. Folding is atomic with concurrent writers and claims: a row being claimed is never
+        folded into. Raises StorageError when the database cannot be written.
         """
         ...
 
@@ -44,14 +48,16 @@ class OutboxStorage(Protocol):
         worker: str,
         completions: Sequence[Completion] = (),
         destination: str | None = None,
+        kinds: Sequence[str] | None = None,
     ) -> list[OutboxRow]:
         """Lease up to ``limit`` due rows, at most one per ordering key, each the earliest active
         row of its key (so a key's next row waits while an earlier one is pending or in flight).
         Rows whose lease expired (their worker died) are claimable again. Paused routing keys are
         skipped, and so are rows meant for another ``destination`` than the worker's (held: they
         stay first in their key's order); rows without one, or a worker without one, match.
-        ``completions`` are recorded first, in the same transaction (one commit per worker loop
-        turn instead of two)."""
+        With ``kinds``, only rows of those kinds are claimed (None: any kind): the agent claims
+        Events API rows only, the hub REST rows. ``completions`` are recorded first, in the same
+        transaction (one commit per worker loop turn instead of two)."""
         ...
 
     def complete(self, completions: Sequence[Completion], *, now: float) -> None:
@@ -73,16 +79,23 @@ class OutboxStorage(Protocol):
         """Rows in id order, filtered; page with ``after_id`` (keyset pagination)."""
         ...
 
-    def stats(self) -> Stats: ...
-
-    def next_due(self, *, destination: str | None = None) -> float | None:
-        """When the earliest active row of an unpaused key that a worker for ``destination`` may
-        send becomes claimable (None: no such row)."""
+    def stats(self, *, kinds: Sequence[str] | None = None) -> Stats:
+        """Rows by state, routing key and kind (of ``kinds`` only, if given), folds counted."""
         ...
 
-    def oldest_due(self, *, now: float, destination: str | None = None) -> float | None:
-        """``created_at`` of the oldest row a worker for ``destination`` could send now (paused
-        keys and held rows aside); None when there is none. The agent's health watches it."""
+    def next_due(
+        self, *, destination: str | None = None, kinds: Sequence[str] | None = None
+    ) -> float | None:
+        """When the earliest active row of an unpaused key that a worker for ``destination`` and
+        ``kinds`` may send becomes claimable (None: no such row)."""
+        ...
+
+    def oldest_due(
+        self, *, now: float, destination: str | None = None, kinds: Sequence[str] | None = None
+    ) -> float | None:
+        """``created_at`` of the oldest row a worker for ``destination`` and ``kinds`` could
+        send now (paused keys and held rows aside); None when there is none. The agent's health
+        watches it."""
         ...
 
     def recorded_destination(self) -> str | None:
@@ -93,9 +106,11 @@ class OutboxStorage(Protocol):
         """Record (or, with None, forget) the agent's Events API base URL."""
         ...
 
-    def held(self, *, destination: str | None = None) -> list[Held]:
-        """Active rows meant for another destination than ``destination`` (default: the
-        recorded one), by destination."""
+    def held(
+        self, *, destination: str | None = None, kinds: Sequence[str] | None = None
+    ) -> list[Held]:
+        """Active rows (of ``kinds``, if given) meant for another destination than
+        ``destination`` (default: the recorded one), by destination."""
         ...
 
     def superseded(
@@ -105,8 +120,9 @@ class OutboxStorage(Protocol):
         same routing and dedup key has reached PagerDuty since: retrying would undo it."""
         ...
 
-    def pending_count(self) -> int:
-        """Rows pending or in flight (what the maximum queue size limits)."""
+    def pending_count(self, *, kinds: Sequence[str] | None = None) -> int:
+        """Rows pending or in flight (of ``kinds``, if given; all of them are what the maximum
+        queue size limits)."""
         ...
 
     def retry(
@@ -122,9 +138,10 @@ class OutboxStorage(Protocol):
         force: bool = False,
     ) -> int:
         """Make dead (or, by id, any undelivered) rows pending again, due now, with a fresh
-        deadline window; with ``held``, the rows held for another destination (only those for
-        ``held_for`` if given, of ``routing_key`` if given). ``to`` re-addresses every row it
-        retries. Superseded dead rows are skipped unless ``force``. Returns how many changed."""
+        deadline window; with ``held``, the Events API rows held for another destination (only
+        those for ``held_for`` if given, of ``routing_key`` if given). ``to`` re-addresses every
+        Events API row it retries (never a REST row). Superseded dead rows are skipped unless
+        ``force``. Returns how many changed."""
         ...
 
     def purge(self, *, states: Sequence[str], before: float | None = None) -> int:

@@ -19,6 +19,7 @@ from pagerbridge.outbox.types import ACTIVE_STATES, PENDING
 from pagerbridge.store.metadata import metadata
 
 _ACTIVE = "state IN ('pending', 'in_flight')"
+_ACTIVE_REST = _ACTIVE + " AND kind NOT IN ('event', 'change_event')"
 _ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 outbox_table = sa.Table(
@@ -41,6 +42,7 @@ outbox_table = sa.Table(
     sa.Column("delivered_at", sa.Double(), nullable=True),
     sa.Column("deadline_from", sa.Double(), nullable=False),
     sa.Column("destination", sa.Text(), nullable=True),
+    sa.Column("folds", sa.Integer(), nullable=True),
     sa.Index("ix_outbox_state_due", "state", "next_attempt_at"),
     sa.Index(
         "ix_outbox_active_lane",
@@ -68,6 +70,13 @@ outbox_table = sa.Table(
         "destination",
         sqlite_where=sa.text(_ACTIVE),
         postgresql_where=sa.text(_ACTIVE),
+    ),
+    sa.Index(
+        "ix_outbox_rest_due",
+        "next_attempt_at",
+        "id",
+        sqlite_where=sa.text(_ACTIVE_REST),
+        postgresql_where=sa.text(_ACTIVE_REST),
     ),
     sqlite_autoincrement=True,
 )
@@ -110,12 +119,19 @@ def enqueue_in_transaction(
     """Insert an outbox row inside the caller's transaction; it commits (or not) with it.
 
     For the transactional outbox: the incident connector records "tell PagerDuty" in the same
-    transaction as the state change. Returns the row id. The queue-size limit is not applied:
-    refusing a state change because the queue is long would be worse.
+    transaction as the state change (``kind`` ``pd_rest``: only the hub's REST worker claims it;
+    ``routing_key`` names its rate budget, ``rest:<credential>``). Returns the row id. The
+    queue-size limit is not applied: refusing a state change because the queue is long would be
+    worse. On PostgreSQL it takes the lane's advisory lock, as every outbox writer does, so ids
+    within an ordering key follow commit order.
     """
     ts = time.time() if now is None else now
     body = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
     t = outbox_table
+    if connection.dialect.name == "postgresql":
+        connection.execute(
+            sa.text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": ordering_key}
+        )
     earlier = sa.select(sa.literal(1)).where(
         t.c.ordering_key == ordering_key, t.c.state.in_(ACTIVE_STATES)
     )

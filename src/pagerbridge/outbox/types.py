@@ -26,10 +26,20 @@ STATES: Final = (PENDING, IN_FLIGHT, DELIVERED, DEAD, SUPPRESSED)
 #: States that still hold their ordering key (a later row of the key waits for them).
 ACTIVE_STATES: Final = (PENDING, IN_FLIGHT)
 
-#: Row kinds: what the worker does with the payload.
-KIND_EVENT: Final = "event"
-KIND_CHANGE_EVENT: Final = "change_event"
-KINDS: Final = (KIND_EVENT, KIND_CHANGE_EVENT)
+#: Row kinds: what the payload is, and so which worker may send it. The agent and update-watcher
+#: send Events API rows (``EVENT_KINDS``) and nothing else; the hub sends REST API rows
+#: (``REST_KIND``), which the PagerDuty connector writes with ``tables.enqueue_in_transaction``.
+EVENT_KIND: Final = "event"
+CHANGE_EVENT_KIND: Final = "change_event"
+EVENT_KINDS: Final = (EVENT_KIND, CHANGE_EVENT_KIND)
+REST_KIND: Final = "pd_rest"
+#: The ``routing_key`` of a REST row names its rate budget: ``rest:<credential fingerprint>``, one
+#: token bucket per credential, shared by every process on the database.
+REST_KEY_PREFIX: Final = "rest:"
+#: Older names of the event kinds.
+KIND_EVENT: Final = EVENT_KIND
+KIND_CHANGE_EVENT: Final = CHANGE_EVENT_KIND
+KINDS: Final = EVENT_KINDS
 
 #: Defaults, named so the agent's configuration and the docs can quote them.
 DEFAULT_MAX_QUEUE: Final = 1_000_000
@@ -48,13 +58,24 @@ def ordering_key(routing_key: str, dedup_key: str | None, *, change: bool = Fals
     return f"{routing_key}/{dedup_key or ''}"
 
 
+class FoldedInto(int):
+    """A row id that ``insert_batch`` returns for a row it folded (an ``int``, so callers that
+    only want the id need not care): the row's payload replaced that of this pending row."""
+
+    __slots__ = ()
+
+
 class EnqueuedRow(NamedTuple):
-    """What ``enqueue_event`` returns: the row is durable (fsynced / committed) once you hold it."""
+    """What ``enqueue_event`` returns: the row is durable (fsynced / committed) once you hold it.
+
+    ``folded_into`` is set (and equals ``id``) when the event was folded into pending row ``id``
+    instead of adding a row (see ``NewRow.fold``)."""
 
     id: int
     dedup_key: str | None
     routing_key: str
     state: str = PENDING
+    folded_into: int | None = None
 
 
 class OutboxRow(NamedTuple):
@@ -79,10 +100,12 @@ class OutboxRow(NamedTuple):
     #: The Events API base URL the row is meant for; a worker configured for another one holds
     #: it (None: written before any agent recorded its URL, so the first worker's).
     destination: str | None = None
+    #: How many later triggers were folded into this row (None: a row that takes no folds).
+    folds: int | None = None
 
     @property
     def change(self) -> bool:
-        return self.kind == KIND_CHANGE_EVENT
+        return self.kind == CHANGE_EVENT_KIND
 
     def payload_json(self) -> Any:
         """The payload parsed; the stored text is what goes on the wire, byte for byte."""
@@ -108,6 +131,7 @@ class OutboxRow(NamedTuple):
             "delivered_at": self.delivered_at,
             "deadline_from": self.deadline_from,
             "destination": self.destination,
+            "folds": self.folds,
             "payload": self.payload_json(),
         }
 
@@ -127,12 +151,16 @@ class Completion(NamedTuple):
 
 
 class Stats(NamedTuple):
-    """Queue depth for ``pd-queue status`` and ``/metrics``."""
+    """Queue depth for ``pd-queue status`` and ``/metrics``, over the row kinds asked for."""
 
     by_state: dict[str, int]
     by_routing_key: dict[str, dict[str, int]]
     oldest_pending_at: float | None
     paused: Sequence[str] = ()
+    #: kind -> state -> rows (None when not computed).
+    by_kind: dict[str, dict[str, int]] | None = None
+    #: Triggers folded into an earlier pending trigger, summed over the rows still stored.
+    folds: int = 0
 
     def oldest_pending_age(self, now: float) -> float | None:
         return None if self.oldest_pending_at is None else max(0.0, now - self.oldest_pending_at)

@@ -15,18 +15,19 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
 
 from pagerbridge.errors import StorageError
 from pagerbridge.outbox.core import Clock, Outbox
 from pagerbridge.outbox.metrics import MetricsHooks, NullMetrics
-from pagerbridge.outbox.policy import RateLimit, RetryPolicy
+from pagerbridge.outbox.policy import REST_RATE_LIMIT, RateLimit, RetryPolicy
 from pagerbridge.outbox.types import (
     DEAD,
     DEFAULT_LEASE_SECONDS,
     DEFAULT_RETENTION_SECONDS,
     DELIVERED,
+    EVENT_KINDS,
     PENDING,
     Completion,
     DrainResult,
@@ -85,6 +86,13 @@ class DeliveryWorker:
     The worker delivers only rows meant for its ``destination`` (by default its events URL's
     base) or for none; others are *held* for a worker configured for theirs (logged once each).
     A worker with a ``sender`` and no ``destination`` (a forwarder) takes every row.
+
+    It claims only rows of ``kinds``: Events API rows by default (the agent, update-watcher);
+    the hub's REST worker passes ``kinds=(REST_KIND,)`` and its own ``sender``. The rate limit
+    is a token bucket per row ``routing_key`` in the database: 120/min per routing key for
+    Events API rows, and for a worker of REST rows only :data:`~policy.REST_RATE_LIMIT` (960
+    requests per minute per credential, the bucket named by ``rest:<fingerprint>``), shared by
+    every process on the database.
     """
 
     def __init__(
@@ -106,9 +114,18 @@ class DeliveryWorker:
         timeout: float = 10.0,
         worker_id: str | None = None,
         destination: str | None = None,
+        kinds: Sequence[str] = EVENT_KINDS,
     ) -> None:
         if sender is None and events_url is None:
             raise ValueError("DeliveryWorker needs events_url or sender")
+        self.kinds = tuple(kinds)
+        if not self.kinds:
+            raise ValueError("DeliveryWorker needs at least one row kind to claim")
+        #: Held rows are Events API rows meant for another Events API: a worker for a
+        #: destination that claims some looks for them (and warns); REST rows are never held.
+        self._held_kinds = tuple(k for k in self.kinds if k in EVENT_KINDS)
+        if sender is None and not set(self.kinds) <= set(EVENT_KINDS):
+            raise ValueError("only Events API rows go to an events URL: other kinds need a sender")
         from pagerbridge.pagerduty.event_rules import events_base
 
         self.outbox = outbox
@@ -122,7 +139,10 @@ class DeliveryWorker:
         self._warned: set[str] = set()
         self.clock: Clock = clock or outbox.clock
         self.policy = policy or RetryPolicy()
-        self.rate_limit = rate_limit or RateLimit()
+        if rate_limit is None:
+            events = set(self.kinds) & set(EVENT_KINDS)
+            rate_limit = RateLimit() if events else REST_RATE_LIMIT
+        self.rate_limit = rate_limit
         self.concurrency = max(1, concurrency)
         self.lease_seconds = lease_seconds
         self.poll_interval = poll_interval
@@ -188,7 +208,7 @@ class DeliveryWorker:
             counts = await self._loop_until(lambda: loop.time() >= end, drain_end=end)
         finally:
             await self._close_client()
-        remaining = await asyncio.to_thread(self.storage.pending_count)
+        remaining = await asyncio.to_thread(lambda: self.storage.pending_count(kinds=self.kinds))
         return DrainResult(
             delivered=counts[DELIVERED],
             dead=counts[DEAD],
@@ -245,6 +265,7 @@ class DeliveryWorker:
                             worker=self.worker_id,
                             completions=batch,
                             destination=self.destination,
+                            kinds=self.kinds,
                         )
                     except StorageError as exc:
                         # The database is away (restart, disk full, locked): keep the outcomes,
@@ -269,7 +290,8 @@ class DeliveryWorker:
                 if drain_end is None and loop.time() - last_clean > CLEAN_INTERVAL_SECONDS:
                     last_clean = loop.time()
                     await asyncio.to_thread(self.outbox.clean_delivered, self.retention)
-                if self.destination is not None and loop.time() >= next_held_check:
+                held_check = self.destination is not None and self._held_kinds
+                if held_check and loop.time() >= next_held_check:
                     next_held_check = loop.time() + HELD_CHECK_SECONDS
                     await self._look_for_held()
                 if claimed and len(tasks) < self.concurrency:
@@ -277,7 +299,9 @@ class DeliveryWorker:
                 wait = self.poll_interval
                 if not tasks and drain_end is not None:
                     nxt = await asyncio.to_thread(
-                        lambda: self.storage.next_due(destination=self.destination)
+                        lambda: self.storage.next_due(
+                            destination=self.destination, kinds=self.kinds
+                        )
                     )
                     if nxt is None:
                         break
@@ -316,7 +340,7 @@ class DeliveryWorker:
         """Warn once per destination about rows this worker holds (they wait for another)."""
         try:
             self.held = await asyncio.to_thread(
-                lambda: self.storage.held(destination=self.destination)
+                lambda: self.storage.held(destination=self.destination, kinds=self._held_kinds)
             )
         except StorageError:
             return  # the claim path reports storage trouble

@@ -6,16 +6,24 @@
 SELECT pg_advisory_xact_lock(h)
 FROM (SELECT DISTINCT hashtext(k) AS h FROM unnest(%(keys)s::text[]) AS k ORDER BY 1) AS s;
 
--- name: lacks_destination
--- An outbox table made before rows had destinations (one row), else nothing.
-SELECT 1 FROM information_schema.tables AS t
+-- name: missing_columns
+-- The columns an outbox table made by an older pagerbridge lacks (destination: 0003, folds:
+-- 0005); nothing when there is no outbox table yet.
+SELECT w.name, w.type FROM information_schema.tables AS t,
+       (VALUES ('destination', 'TEXT'), ('folds', 'INTEGER')) AS w(name, type)
 WHERE t.table_schema = current_schema() AND t.table_name = 'outbox'
   AND NOT EXISTS (SELECT 1 FROM information_schema.columns AS c
                   WHERE c.table_schema = t.table_schema AND c.table_name = 'outbox'
-                    AND c.column_name = 'destination');
+                    AND c.column_name = w.name)
+ORDER BY w.name;
 
 -- name: count_active
 SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight');
+
+-- name: pending_count
+SELECT COUNT(*) FROM outbox
+WHERE state IN ('pending', 'in_flight')
+  AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]));
 
 -- name: active_span
 -- An upper bound of the active rows (ids from the oldest active row to the newest row), cheap
@@ -35,6 +43,45 @@ SELECT %(kind)s, %(payload)s, %(ordering_key)s, %(routing_key)s, %(dedup_key)s, 
        %(now)s, %(now)s, %(now)s, %(destination)s
 RETURNING id;
 
+-- name: insert_fold
+-- The insert of a batch that has fold rows (NewRow.fold): a row flagged try_fold first tries to
+-- fold into its lane's latest active row, when that is a pending fold-enabled trigger (folds IS
+-- NOT NULL) for the same destination; else, like every other row, it is inserted. The caller
+-- holds the lane's advisory lock (writers fold one at a time); FOR UPDATE waits for a claim in
+-- progress and then sees the row in flight, so a row being sent is never folded into.
+-- Parameter folds: rows of the batch already folded into this one; folds_value: the new row's
+-- folds (NULL for a row that takes no folds).
+WITH target AS (
+    SELECT o.id FROM outbox AS o
+    WHERE %(try_fold)s
+      AND o.id = (SELECT MAX(e.id) FROM outbox AS e
+                  WHERE e.ordering_key = %(ordering_key)s AND e.state IN ('pending', 'in_flight'))
+      AND o.state = 'pending' AND o.folds IS NOT NULL
+      AND o.destination IS NOT DISTINCT FROM %(destination)s::text
+    FOR UPDATE
+), folded AS (
+    UPDATE outbox SET payload = %(payload)s, folds = outbox.folds + %(folds)s + 1,
+                      updated_at = %(now)s
+    FROM target WHERE outbox.id = target.id AND outbox.state = 'pending'
+    RETURNING outbox.id
+), inserted AS (
+    INSERT INTO outbox (kind, payload, ordering_key, routing_key, dedup_key, state, attempts,
+                        next_attempt_at, created_at, updated_at, deadline_from, destination,
+                        folds)
+    SELECT %(kind)s, %(payload)s, %(ordering_key)s, %(routing_key)s, %(dedup_key)s, %(state)s, 0,
+           CASE WHEN %(state)s = 'pending' AND EXISTS (
+                    SELECT 1 FROM outbox AS e
+                    WHERE e.ordering_key = %(ordering_key)s
+                      AND e.state IN ('pending', 'in_flight'))
+                THEN %(blocked)s ELSE %(now)s END,
+           %(now)s, %(now)s, %(now)s, %(destination)s, %(folds_value)s::integer
+    WHERE NOT EXISTS (SELECT 1 FROM folded)
+    RETURNING id
+)
+SELECT id, TRUE AS folded FROM folded
+UNION ALL
+SELECT id, FALSE AS folded FROM inserted;
+
 -- name: notify
 SELECT pg_notify('pagerbridge_outbox', '');
 
@@ -51,6 +98,38 @@ WITH candidates AS (
       -- (the claim runs with enable_sort off: see PostgresStorage._before_claim)
       AND (%(destination)s::text IS NULL OR o.destination IS NULL
            OR o.destination = %(destination)s::text)
+      -- only the kinds this worker can send (the agent: Events API rows; the hub: REST rows)
+      AND (%(kinds)s::text[] IS NULL OR o.kind = ANY(%(kinds)s::text[]))
+    ORDER BY o.next_attempt_at, o.id
+    LIMIT %(limit)s
+    FOR UPDATE OF o SKIP LOCKED
+)
+UPDATE outbox
+SET state = 'in_flight', next_attempt_at = %(lease)s, lease_expires_at = %(lease)s,
+    claimed_by = %(worker)s, updated_at = %(now)s
+FROM candidates
+WHERE outbox.id = candidates.id
+RETURNING outbox.*;
+
+-- name: claim_rest
+-- The claim of a worker of REST rows only (no Events API kind among its kinds): the literal kind
+-- condition lets the planner walk ix_outbox_rest_due, which holds no Events API row, instead of
+-- stepping over an event backlog (100,000 due events made each claim take ~100 ms).
+WITH candidates AS (
+    SELECT o.id FROM outbox AS o
+    WHERE o.state IN ('pending', 'in_flight') AND o.next_attempt_at <= %(now)s
+      AND NOT EXISTS (
+          SELECT 1 FROM outbox AS e
+          WHERE e.ordering_key = o.ordering_key AND e.state IN ('pending', 'in_flight')
+            AND e.id < o.id)
+      AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
+      -- a row meant for another Events API is held: pending, first in its lane, not ours
+      -- (the claim runs with enable_sort off: see PostgresStorage._before_claim)
+      AND (%(destination)s::text IS NULL OR o.destination IS NULL
+           OR o.destination = %(destination)s::text)
+      -- only the kinds this worker can send (the agent: Events API rows; the hub: REST rows)
+      AND (%(kinds)s::text[] IS NULL OR o.kind = ANY(%(kinds)s::text[]))
+      AND o.kind NOT IN ('event', 'change_event')
     ORDER BY o.next_attempt_at, o.id
     LIMIT %(limit)s
     FOR UPDATE OF o SKIP LOCKED
@@ -126,15 +205,18 @@ ORDER BY id
 LIMIT %(limit)s;
 
 -- name: stats
-SELECT routing_key, state, COUNT(*), MIN(CASE WHEN state = 'pending' THEN created_at END)
-FROM outbox GROUP BY routing_key, state;
+SELECT routing_key, kind, state, COUNT(*), MIN(CASE WHEN state = 'pending' THEN created_at END),
+       COALESCE(SUM(folds), 0)
+FROM outbox WHERE (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
+GROUP BY routing_key, kind, state;
 
 -- name: next_due
 SELECT MIN(o.next_attempt_at) FROM outbox AS o
 WHERE o.state IN ('pending', 'in_flight') AND o.next_attempt_at < %(blocked)s
   AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
   AND (%(destination)s::text IS NULL OR o.destination IS NULL
-       OR o.destination = %(destination)s::text);
+       OR o.destination = %(destination)s::text)
+  AND (%(kinds)s::text[] IS NULL OR o.kind = ANY(%(kinds)s::text[]));
 
 -- name: oldest_due
 -- The creation time of the oldest row a worker for :destination could send now (health).
@@ -142,13 +224,15 @@ SELECT MIN(o.created_at) AS oldest FROM outbox AS o
 WHERE o.state IN ('pending', 'in_flight') AND o.next_attempt_at <= %(now)s
   AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
   AND (%(destination)s::text IS NULL OR o.destination IS NULL
-       OR o.destination = %(destination)s::text);
+       OR o.destination = %(destination)s::text)
+  AND (%(kinds)s::text[] IS NULL OR o.kind = ANY(%(kinds)s::text[]));
 
 -- name: held
 -- Pending rows meant for another destination than :destination, by destination.
 SELECT destination, COUNT(*) AS n, MIN(id) AS first_id FROM outbox
 WHERE state IN ('pending', 'in_flight') AND destination IS NOT NULL
   AND destination <> %(destination)s::text
+  AND (%(kinds)s::text[] IS NULL OR kind = ANY(%(kinds)s::text[]))
 GROUP BY destination ORDER BY destination;
 
 -- name: setting_get
@@ -196,7 +280,7 @@ UPDATE outbox
 SET next_attempt_at = CASE WHEN next_attempt_at >= %(blocked)s THEN next_attempt_at
                            ELSE %(now)s END,
     attempts = 0, deadline_from = %(now)s, updated_at = %(now)s
-WHERE state = 'pending' AND destination IS NOT NULL
+WHERE state = 'pending' AND destination IS NOT NULL AND kind = ANY(%(kinds)s::text[])
   AND destination <> COALESCE((SELECT value FROM outbox_settings
                                WHERE name = 'events_url'), '')
   AND (%(from_destination)s::text IS NULL OR destination = %(from_destination)s::text)
@@ -204,8 +288,10 @@ WHERE state = 'pending' AND destination IS NOT NULL
 RETURNING id;
 
 -- name: redirect
+-- Only Events API rows take an Events API URL (kinds).
 UPDATE outbox SET destination = %(to)s, updated_at = %(now)s
-WHERE id = ANY(%(ids)s::bigint[]) AND state IN ('pending', 'dead', 'suppressed');
+WHERE id = ANY(%(ids)s::bigint[]) AND state IN ('pending', 'dead', 'suppressed')
+  AND kind = ANY(%(kinds)s::text[]);
 
 -- name: purge
 DELETE FROM outbox

@@ -4,6 +4,12 @@
 -- name: count_active
 SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight');
 
+-- name: pending_count
+-- Active rows of :kinds (a JSON array; NULL: every kind).
+SELECT COUNT(*) FROM outbox
+WHERE state IN ('pending', 'in_flight')
+  AND (:kinds IS NULL OR kind IN (SELECT value FROM json_each(:kinds)));
+
 -- name: active_span
 -- An upper bound of the active rows (ids from the oldest active row to the newest row), cheap
 -- with ix_outbox_active_id; NULL when nothing is active. Exact counting is needed only near
@@ -11,21 +17,21 @@ SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight');
 SELECT (SELECT MAX(id) FROM outbox) - (SELECT MIN(id) FROM outbox INDEXED BY ix_outbox_active_id
                                       WHERE state IN ('pending', 'in_flight')) + 1 AS span;
 
--- name: insert
-INSERT INTO outbox (kind, payload, ordering_key, routing_key, dedup_key, state, attempts,
-                    next_attempt_at, created_at, updated_at, deadline_from, destination)
-SELECT :kind, :payload, :ordering_key, :routing_key, :dedup_key, :state, 0,
-       CASE WHEN :state = 'pending' AND EXISTS (
-                SELECT 1 FROM outbox AS e
-                WHERE e.ordering_key = :ordering_key AND e.state IN ('pending', 'in_flight'))
-            THEN :blocked ELSE :now END,
-       :now, :now, :now, :destination
+-- name: fold
+-- Fold a trigger into its lane's latest active row when that row is a pending (not in-flight)
+-- fold-enabled trigger (folds IS NOT NULL) for the same destination: the row takes the newer
+-- payload and counts the fold (:folds more were folded into this one within its batch).
+-- Run inside the batch's write transaction: SQLite's one writer makes it atomic.
+UPDATE outbox SET payload = :payload, folds = folds + :folds + 1, updated_at = :now
+WHERE id = (SELECT MAX(id) FROM outbox
+            WHERE ordering_key = :ordering_key AND state IN ('pending', 'in_flight'))
+  AND state = 'pending' AND folds IS NOT NULL AND destination IS :destination
 RETURNING id;
 
 -- name: insert_many
 -- A whole batch in ONE statement: :rows is a JSON array of
 -- [kind, payload, ordering_key, routing_key, dedup_key, state, blocked_by_earlier_row_in_batch,
---  destination].
+--  destination, folds] (folds: NULL for a row that takes no folds).
 -- Ids are consecutive inside one write transaction (AUTOINCREMENT, one writer, array order), so
 -- they end at last_insert_rowid(). Run alone (autocommit: an INSERT takes the write lock as it
 -- starts, like BEGIN IMMEDIATE) it is lock, insert and fsync in one sqlite3 call, so the writer
@@ -33,7 +39,7 @@ RETURNING id;
 -- :max_pending guards it with the queue bound's O(log n) upper bound: every row or, when the
 -- batch might not fit, none (the caller then counts exactly); NULL inserts every row.
 INSERT INTO outbox (kind, payload, ordering_key, routing_key, dedup_key, state, attempts,
-                    next_attempt_at, created_at, updated_at, deadline_from, destination)
+                    next_attempt_at, created_at, updated_at, deadline_from, destination, folds)
 SELECT json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'),
        json_extract(r.value, '$[2]'), json_extract(r.value, '$[3]'),
        json_extract(r.value, '$[4]'), json_extract(r.value, '$[5]'), 0,
@@ -43,7 +49,7 @@ SELECT json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'),
                     WHERE e.ordering_key = json_extract(r.value, '$[2]')
                       AND e.state IN ('pending', 'in_flight')))
             THEN :blocked ELSE :now END,
-       :now, :now, :now, json_extract(r.value, '$[7]')
+       :now, :now, :now, json_extract(r.value, '$[7]'), json_extract(r.value, '$[8]')
 FROM json_each(:rows) AS r
 WHERE :max_pending IS NULL
    OR COALESCE((SELECT MAX(id) FROM outbox)
@@ -65,6 +71,32 @@ WHERE id IN (
       AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
       -- a row meant for another Events API is held: pending, first in its lane, not ours
       AND (:destination IS NULL OR o.destination IS NULL OR o.destination = :destination)
+      -- only the kinds this worker can send (the agent: Events API rows; the hub: REST rows)
+      AND (:kinds IS NULL OR o.kind IN (SELECT value FROM json_each(:kinds)))
+    ORDER BY o.next_attempt_at, o.id
+    LIMIT :limit)
+RETURNING *;
+
+-- name: claim_rest
+-- The claim of a worker of REST rows only (no Events API kind among its kinds): the literal kind
+-- condition lets the planner walk ix_outbox_rest_due, which holds no Events API row, instead of
+-- stepping over an event backlog (100,000 due events made each claim take ~100 ms).
+UPDATE outbox
+SET state = 'in_flight', next_attempt_at = :lease, lease_expires_at = :lease,
+    claimed_by = :worker, updated_at = :now
+WHERE id IN (
+    SELECT o.id FROM outbox AS o INDEXED BY ix_outbox_rest_due
+    WHERE o.state IN ('pending', 'in_flight') AND o.next_attempt_at <= :now
+      AND NOT EXISTS (
+          SELECT 1 FROM outbox AS e
+          WHERE e.ordering_key = o.ordering_key AND e.state IN ('pending', 'in_flight')
+            AND e.id < o.id)
+      AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
+      -- a row meant for another Events API is held: pending, first in its lane, not ours
+      AND (:destination IS NULL OR o.destination IS NULL OR o.destination = :destination)
+      -- only the kinds this worker can send (the agent: Events API rows; the hub: REST rows)
+      AND (:kinds IS NULL OR o.kind IN (SELECT value FROM json_each(:kinds)))
+      AND o.kind NOT IN ('event', 'change_event')
     ORDER BY o.next_attempt_at, o.id
     LIMIT :limit)
 RETURNING *;
@@ -102,27 +134,32 @@ ORDER BY id
 LIMIT :limit;
 
 -- name: stats
-SELECT routing_key, state, COUNT(*), MIN(CASE WHEN state = 'pending' THEN created_at END)
-FROM outbox GROUP BY routing_key, state;
+SELECT routing_key, kind, state, COUNT(*), MIN(CASE WHEN state = 'pending' THEN created_at END),
+       COALESCE(SUM(folds), 0)
+FROM outbox WHERE (:kinds IS NULL OR kind IN (SELECT value FROM json_each(:kinds)))
+GROUP BY routing_key, kind, state;
 
 -- name: next_due
 SELECT MIN(o.next_attempt_at) FROM outbox AS o
 WHERE o.state IN ('pending', 'in_flight') AND o.next_attempt_at < :blocked
   AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
-  AND (:destination IS NULL OR o.destination IS NULL OR o.destination = :destination);
+  AND (:destination IS NULL OR o.destination IS NULL OR o.destination = :destination)
+  AND (:kinds IS NULL OR o.kind IN (SELECT value FROM json_each(:kinds)));
 
 -- name: oldest_due
 -- The creation time of the oldest row a worker for :destination could send now (health).
 SELECT MIN(o.created_at) FROM outbox AS o
 WHERE o.state IN ('pending', 'in_flight') AND o.next_attempt_at <= :now
   AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
-  AND (:destination IS NULL OR o.destination IS NULL OR o.destination = :destination);
+  AND (:destination IS NULL OR o.destination IS NULL OR o.destination = :destination)
+  AND (:kinds IS NULL OR o.kind IN (SELECT value FROM json_each(:kinds)));
 
 -- name: held
 -- Pending rows meant for another destination than :destination, by destination.
 SELECT destination, COUNT(*) AS n, MIN(id) AS first_id FROM outbox INDEXED BY ix_outbox_held
 WHERE state IN ('pending', 'in_flight') AND destination IS NOT NULL
   AND destination <> :destination
+  AND (:kinds IS NULL OR kind IN (SELECT value FROM json_each(:kinds)))
 GROUP BY destination ORDER BY destination;
 
 -- name: setting_get
@@ -170,14 +207,17 @@ UPDATE outbox
 SET next_attempt_at = CASE WHEN next_attempt_at >= :blocked THEN next_attempt_at ELSE :now END,
     attempts = 0, deadline_from = :now, updated_at = :now
 WHERE state = 'pending' AND destination IS NOT NULL
+  AND kind IN (SELECT value FROM json_each(:kinds))
   AND destination <> COALESCE((SELECT value FROM outbox_settings WHERE name = 'events_url'), '')
   AND (:from_destination IS NULL OR destination = :from_destination)
   AND (:routing_key IS NULL OR routing_key = :routing_key)
 RETURNING id;
 
 -- name: redirect
+-- Only Events API rows take an Events API URL (:kinds).
 UPDATE outbox SET destination = :to, updated_at = :now
-WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('pending', 'dead', 'suppressed');
+WHERE id IN (SELECT value FROM json_each(:ids)) AND state IN ('pending', 'dead', 'suppressed')
+  AND kind IN (SELECT value FROM json_each(:kinds));
 
 -- name: purge
 DELETE FROM outbox

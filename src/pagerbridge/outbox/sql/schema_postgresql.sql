@@ -1,6 +1,6 @@
 -- The outbox schema for PostgreSQL (see schema_sqlite.sql for the meaning of the columns).
--- Run on first use and by migrations 0002_outbox and 0003_outbox_destination; every statement
--- is idempotent.
+-- Run on first use and by migrations 0002_outbox, 0003_outbox_destination and 0005_outbox_folds;
+-- every statement is idempotent.
 CREATE TABLE IF NOT EXISTS outbox (
     id BIGSERIAL NOT NULL,
     kind TEXT NOT NULL,
@@ -19,6 +19,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     delivered_at DOUBLE PRECISION,
     deadline_from DOUBLE PRECISION NOT NULL,
     destination TEXT,
+    folds INTEGER,
     CONSTRAINT pk_outbox PRIMARY KEY (id)
 );
 CREATE INDEX IF NOT EXISTS ix_outbox_state_due ON outbox (state, next_attempt_at);
@@ -57,3 +58,11 @@ CREATE TABLE IF NOT EXISTS outbox_settings (
 -- Active rows by destination: what is held, for pd-queue and the worker's warning.
 CREATE INDEX IF NOT EXISTS ix_outbox_held ON outbox (destination)
     WHERE state IN ('pending', 'in_flight');
+
+-- Row kinds and folding (0005_outbox_folds). ``folds`` counts the later triggers folded into a
+-- pending trigger of the same alert (NULL: a row that takes no folds, as every row from before);
+-- an older outbox table gets the column from Python first, like ``destination``.
+-- Due active rows that are not Events API rows (the hub's REST rows), in claim order: a REST
+-- worker's claim walks this one, not the event backlog (claim_rest). Events never enter it.
+CREATE INDEX IF NOT EXISTS ix_outbox_rest_due ON outbox (next_attempt_at, id)
+    WHERE state IN ('pending', 'in_flight') AND kind NOT IN ('event', 'change_event');

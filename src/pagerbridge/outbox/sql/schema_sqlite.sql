@@ -1,4 +1,4 @@
--- The outbox schema for SQLite. Run by pd-send on first use and by migrations 0002/0003;
+-- The outbox schema for SQLite. Run by pd-send on first use and by migrations 0002/0003/0005;
 -- every statement is idempotent. Times are Unix epoch seconds.
 -- next_attempt_at: when the row may be claimed. For in_flight rows it equals the lease expiry (a
 -- dead worker's rows come back then), and for rows queued behind an earlier active row of the same
@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS outbox (
     updated_at DOUBLE NOT NULL,
     delivered_at DOUBLE,
     deadline_from DOUBLE NOT NULL,
-    destination TEXT
+    destination TEXT,
+    folds INTEGER
 );
 CREATE INDEX IF NOT EXISTS ix_outbox_state_due ON outbox (state, next_attempt_at);
 -- The active rows of each ordering lane, in order: who is first, and is anyone before me.
@@ -55,3 +56,11 @@ CREATE TABLE IF NOT EXISTS outbox_settings (
 -- Active rows by destination: what is held, for pd-queue and the worker's warning.
 CREATE INDEX IF NOT EXISTS ix_outbox_held ON outbox (destination)
     WHERE state IN ('pending', 'in_flight');
+
+-- Row kinds and folding (0005_outbox_folds). ``folds`` counts the later triggers folded into a
+-- pending trigger of the same alert (NULL: a row that takes no folds, as every row from before);
+-- an older outbox table gets the column from Python first, like ``destination``.
+-- Due active rows that are not Events API rows (the hub's REST rows), in claim order: a REST
+-- worker's claim walks this one, not the event backlog (claim_rest). Events never enter it.
+CREATE INDEX IF NOT EXISTS ix_outbox_rest_due ON outbox (next_attempt_at, id)
+    WHERE state IN ('pending', 'in_flight') AND kind NOT IN ('event', 'change_event');

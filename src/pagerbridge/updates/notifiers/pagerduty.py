@@ -202,11 +202,12 @@ class Delivery:
 
 async def drain(database_url: str, events_url: str, limit: float, row_id: int) -> Delivery:
     """Deliver what is pending in the outbox for at most ``limit`` seconds; our row's fate."""
-    from pagerbridge.outbox import DeliveryWorker, open_outbox
+    from pagerbridge.outbox import EVENT_KINDS, DeliveryWorker, open_outbox
 
     outbox = open_outbox(database_url)
     try:
-        worker = DeliveryWorker(outbox, events_url=events_url)
+        # Events API rows only: a connector's REST rows on this database wait for the hub.
+        worker = DeliveryWorker(outbox, events_url=events_url, kinds=EVENT_KINDS)
         await worker.drain(limit)
         row = outbox.get(row_id)
         if row is None:  # already cleaned up: only delivered rows are purged
