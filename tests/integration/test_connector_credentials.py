@@ -33,6 +33,8 @@ from pagerbridge.connectors.credentials import (
     missing_scopes,
     rest_client,
 )
+from pagerbridge.connectors.key_rotation import reencrypt_all
+from pagerbridge.connectors.records import load
 from pagerbridge.connectors.secrets import SecretBox, generate_key
 from pagerbridge.errors import ConnectorError, OAuthError, SecretKeyError
 from pagerbridge.pagerduty.oauth import authorization_url, exchange_code, generate_pkce, refresh
@@ -320,3 +322,35 @@ def test_routing_key_connector_has_events_but_no_rest(
         },
     )
     assert status == 202
+
+
+def test_rotation_reencrypts_secrets_and_tokens_so_the_old_key_can_go(tmp_path: Path) -> None:
+    old_key, new_key = generate_key(), generate_key()
+    old = SecretBox.from_environment("postgresql://", {"PAGERBRIDGE_SECRET_KEY": old_key})
+    both = SecretBox.from_environment(
+        "postgresql://", {"PAGERBRIDGE_SECRET_KEY": f"{new_key},{old_key}"}
+    )
+    new = SecretBox.from_environment("postgresql://", {"PAGERBRIDGE_SECRET_KEY": new_key})
+    engine = migrated(f"sqlite:///{tmp_path / 'pb.db'}")
+    record = add_connector(engine, old, "me", oauth_config("http://127.0.0.1:9", "oauth_user"))
+    with engine.begin() as conn:
+        oauth_store.write(
+            conn,
+            record.id,
+            old,
+            access_token="access-1",
+            expires_at=None,
+            refresh_token="refresh-1",
+            scope="read",
+            now=0.0,
+        )
+        assert reencrypt_all(conn, both) == 2
+    with engine.connect() as conn:
+        token = oauth_store.read(conn, record.id, new)
+        fresh = load(conn, "me")
+    assert token is not None and (token.access_token, token.refresh_token) == (
+        "access-1",
+        "refresh-1",
+    )
+    assert fresh.key_fingerprint == new.fingerprint
+    assert new.decrypt(fresh.secrets_blob, fresh.key_fingerprint)["client_secret"] == CLIENT_SECRET

@@ -27,7 +27,7 @@ from pagerbridge.errors import SecretKeyError
 
 #: How long an authorization started by ``im connector authorize`` may wait for its callback.
 PENDING_TTL: Final = 15 * 60.0
-_PENDING_PREFIX: Final = "oauth_pending:"
+PENDING_PREFIX: Final = "oauth_pending:"
 
 
 @dataclass(frozen=True)
@@ -158,7 +158,7 @@ class PendingAuthorization:
 
 
 def _pending_key(connector_id: int) -> str:
-    return f"{_PENDING_PREFIX}{connector_id}"
+    return f"{PENDING_PREFIX}{connector_id}"
 
 
 def save_pending(
