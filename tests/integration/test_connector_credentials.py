@@ -28,6 +28,7 @@ from pagerbridge.connectors import oauth_store
 from pagerbridge.connectors.credentials import (
     ROUTING_KEY_ONLY,
     StoredTokenProvider,
+    client_for_name,
     events_target,
     granted_scopes,
     missing_scopes,
@@ -79,9 +80,11 @@ def _stored(engine: Any, connector_id: int, box: SecretBox) -> oauth_store.Store
 
 
 async def test_api_key_client_calls_pagerduty_and_a_wrong_key_is_named(
-    tmp_path: Path, pd: SandboxHandle, box: SecretBox
+    tmp_path: Path, pd: SandboxHandle
 ) -> None:
-    engine = migrated(f"sqlite:///{tmp_path / 'pb.db'}")
+    url = f"sqlite:///{tmp_path / 'pb.db'}"
+    engine = migrated(url)
+    box = SecretBox.from_environment(url, {})  # the key file beside the database
     config = {
         "base_url": pd.url,
         "api_key": pd.token,
@@ -94,6 +97,8 @@ async def test_api_key_client_calls_pagerduty_and_a_wrong_key_is_named(
         assert body["service"]["id"] == pd.service_id
         assert client.from_email == pd.user_email
         assert pd.token not in repr(client)
+    async with client_for_name("prod-pagerduty", url, {}) as by_name:  # for commands
+        assert (await by_name.request("GET", "/services"))["services"]
 
     other = SecretBox([generate_key().encode()], source="PAGERBRIDGE_SECRET_KEY")
     with pytest.raises(SecretKeyError) as caught:
