@@ -22,6 +22,7 @@ from typing import Any
 
 import jinja2
 from jinja2 import meta
+from jinja2.runtime import new_context
 from jinja2.sandbox import SandboxedEnvironment
 
 #: Longest rendered value kept (PagerDuty's own limits are smaller for most fields).
@@ -85,9 +86,10 @@ class Template:
             return self.text
         compiled = self._compiled
         try:
-            ctx = compiled.new_context(
-                dict(context) if not isinstance(context, dict) else context, shared=True
-            )
+            # shared: ``context`` is the parent as is; no globals: Jinja would iterate the
+            # template's globals ChainMap for every render (they are in ``context`` already).
+            parent = context if isinstance(context, dict) else dict(context)
+            ctx = new_context(compiled.environment, compiled.name, compiled.blocks, parent, True)
             out = compiled.environment.concat(compiled.root_render_func(ctx))
         except jinja2.UndefinedError as exc:
             raise RenderError(str(exc)) from None
