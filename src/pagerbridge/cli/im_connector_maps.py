@@ -315,3 +315,6 @@ def register(app: typer.Typer) -> None:
     from pagerbridge.cli.im_connector_sync import sync
 
     app.command("sync")(sync)
+    from pagerbridge.cli.im_connector_auth import authorize_command
+
+    app.command("authorize")(authorize_command)
