@@ -218,6 +218,17 @@ def test_oauth_names_each_missing_scope(im: Im, pd: SandboxHandle) -> None:
     assert all("sandbox-secret" not in t and "not-the-secret" not in t for t in im.seen)
 
 
+def test_routing_key_connector_says_what_it_cannot_do(im: Im, pd: SandboxHandle) -> None:
+    seq = pd.clear_requests()
+    routing = {"auth_type": "routing_key", "routing_key": pd.routing_key, "api_key": None}
+    im.ok("connector", "add", "pagerduty", "events", "--config", config(pd, **routing))
+    code, out, _ = im("connector", "test", "events")
+    assert code == 0 and out.splitlines()[0] == "✓ Routing key set (Events API mode)"
+    assert "notes and assignment are not available" in out
+    assert pd.requests(after=seq) == [], "nothing sent: an event would open an incident"
+    assert pd.routing_key not in "".join(im.seen)
+
+
 def test_bad_configuration_stores_nothing(im: Im, pd: SandboxHandle, tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text(

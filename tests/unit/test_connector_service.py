@@ -11,6 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pagerbridge.connectors import records, service
 from pagerbridge.connectors.models import connector_activity_table, connectors_table
@@ -180,3 +182,30 @@ def test_activity_counts_the_last_day(engine: sa.Engine, box: SecretBox) -> None
     assert seen.last_sync_at == pytest.approx(now - 10) and last[record.id] == pytest.approx(
         now - 10
     )
+
+
+@pytest.fixture(scope="module")
+def sqlite_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[sa.Engine]:
+    eng = make_engine(f"sqlite:///{tmp_path_factory.mktemp('names') / 'pb.db'}")
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=st.text(min_size=0, max_size=120))
+def test_any_name_is_refused_or_stored_and_found(
+    sqlite_engine: sa.Engine, box: SecretBox, name: str
+) -> None:
+    """Hostile names: a clear refusal (exit 2), or a connector that later reads back by name."""
+    try:
+        record = _add(sqlite_engine, box, name)
+    except (InvalidInputError, ConnectorExistsError):
+        with sqlite_engine.connect() as conn:
+            records.load_all(conn)  # whatever was stored before still reads
+        return
+    with sqlite_engine.begin() as conn:
+        assert records.load(conn, name).id == record.id
+        service.remove(conn=conn, name=name)
