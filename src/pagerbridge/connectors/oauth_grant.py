@@ -146,12 +146,14 @@ async def complete(
         if pending is None or pending.connector != name or pending.expired(clock()):
             raise CallbackError(
                 f"no authorization of connector {name!r} is in progress (or it expired): run "
-                f"`im connector authorize {name}` and open the address it prints"
+                f"`im connector authorize {name}` and open the address it prints",
+                404,
             )
         if not hmac.compare_digest(pending.state.encode(), state.encode()):
             raise CallbackError(
                 "this answer does not belong to the authorization in progress (state mismatch): "
-                f"run `im connector authorize {name}` again"
+                f"run `im connector authorize {name}` again",
+                404,
             )
         return record, pending
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import html
 import logging
 import re
-from typing import Final
+from typing import Annotated, Final
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from pagerbridge.connectors.oauth_grant import CallbackError, complete
@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 PATH: Final = "/connectors/{name}/oauth/callback"
 #: What a connector name may be (as ``im connector add`` checks it); anything else is unknown.
 _NAME: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-#: Longest query value looked at; PagerDuty's codes and our states are far shorter.
+#: Longest code or state taken; PagerDuty's codes and our states are far shorter.
 _MAX_VALUE: Final = 2048
+_STATE: Final = "The state `im connector authorize` sent; an unknown one is a 404 (no change)."
 _PAGE: Final = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>pagerbridge: {title}</title>
 <meta name="robots" content="noindex"></head>
@@ -57,27 +58,25 @@ def build_router() -> APIRouter:
         summary="Where PagerDuty returns after `im connector authorize` (no token: the state)",
         response_class=HTMLResponse,
     )
-    async def connector_oauth_callback(request: Request, name: str) -> HTMLResponse:
-        query = {k: v[:_MAX_VALUE].replace("\x00", "") for k, v in request.query_params.items()}
+    async def connector_oauth_callback(
+        request: Request,
+        name: str,
+        state: Annotated[str, Query(max_length=_MAX_VALUE, description=_STATE)],
+        code: Annotated[str | None, Query(max_length=_MAX_VALUE)] = None,
+        error: Annotated[str | None, Query(max_length=200)] = None,
+        error_description: Annotated[str | None, Query(max_length=1000)] = None,
+    ) -> HTMLResponse:
         if not _NAME.fullmatch(name):
             return _page(404, "Not connected", "no connector has that name")
-        state = query.get("state")
-        if not state or not (query.get("code") or query.get("error")):
-            return _page(
-                400,
-                "Nothing to do here",
-                "This is where PagerDuty sends you back after `im connector authorize "
-                f"{name}`: open the address that command prints.",
-            )
         try:
             stored = await complete(
                 request.app.state.engine,
                 _box(request),
                 name,
                 state=state,
-                code=query.get("code"),
-                error=query.get("error"),
-                error_description=query.get("error_description"),
+                code=code,
+                error=error,
+                error_description=error_description,
             )
         except CallbackError as exc:
             return _page(exc.status, "Not connected", str(exc))
