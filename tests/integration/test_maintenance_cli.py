@@ -178,14 +178,44 @@ def test_missing_credentials_and_connectors_are_explained(
     assert (code, err.splitlines()[0]) == (exits.USAGE, "error: no PagerDuty API key")
     code, err = inproc(capsys, "create", "--service", SERVICE, "--end", "+1h", "--api-key", "k")
     assert code == exits.USAGE and "needs the email of a PagerDuty user" in err
-    import pagerbridge.connectors as connectors
 
-    if not hasattr(connectors, "rest_client_for"):
-        code, err = inproc(capsys, "list", "--connector", "prod")
-        assert (code, err.splitlines()[0]) == (
-            exits.USAGE,
-            "error: connectors are not available yet",
-        )
+
+def test_credentials_from_a_connector(
+    pd: SandboxHandle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--connector NAME``: the connector's API key, base URL and From (im connector's store)."""
+    from cryptography.fernet import Fernet
+
+    from pagerbridge.connectors.secrets import SecretBox
+    from pagerbridge.connectors.service import add
+    from pagerbridge.connectors.settings import parse_config
+    from pagerbridge.store.engine import make_engine
+    from pagerbridge.store.migrate import upgrade
+
+    db = f"sqlite:///{tmp_path / 'hub.db'}"
+    monkeypatch.setenv("PAGERBRIDGE_SECRET_KEY", Fernet.generate_key().decode())
+    engine = make_engine(db)
+    upgrade(engine)
+    settings, secrets = parse_config(
+        {
+            "base_url": pd.api_url,
+            "api_key": "sandbox-token",
+            "custom": {"from_email": FROM, "service_id": SERVICE},
+        }
+    )
+    with engine.begin() as conn:
+        add(conn=conn, name="prod-pd", settings=settings, secrets=secrets,
+            box=SecretBox.for_engine(engine))  # fmt: skip
+    engine.dispose()
+    via = ["--connector", "prod-pd", "--db", db]
+    made = cli(pd, "create", "--service", SERVICE, "--end", "+1h", "--json", *via, key=None)
+    assert made.returncode == 0, made.stderr
+    window_id = json.loads(made.stdout)["maintenance_window"]["id"]
+    listed = json.loads(cli(pd, "list", "--json", *via, key=None).stdout)
+    assert window_id in [w["id"] for w in listed["maintenance_windows"]]
+    assert cli(pd, "end", window_id, *via, key=None).returncode == 0
+    unknown = cli(pd, "list", "--connector", "nope", "--db", db, key=None)
+    assert unknown.returncode != 0 and "no connector named 'nope'" in unknown.stderr
 
 
 def test_relative_and_iso_times() -> None:

@@ -7,13 +7,12 @@ drops them. The agent's local windows (docs/agent.md) are the ones that store ev
 suppressed; every command that creates a window says so.
 
 Credentials: ``--api-key`` / ``$PAGERDUTY_API_KEY`` with ``--base-url`` and ``--from``, or
-``--connector NAME`` (a configured incident connector's REST credentials) once connectors exist.
+``--connector NAME`` (the REST credentials of an incident connector, ``im connector``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import os
 import re
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from pagerbridge.cli import exits
-from pagerbridge.cli._common import fail
+from pagerbridge.cli._common import fail, run_guarded
 
 if TYPE_CHECKING:
     from pagerbridge.pagerduty.rest import RestClient
@@ -44,8 +43,6 @@ DROP_NOTE = (
 #: ``+2h``, ``+90m``, ``+1d12h``, ``+30s``: an offset from now.
 _RELATIVE = re.compile(r"^\+(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 _SERVICE_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
-#: The connectors package's hook, looked up by name: (connector name, database URL) → client.
-CONNECTOR_HOOK = "rest_client_for"
 
 app = typer.Typer(
     help="PagerDuty maintenance windows (made in PagerDuty through its REST API).",
@@ -152,22 +149,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tex
 
 
 def _connector_client(name: str, db: str | None) -> RestClient:
-    """The REST client of connector ``name``, through the connectors package's hook."""
-    try:
-        connectors = importlib.import_module("pagerbridge.connectors")
-    except ImportError:
-        connectors = None
-    hook = getattr(connectors, CONNECTOR_HOOK, None)
-    if not callable(hook):
-        fail(
-            "connectors are not available yet",
-            exits.USAGE,
-            f"use --api-key (or ${API_KEY_ENV}) with --from and --base-url",
-        )
+    """The REST client of connector ``name`` (its API key or OAuth token, base URL and From)."""
+    from pagerbridge.connectors.credentials import client_for_name
     from pagerbridge.paths import resolve_database_url
 
-    client: RestClient = hook(name, resolve_database_url(db))
-    return client
+    return client_for_name(name, resolve_database_url(db))
 
 
 def make_client(
@@ -182,7 +168,10 @@ def make_client(
     if connector is not None:
         if api_key is not None:
             fail("give --connector or --api-key, not both", exits.USAGE)
-        return _connector_client(connector, db)
+        client = run_guarded(lambda: _connector_client(connector, db))
+        if from_email:
+            client.from_email = from_email
+        return client
     key = api_key or os.environ.get(API_KEY_ENV)
     if not key:
         fail(
