@@ -18,6 +18,7 @@ from typing import Final
 
 import sqlalchemy as sa
 
+from pagerbridge.connectors.applier import WebhookApplier
 from pagerbridge.connectors.outbound import destination, ordering_key, ordering_prefix
 from pagerbridge.connectors.records import ConnectorRecord, load
 from pagerbridge.connectors.secrets import SecretBox
@@ -52,6 +53,7 @@ class Clients:
     def __init__(self, engine: sa.Engine) -> None:
         self.engine = engine
         self._clients: dict[int, tuple[float, RestClient]] = {}
+        self._emails: dict[tuple[int, str], str | None] = {}
         self._box: SecretBox | None = None
 
     def box(self) -> SecretBox:
@@ -83,6 +85,14 @@ class Clients:
         self._clients[record.id] = (record.updated_at, client)
         return client
 
+    async def email_of(self, record: ConnectorRecord, user_id: str) -> str | None:
+        """A PagerDuty user's email (cached): assignees arrive as references."""
+        if (record.id, user_id) not in self._emails:
+            client = await self(record)
+            user = await client.get_user(user_id)
+            self._emails[(record.id, user_id)] = user.email
+        return self._emails[(record.id, user_id)]
+
     async def aclose(self) -> None:
         for _, client in self._clients.values():
             with contextlib.suppress(Exception):
@@ -93,9 +103,14 @@ class Clients:
 class ConnectorRuntime:
     """The hub's sender of every connector's rows (start with :meth:`run`)."""
 
-    def __init__(self, database_url: str, engine: sa.Engine) -> None:
+    def __init__(
+        self, database_url: str, engine: sa.Engine, *, applied: asyncio.Event | None = None
+    ) -> None:
         self.outbox = open_outbox(database_url)
         self.clients = Clients(engine)
+        #: Set by the webhook intake when it stored events; wakes the applier.
+        self.received = applied or asyncio.Event()
+        self.applier = WebhookApplier(engine, email_of=self.clients.email_of)
         self.worker = DeliveryWorker(
             self.outbox,
             sender=ConnectorSender(engine, self.clients, self.clients.events_target),
@@ -106,9 +121,12 @@ class ConnectorRuntime:
         )
 
     async def run(self, stop: asyncio.Event) -> None:
+        applying = asyncio.create_task(self.applier.run(stop, self.received))
         try:
             await self.worker.run(stop)
+            await applying
         finally:
+            applying.cancel()
             await self.clients.aclose()
             await asyncio.to_thread(self.outbox.close)
 

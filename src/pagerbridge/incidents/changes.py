@@ -159,7 +159,8 @@ def transition(
     now: datetime | None = None,
     expected_version: int | None = None,
 ) -> Changed:
-    """Apply ``ack``/``resolve``/``close``/``reopen``; IllegalTransitionError says why not."""
+    """Apply ``ack``/``resolve``/``close``/``reopen`` (and ``unack``, PagerDuty's acknowledgement
+    timing out); IllegalTransitionError says why not."""
     when = now or datetime.now(UTC)
     note = check_note(note)
     values = lock(conn, ref)
@@ -176,6 +177,8 @@ def transition(
         values["resolved_at"] = when
     elif action == "close":
         values["closed_at"] = when
+    elif action == "unack":  # the acknowledgement timed out in PagerDuty
+        values["mitigated_at"] = None
     else:  # reopen: the SLA clocks start again
         values["reopened_at"] = values["sla_started_at"] = when
         for name in ("mitigated_at", "resolved_at", "closed_at"):

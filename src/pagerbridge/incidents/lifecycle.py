@@ -31,6 +31,9 @@ TRANSITIONS: Final[dict[str, tuple[frozenset[str], str]]] = {
     "resolve": (frozenset({"open", "mitigated"}), "resolved"),
     "close": (frozenset({"resolved"}), "closed"),
     "reopen": (frozenset({"resolved", "closed"}), "open"),
+    # PagerDuty's acknowledgement timed out (incident.unacknowledged): someone was working on
+    # it and no longer is. Only the PagerDuty connector does this; im and the API do not offer it.
+    "unack": (frozenset({"mitigated"}), "open"),
 }
 
 #: What to tell a user who tries an action from the wrong status.
@@ -45,6 +48,7 @@ _ADVICE: Final[dict[tuple[str, str], str]] = {
     ("close", "closed"): "it is already closed",
     ("reopen", "open"): "it is already open",
     ("reopen", "mitigated"): "it is still active (mitigated), not resolved",
+    ("unack", "open"): "it is not acknowledged",
 }
 
 _REF = re.compile(r"^(?:INC-)?([1-9][0-9]{0,17})$", re.IGNORECASE)

@@ -25,9 +25,18 @@ from sqlalchemy.orm import sessionmaker
 
 from pagerbridge import __version__
 from pagerbridge.connectors.outbound import OutboundSync
+from pagerbridge.connectors.webhook_intake import WebhookIntake
 from pagerbridge.incidents import dberrors
 from pagerbridge.incidents.views import build_router
-from pagerbridge.server import connector_oauth, errors, hot, openapi, pool, probes
+from pagerbridge.server import (
+    connector_oauth,
+    connector_webhooks,
+    errors,
+    hot,
+    openapi,
+    pool,
+    probes,
+)
 from pagerbridge.server.auth import TokenAuth, authenticate
 from pagerbridge.server.guard import BodyGuard
 from pagerbridge.server.metrics import HubMetrics, RequestMetrics, RouteTemplates
@@ -123,7 +132,7 @@ def create_app(
         if run_connectors:
             from pagerbridge.connectors.runtime import ConnectorRuntime
 
-            runtime = ConnectorRuntime(database_url, engine)
+            runtime = ConnectorRuntime(database_url, engine, applied=intake.committed)
             connectors_task = asyncio.create_task(runtime.run(stop_connectors))
         try:
             yield
@@ -159,6 +168,9 @@ def create_app(
     api_router = build_router()
     app.include_router(probe_router)
     app.include_router(connector_oauth.build_router())  # PagerDuty's OAuth redirect, no token
+    intake = WebhookIntake(engine)
+    app.state.webhook_intake = intake
+    app.include_router(connector_webhooks.build_router(intake))  # signed, no token
     app.include_router(api_router, prefix=API_PREFIX, dependencies=[Depends(authenticate)])
     # The hottest routes as plain Starlette endpoints, matched first: see pagerbridge.server.hot.
     hot_routes = hot.routes(API_PREFIX, concurrency=_hot_concurrency(engine))

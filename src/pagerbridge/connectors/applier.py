@@ -1,0 +1,154 @@
+"""Applies received webhook events to local incidents, in order, each exactly once.
+
+The intake (:mod:`webhook_intake`) only stores events; this loop, in the hub, takes the pending
+ones oldest first and applies each with :func:`inbound.apply` in the same transaction that marks
+it ``applied``/``ignored`` — so a hub killed halfway applies it again from scratch or not at all,
+never twice. Events of one PagerDuty incident are applied in the order received. With several
+hubs on one PostgreSQL, one applies a connector's events at a time (an advisory lock); on SQLite
+the write lock serialises them and the event row is re-read inside the transaction.
+
+An event that cannot be applied (a bug, a refused value) is kept with its error (``error``,
+visible in ``im logs``), never dropped, and the next events go on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from pagerbridge.connectors import inbound
+from pagerbridge.connectors.models import connector_webhook_events_table
+from pagerbridge.connectors.records import ConnectorRecord, load_by_id
+from pagerbridge.errors import PagerbridgeError
+
+log = logging.getLogger(__name__)
+
+BATCH: Final = 100
+POLL_SECONDS: Final = 1.0
+#: Looks up a PagerDuty user's email by id (None when unknown): assignees arrive as references.
+EmailOf = Callable[[ConnectorRecord, str], Awaitable[str | None]]
+
+
+def _lock_key(connector_id: int) -> int:
+    return zlib.crc32(f"pagerbridge:webhook-apply:{connector_id}".encode()) & 0x7FFFFFFF
+
+
+class WebhookApplier:
+    def __init__(self, engine: sa.Engine, email_of: EmailOf | None = None) -> None:
+        self.engine = engine
+        self.email_of = email_of
+        self.applied = 0
+        self.failed = 0
+
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event) -> None:
+        while not stop.is_set():
+            wake.clear()
+            try:
+                done = await self.apply_pending()
+            except Exception:  # the loop must outlive a bad moment of the database
+                log.exception("applying webhook events failed; retrying")
+                done = 0
+            if done:
+                continue
+            waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
+            await asyncio.wait(waits, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+            for w in waits:
+                w.cancel()
+
+    async def apply_pending(self) -> int:
+        """Apply what is pending now (a batch); returns how many events were settled."""
+        pending = await asyncio.to_thread(self._pending)
+        settled = 0
+        for event_row_id, connector_id, payload in pending:
+            record = await asyncio.to_thread(self._record, connector_id)
+            if record is None:
+                continue
+            event = _parse(payload)
+            email = await self._assignee_email(record, event)
+            if await asyncio.to_thread(self._apply_one, event_row_id, record, event, email):
+                settled += 1
+        return settled
+
+    def _pending(self) -> list[tuple[int, int, str]]:
+        t = connector_webhook_events_table
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(t.c.id, t.c.connector_id, t.c.payload)
+                .where(t.c.state == "pending")
+                .order_by(t.c.id)
+                .limit(BATCH)
+            ).all()
+        return [(r.id, r.connector_id, r.payload) for r in rows]
+
+    def _record(self, connector_id: int) -> ConnectorRecord | None:
+        with self.engine.connect() as conn:
+            return load_by_id(conn, connector_id)
+
+    async def _assignee_email(self, record: ConnectorRecord, event: dict[str, Any]) -> str | None:
+        if self.email_of is None or not isinstance(event, dict):
+            return None
+        kind = event.get("event_type")
+        if kind not in ("incident.acknowledged", *inbound.ASSIGNING):
+            return None
+        incident = inbound.incident_of(event)
+        people = incident.get("assignees") if isinstance(incident.get("assignees"), list) else []
+        agent = event.get("agent") if isinstance(event.get("agent"), dict) else {}
+        first = people[0] if people and isinstance(people[0], dict) else agent
+        user_id = first.get("id") if isinstance(first, dict) else None
+        if not isinstance(user_id, str):
+            return None
+        try:
+            return await self.email_of(record, user_id)
+        except PagerbridgeError as exc:
+            log.info("connector %s: no email for user %s: %s", record.name, user_id, exc)
+            return None
+
+    def _apply_one(
+        self, row_id: int, record: ConnectorRecord, event: dict[str, Any], email: str | None
+    ) -> bool:
+        t = connector_webhook_events_table
+        with self.engine.begin() as conn:
+            if (
+                conn.dialect.name == "postgresql"
+                and not conn.execute(
+                    sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _lock_key(record.id)}
+                ).scalar()
+            ):
+                return False  # another hub applies this connector's events now
+            state = conn.execute(
+                sa.select(t.c.state).where(t.c.id == row_id).with_for_update()
+            ).scalar()
+            if state != "pending":
+                return False
+            try:
+                with conn.begin_nested():
+                    outcome = inbound.apply(conn, record, event, assignee_email=email)
+                new_state, result = outcome.state, outcome.result
+                self.applied += 1
+            except Exception as exc:  # kept with its error, never dropped
+                log.warning(
+                    "connector %s: webhook event %d not applied: %s", record.name, row_id, exc
+                )
+                new_state, result = "error", f"{type(exc).__name__}: {exc}"[:2000]
+                self.failed += 1
+            conn.execute(
+                sa.update(t)
+                .where(t.c.id == row_id)
+                .values(state=new_state, result=result, applied_at=time.time())
+            )
+        return True
+
+
+def _parse(payload: str) -> dict[str, Any]:
+    try:
+        event = json.loads(payload)["event"]
+    except (ValueError, KeyError, TypeError):
+        return {}
+    return event if isinstance(event, dict) else {}

@@ -1,0 +1,337 @@
+"""What a change made in PagerDuty does to the local incident (webhooks and reconcile share it).
+
+=================================  =======================================================
+PagerDuty event                    local change (origin ``pagerduty``: never sent back)
+=================================  =======================================================
+incident.triggered                 a new incident, on a mapped service, unless it is ours
+                                   (linked, or its ``incident_key`` carries our prefix)
+incident.acknowledged              open → mitigated, assignee = the acknowledger
+incident.unacknowledged            mitigated → open (the acknowledgement timed out)
+incident.resolved                  → resolved (with ``auto_resolve``; else a timeline note)
+incident.reopened                  resolved/closed → open, with a note
+incident.escalated/reassigned/     assignee = the new assignee's email, and a note
+  delegated
+incident.annotated                 a note (with ``sync_notes``), unless it is our own note
+incident.priority_updated,         a timeline note
+  responder.added/replied,
+  status_update_published
+anything else                      kept, ignored
+=================================  =======================================================
+
+The conflict rule: a change that the local incident already reflects is an echo and changes
+nothing (our own ack coming back, a retried webhook); a change that would move the incident
+backwards past a newer local change is stale and ignored — resolved is never undone by an
+acknowledgement that happened before the resolve. Every outcome is ``(state, result)`` with
+state ``applied`` or ``ignored`` and a sentence for ``im logs``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from pagerbridge.connectors import links as db
+from pagerbridge.connectors.models import connector_links_table
+from pagerbridge.connectors.records import ConnectorRecord
+from pagerbridge.errors import IllegalTransitionError
+from pagerbridge.incidents import changes
+from pagerbridge.incidents import service as incidents
+
+APPLIED: Final = "applied"
+IGNORED: Final = "ignored"
+ORIGIN: Final = "pagerduty"
+#: PagerDuty's urgency (and priority) → our severity, for incidents made in PagerDuty.
+SEVERITY_FOR_URGENCY: Final = {"high": "SEV-2", "low": "SEV-4"}
+SEVERITY_FOR_PRIORITY: Final = {"P1": "SEV-1", "P2": "SEV-2", "P3": "SEV-3", "P4": "SEV-4"}
+NOTED: Final = (
+    "incident.priority_updated",
+    "incident.responder.added",
+    "incident.responder.replied",
+    "incident.status_update_published",
+)
+ASSIGNING: Final = ("incident.escalated", "incident.reassigned", "incident.delegated")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: str
+    result: str
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """``value`` when it is a JSON object, else an empty one (webhook bodies are untrusted)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _at(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    return datetime.now(UTC)
+
+
+def incident_of(event: dict[str, Any]) -> dict[str, Any]:
+    """The incident (or the reference to it) an ``incident.*`` event is about."""
+    data = _obj(event.get("data"))
+    inner = data.get("incident")
+    return inner if isinstance(inner, dict) else data
+
+
+def _link(conn: sa.Connection, connector_id: int, pd_incident_id: str) -> db.Link | None:
+    t = connector_links_table
+    row = conn.execute(
+        sa.select(t).where(t.c.connector_id == connector_id, t.c.pd_incident_id == pd_incident_id)
+    ).first()
+    return None if row is None else db._link(row)
+
+
+def apply(
+    conn: sa.Connection,
+    record: ConnectorRecord,
+    event: dict[str, Any],
+    *,
+    assignee_email: str | None = None,
+) -> Outcome:
+    """Apply one PagerDuty event inside the caller's transaction."""
+    kind = str(event.get("event_type") or "")
+    if not kind.startswith("incident."):
+        return Outcome(IGNORED, f"{kind or 'an event'}: not about an incident; kept")
+    incident = incident_of(event)
+    pd_id = incident.get("id")
+    if not isinstance(pd_id, str):
+        return Outcome(IGNORED, f"{kind}: no incident id; kept")
+    agent = _obj(event.get("agent"))
+    actor = str(agent.get("summary") or "PagerDuty")[:200]
+    when = _at(event.get("occurred_at"))
+    link = _link(conn, record.id, pd_id)
+    if kind == "incident.triggered":
+        return _triggered(conn, record, incident, link, actor, when)
+    if link is None:
+        return Outcome(IGNORED, f"{kind} on {pd_id}: not linked to a local incident")
+    ref = link.incident_id
+    local = changes.lock(conn, ref)
+    status = local["status"]
+    number = f"INC-{ref}"
+    if kind == "incident.acknowledged":
+        return _acknowledged(conn, link, local, actor, when, assignee_email)
+    if kind == "incident.unacknowledged":
+        if status != "mitigated":
+            return Outcome(IGNORED, f"{number} is {status}: nothing to unacknowledge")
+        _transition(conn, ref, "unack", actor, when, "the acknowledgement timed out in PagerDuty")
+        db.record_status(conn, link_id=link.id, status="triggered")
+        return Outcome(APPLIED, f"{number} back to open (acknowledgement timed out)")
+    if kind == "incident.resolved":
+        db.record_status(conn, link_id=link.id, status="resolved")
+        if status in ("resolved", "closed"):
+            return Outcome(IGNORED, f"{number} is {status} already (echo)")
+        if not record.settings.custom.auto_resolve:
+            changes.add_note(
+                conn, ref=ref, body="resolved in PagerDuty", actor=actor, origin=ORIGIN, now=when
+            )
+            return Outcome(APPLIED, f"{number}: noted (auto_resolve is off)")
+        _transition(conn, ref, "resolve", actor, when, "resolved in PagerDuty")
+        return Outcome(APPLIED, f"{number} resolved")
+    if kind == "incident.reopened":
+        db.record_status(conn, link_id=link.id, status="triggered")
+        if status not in ("resolved", "closed"):
+            return Outcome(IGNORED, f"{number} is {status}: not resolved, nothing to reopen")
+        _transition(conn, ref, "reopen", actor, when, "reopened in PagerDuty")
+        return Outcome(APPLIED, f"{number} reopened")
+    if kind in ASSIGNING:
+        return _assigned(conn, ref, kind, actor, when, assignee_email, local)
+    if kind == "incident.annotated":
+        return _annotated(conn, record, ref, event, actor, when)
+    if kind in NOTED:
+        body = f"PagerDuty: {kind.removeprefix('incident.').replace('_', ' ')}"
+        detail = _detail(event)
+        changes.add_note(
+            conn,
+            ref=ref,
+            body=body + (f": {detail}" if detail else ""),
+            actor=actor,
+            origin=ORIGIN,
+            now=when,
+        )
+        return Outcome(APPLIED, f"{number}: {body}")
+    return Outcome(IGNORED, f"{kind}: kept, not applied")
+
+
+def _transition(
+    conn: sa.Connection, ref: int, action: str, actor: str, when: datetime, note: str
+) -> None:
+    changes.transition(
+        conn, ref=ref, action=action, actor=actor, origin=ORIGIN, note=note, now=when
+    )
+
+
+def _acknowledged(
+    conn: sa.Connection,
+    link: db.Link,
+    local: dict[str, Any],
+    actor: str,
+    when: datetime,
+    assignee: str | None,
+) -> Outcome:
+    ref, status = link.incident_id, local["status"]
+    db.record_status(conn, link_id=link.id, status="acknowledged")
+    if status == "mitigated":
+        return Outcome(IGNORED, f"INC-{ref} is mitigated already (echo)")
+    if status != "open":
+        # Stale: the local incident moved on (resolved/closed); an ack never undoes that.
+        return Outcome(
+            IGNORED, f"INC-{ref} is {status}: a PagerDuty acknowledgement never undoes it"
+        )
+    try:
+        _transition(conn, ref, "ack", actor, when, f"acknowledged in PagerDuty by {actor}")
+    except IllegalTransitionError as exc:
+        return Outcome(IGNORED, str(exc))
+    if assignee and assignee != local.get("assignee"):
+        changes.assign(conn, ref=ref, assignee=assignee, actor=actor, origin=ORIGIN, now=when)
+    return Outcome(
+        APPLIED, f"INC-{ref} mitigated" + (f", assigned to {assignee}" if assignee else "")
+    )
+
+
+def _assigned(
+    conn: sa.Connection,
+    ref: int,
+    kind: str,
+    actor: str,
+    when: datetime,
+    assignee: str | None,
+    local: dict[str, Any],
+) -> Outcome:
+    what = kind.removeprefix("incident.")
+    if assignee and assignee != local.get("assignee"):
+        changes.assign(
+            conn,
+            ref=ref,
+            assignee=assignee,
+            actor=actor,
+            origin=ORIGIN,
+            now=when,
+            note=f"{what} in PagerDuty",
+        )
+        return Outcome(APPLIED, f"INC-{ref} {what}: assigned to {assignee}")
+    changes.add_note(
+        conn, ref=ref, body=f"{what} in PagerDuty", actor=actor, origin=ORIGIN, now=when
+    )
+    return Outcome(APPLIED, f"INC-{ref} {what} (noted)")
+
+
+def _annotated(
+    conn: sa.Connection,
+    record: ConnectorRecord,
+    ref: int,
+    event: dict[str, Any],
+    actor: str,
+    when: datetime,
+) -> Outcome:
+    data = _obj(event.get("data"))
+    content = data.get("content")
+    if not record.settings.custom.sync_notes or not isinstance(content, str) or not content:
+        return Outcome(IGNORED, f"INC-{ref}: note not synchronised (sync_notes is off)")
+    if _has_note(conn, ref, content):
+        return Outcome(IGNORED, f"INC-{ref}: our own note (echo)")
+    changes.add_note(conn, ref=ref, body=content, actor=actor, origin=ORIGIN, now=when)
+    return Outcome(APPLIED, f"INC-{ref}: note from PagerDuty")
+
+
+def _has_note(conn: sa.Connection, ref: int, content: str) -> bool:
+    """Whether the timeline holds this text already (a note, or a status change's note)."""
+    entries = db._timeline
+    rows = conn.execute(
+        sa.select(entries.c.body, entries.c.data).where(entries.c.incident_id == ref)
+    ).all()
+    for body, data in rows:
+        if body == content or (isinstance(data, dict) and data.get("note") == content):
+            return True
+    return False
+
+
+def _detail(event: dict[str, Any]) -> str:
+    data = _obj(event.get("data"))
+    for key in ("message", "priority", "responder", "summary"):
+        value = data.get(key)
+        if isinstance(value, dict):
+            value = value.get("summary")
+        if isinstance(value, str) and value:
+            return value[:500]
+    return ""
+
+
+def _triggered(
+    conn: sa.Connection,
+    record: ConnectorRecord,
+    incident: dict[str, Any],
+    link: db.Link | None,
+    actor: str,
+    when: datetime,
+) -> Outcome:
+    pd_id = str(incident["id"])
+    if link is not None:
+        return Outcome(IGNORED, f"{pd_id} is ours (INC-{link.incident_id}): not declared twice")
+    key = str(incident.get("incident_key") or "")
+    if key.startswith(f"{db.KEY_PREFIX}/{db.install_id(conn)}/"):
+        return Outcome(IGNORED, f"{pd_id} carries our incident key: ours, not declared twice")
+    if record.settings.sync_direction == "outbound":
+        return Outcome(IGNORED, f"{pd_id}: the connector only sends (outbound)")
+    service = _obj(incident.get("service"))
+    local_service = _local_service(record, str(service.get("id") or ""))
+    if local_service is None:
+        return Outcome(IGNORED, f"{pd_id}: its service {service.get('id')} is not mapped")
+    # The session writes on the caller's connection and transaction and never ends it.
+    session = Session(bind=conn, join_transaction_mode="rollback_only")
+    declared = incidents.declare(
+        session=session,
+        title=str(incident.get("title") or incident.get("summary") or pd_id)[:1024],
+        severity=_severity(incident),
+        services=[local_service],
+        description=f"Triggered in PagerDuty: {incident.get('html_url') or pd_id}",
+        actor=actor,
+        origin=ORIGIN,
+        now=when,
+    )
+    session.flush()
+    session.close()
+    made, _fresh = db.ensure_link(
+        conn,
+        connector_id=record.id,
+        incident_id=declared.incident.id,
+        pd_service_id=str(service.get("id")),
+        key=key or pd_id,
+        correlation_id=f"INC-{declared.incident.id}",
+    )
+    db.record_pd_incident(
+        conn,
+        link_id=made.id,
+        pd_incident_id=pd_id,
+        number=incident.get("number") if isinstance(incident.get("number"), int) else None,
+        html_url=incident.get("html_url") if isinstance(incident.get("html_url"), str) else None,
+        status=incident.get("status") if isinstance(incident.get("status"), str) else None,
+    )
+    return Outcome(APPLIED, f"{pd_id} declared as INC-{declared.incident.id}")
+
+
+def _local_service(record: ConnectorRecord, pd_service: str) -> str | None:
+    """The local service mapped to a PagerDuty service (``default`` when only it is)."""
+    matches = sorted(name for name, pd in record.service_mappings.items() if pd == pd_service)
+    named = [m for m in matches if m != "default"]
+    if named:
+        return named[0]
+    if matches or record.settings.custom.service_id == pd_service:
+        return "default"
+    return None
+
+
+def _severity(incident: dict[str, Any]) -> str:
+    priority = _obj(incident.get("priority"))
+    by_priority = SEVERITY_FOR_PRIORITY.get(str(priority.get("summary") or ""))
+    return by_priority or SEVERITY_FOR_URGENCY.get(str(incident.get("urgency")), "SEV-3")

@@ -1,0 +1,256 @@
+"""PagerDuty's changes flow back: the sandbox's signed webhooks reach a real hub, which verifies,
+stores and applies them — and sends nothing back for them (no loops). SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from servers.waiting import wait_for
+from sqlalchemy import Engine
+
+from pagerbridge.connectors.models import (
+    connector_subscriptions_table,
+    connector_webhook_events_table,
+)
+from pagerbridge.connectors.secrets import SecretBox, generate_key
+from pagerbridge.pagerduty.webhooks import build_envelope, sign
+from pagerbridge.server.testing import running_hub
+from pagerbridge.store.engine import make_engine
+from pagerbridge.store.migrate import upgrade
+
+from integration.test_connector_sync import FROM, add_connector, pd_incidents
+
+NAME = "prod-pagerduty"
+INCIDENT_EVENTS = [
+    "incident.triggered",
+    "incident.acknowledged",
+    "incident.unacknowledged",
+    "incident.resolved",
+    "incident.reopened",
+    "incident.annotated",
+    "incident.reassigned",
+    "incident.escalated",
+]
+
+
+@pytest.fixture
+def engine(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    monkeypatch.setenv("PAGERBRIDGE_SECRET_KEY", generate_key())
+    eng = make_engine(database_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+def subscribe(engine: Engine, sandbox: Any, hub_url: str) -> str:
+    """A v3 subscription in the sandbox pointing at the hub; its secret stored encrypted."""
+    url = f"{hub_url}/connectors/{NAME}/webhook"
+    status, body = sandbox.rest(
+        "POST",
+        "/webhook_subscriptions",
+        {
+            "webhook_subscription": {
+                "type": "webhook_subscription",
+                "delivery_method": {"type": "http_delivery_method", "url": url},
+                "events": INCIDENT_EVENTS,
+                "filter": {"type": "account_reference"},
+            }
+        },
+    )
+    assert status == 200, body  # PagerDuty answers 200 to this create
+    sub = body["webhook_subscription"]
+    secret = sub["delivery_method"]["secret"]
+    box = SecretBox.for_engine(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(connector_subscriptions_table).values(
+                connector_id=1,
+                pd_subscription_id=sub["id"],
+                secret=box.encrypt_text(secret),
+                key_fingerprint=box.fingerprint,
+                url=url,
+                state="active",
+                created_at=time.time(),
+            )
+        )
+    return str(secret)
+
+
+def post_webhook(hub_url: str, body: bytes, signature: str | None) -> tuple[int, Any]:
+    headers = {"Content-Type": "application/json"}
+    if signature is not None:
+        headers["X-PagerDuty-Signature"] = signature
+    request = urllib.request.Request(
+        f"{hub_url}/connectors/{NAME}/webhook", data=body, headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def local(hub: Any, ref: str) -> dict[str, Any]:
+    from pagerbridge.incidents.commands import Commands
+
+    shown: dict[str, Any] = Commands(hub.app.state.sessions, actor="t", origin="local").show(ref)
+    return shown["incident"]
+
+
+def events_stored(engine: Engine) -> list[tuple[str, str]]:
+    t = connector_webhook_events_table
+    with engine.connect() as conn:
+        return [
+            (r.event_type, r.state)
+            for r in conn.execute(sa.select(t.c.event_type, t.c.state).order_by(t.c.id))
+        ]
+
+
+def test_acknowledge_in_pagerduty_shows_locally_and_sends_nothing_back(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    add_connector(engine, sandbox, name=NAME)
+    with running_hub(database_url) as hub:
+        subscribe(engine, sandbox, hub.url)
+        from integration.test_connector_sync import commands
+
+        im = commands(engine)
+        ref = im.declare(title="Disk full", severity="SEV-1")["incident"]["id"]
+        [pd] = wait_for(lambda: pd_incidents(sandbox), "the PagerDuty incident")
+        marker = sandbox.clear_requests()
+        started = time.monotonic()
+        status, body = sandbox.rest(
+            "PUT",
+            f"/incidents/{pd['id']}",
+            {"incident": {"type": "incident_reference", "status": "acknowledged"}},
+            from_email="backup@example.com",
+        )
+        assert status == 200, body
+        wait_for(lambda: local(hub, ref)["status"] == "mitigated", "the local acknowledgement")
+        assert time.monotonic() - started < 5
+        shown = local(hub, ref)
+        # The PagerDuty assignee (the on-call engineer the policy paged), by email.
+        assert shown["assignee"] == "oncall@example.com"
+        entries = im.timeline(ref)
+        acked = [e for e in entries if e["kind"] == "status" and e["origin"] == "pagerduty"]
+        assert acked and "acknowledged in PagerDuty" in acked[0]["body"]
+        # The change came from PagerDuty: nothing is written back (our token wrote nothing).
+        wait_for(lambda: ("incident.acknowledged", "applied") in events_stored(engine), "applied")
+        ours = [
+            r
+            for r in sandbox.requests(api="rest", after=marker)
+            if r["method"] != "GET" and r["path"] != f"/incidents/{pd['id']}"
+        ]
+        assert ours == []
+
+        # Our own resolve goes out once, and its echo changes nothing.
+        im.transition(ref, "resolve", note="fixed")
+        wait_for(lambda: pd_incidents(sandbox)[0]["status"] == "resolved", "PagerDuty resolved")
+        wait_for(
+            lambda: ("incident.resolved", "ignored") in events_stored(engine), "the echo ignored"
+        )
+        assert local(hub, ref)["status"] == "resolved"
+
+
+def test_forged_unsigned_and_replayed_webhooks_change_nothing(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    add_connector(engine, sandbox, name=NAME)
+    with running_hub(database_url) as hub:
+        secret = subscribe(engine, sandbox, hub.url)
+        envelope = build_envelope(
+            "incident.triggered",
+            {"id": "PFORGED", "type": "incident", "title": "forged", "service": {"id": "PDEMO01"}},
+        )
+        body = json.dumps(envelope).encode()
+        assert post_webhook(hub.url, body, None)[0] == 401
+        assert post_webhook(hub.url, body, sign(body, "not-the-secret"))[0] == 401
+        tampered = body.replace(b"forged", b"FORGED")
+        assert post_webhook(hub.url, tampered, sign(body, secret))[0] == 401
+        assert events_stored(engine) == []
+        # A valid delivery sent twice (PagerDuty retries) is stored once.
+        first = post_webhook(hub.url, body, sign(body, secret))
+        second = post_webhook(hub.url, body, sign(body, secret))
+        assert first == (202, {"status": "accepted", "duplicate": False})
+        assert second == (202, {"status": "accepted", "duplicate": True})
+        assert len(events_stored(engine)) == 1
+        counts = hub.app.state.webhook_intake.counts
+        assert counts["unsigned"] == 1 and counts["forged"] == 2
+
+
+def test_incidents_triggered_in_pagerduty_are_declared_once_and_ours_never(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    add_connector(engine, sandbox, name=NAME)
+    with running_hub(database_url) as hub:
+        subscribe(engine, sandbox, hub.url)
+        from integration.test_connector_sync import commands
+
+        im = commands(engine)
+        im.declare(title="Ours", severity="SEV-2")  # its incident.triggered comes back
+        status, body = sandbox.rest(
+            "POST",
+            "/incidents",
+            {
+                "incident": {
+                    "type": "incident",
+                    "title": "Made in PagerDuty",
+                    "urgency": "high",
+                    "service": {"id": "PDEMO01", "type": "service_reference"},
+                }
+            },
+            from_email=FROM,
+        )
+        assert status == 201, body
+        wait_for(
+            lambda: (
+                sum(1 for e in events_stored(engine) if e[0] == "incident.triggered") == 2
+                and all(state != "pending" for _, state in events_stored(engine))
+            ),
+            "both triggers settled",
+        )
+        listed = im.list_incidents()["incidents"]
+        assert sorted(i["title"] for i in listed) == ["Made in PagerDuty", "Ours"]
+        made = next(i for i in listed if i["title"] == "Made in PagerDuty")
+        assert made["severity"] == "SEV-2"  # high urgency
+        assert made["services"] == ["default"]
+        # The incident made from PagerDuty is linked: acknowledging it there applies here.
+        pd_id = body["incident"]["id"]
+        sandbox.rest(
+            "PUT",
+            f"/incidents/{pd_id}",
+            {"incident": {"type": "incident_reference", "status": "acknowledged"}},
+            from_email=FROM,
+        )
+        wait_for(lambda: local(hub, made["id"])["status"] == "mitigated", "ack applied")
+        assert len(pd_incidents(sandbox)) == 2  # nothing was created back in PagerDuty
+
+
+def test_an_acknowledgement_that_times_out_reopens_the_local_incident(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    add_connector(engine, sandbox, name=NAME)
+    with running_hub(database_url) as hub:
+        secret = subscribe(engine, sandbox, hub.url)
+        from integration.test_connector_sync import commands
+
+        im = commands(engine)
+        ref = im.declare(title="Flapping", severity="SEV-2")["incident"]["id"]
+        [pd] = wait_for(lambda: pd_incidents(sandbox), "the PagerDuty incident")
+        im.transition(ref, "ack")
+        wait_for(lambda: pd_incidents(sandbox)[0]["status"] == "acknowledged", "acked there")
+        body = json.dumps(
+            build_envelope("incident.unacknowledged", {"id": pd["id"], "type": "incident"})
+        ).encode()
+        assert post_webhook(hub.url, body, sign(body, secret))[0] == 202
+        wait_for(lambda: local(hub, ref)["status"] == "open", "back to open")
+        reasons = [e["body"] for e in im.timeline(ref) if e["origin"] == "pagerduty"]
+        assert any("timed out" in r for r in reasons)
