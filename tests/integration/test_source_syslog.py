@@ -142,8 +142,11 @@ def test_rsyslogd_forwards_to_the_agent(env: Env, tmp_path: Path) -> None:
             global(workDirectory="{work}")
             module(load="imtcp")
             input(type="imtcp" address="127.0.0.1" port="{rsyslog_port}")
-            action(type="omfwd" target="127.0.0.1" port="{env.port}" protocol="tcp"
-                   TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format")
+            *.* action(type="omfwd" target="127.0.0.1" port="{env.port}" protocol="tcp"
+                   TCP_Framing="octet-counted" template="RSYSLOG_SyslogProtocol23Format"
+                   queue.type="LinkedList" queue.filename="pagerbridge_fwd"
+                   queue.maxDiskSpace="1g" queue.saveOnShutdown="on"
+                   action.resumeRetryCount="-1")
             """
         )
     )
@@ -228,3 +231,57 @@ def test_reload_rebinds_only_what_changed_and_swaps_rules(env: Env) -> None:
             lambda: manager.reload(manager.settings.model_copy(update={"syslog": settings}))
         )
         env.port = env.source.addresses["tcp"][1]
+
+
+def test_connections_beyond_the_limit_are_refused_and_counted(env: Env) -> None:
+    manager = env.agent.agent.sources
+    settings = manager.settings
+    syslog = settings.syslog
+    assert syslog is not None
+    limited = type(settings).model_validate(
+        {"syslog": {**syslog.model_dump(), "max_connections": 1}}
+    )
+    env.agent.call(lambda: manager.reload(limited))
+    errors = env.count("errors", reason="transport")
+    try:
+        first = socket.create_connection(("127.0.0.1", env.port))
+        wait_for(lambda: len(env.source.connections) == 1, "the first connection")
+        second = socket.create_connection(("127.0.0.1", env.port))
+        second.settimeout(5)
+        with first, second:
+            assert second.recv(1) == b"", "the second connection is closed at once"
+            first.sendall(b"<11>1 - lim kernel - - - lim0: Link is Down\n")
+            wait_for(lambda: env.arrivals("lim/link/lim0"), "the first connection still served")
+        wait_for(lambda: env.count("errors", reason="transport") == errors + 1, "counted")
+        # Not TLS on the TLS port: the handshake fails, the listener goes on.
+        with socket.create_connection(("127.0.0.1", env.tls_port)) as plain:
+            plain.sendall(b"<11>1 - - - - - - not tls\n")
+        context = ssl.create_default_context()
+        env.ca.configure_trust(context)
+        frame = b"<11>1 - tls2 kernel - - - eth8: Link is Down"
+        raw = socket.create_connection(("127.0.0.1", env.tls_port))
+        with raw, context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+            tls.sendall(b"%d %s" % (len(frame), frame))
+        wait_for(lambda: env.arrivals("tls2/link/eth8"), "TLS still served")
+    finally:
+        env.agent.call(lambda: manager.reload(settings))
+
+
+def test_syslog_stores_on_both_backends(database_url: str, sandbox: SandboxHandle) -> None:
+    port = free_port()
+    config = {
+        "listen": "127.0.0.1:0",
+        "sources": {
+            "syslog": {
+                "udp": None,
+                "tcp": f"127.0.0.1:{port}",
+                "routing_key": sandbox.routing_key,
+                "rules": RULES,
+            }
+        },
+    }
+    with running_agent(database_url=database_url, events_url=sandbox.events_url, config=config):
+        with socket.create_connection(("127.0.0.1", port)) as conn:
+            conn.sendall(b"<11>1 - db1 kernel - - - eth3: Link is Down\n")
+        arrived = wait_for(lambda: sandbox.arrivals(sandbox.routing_key), "the alert")
+        assert arrived[0]["dedup_key"] == "db1/link/eth3"
