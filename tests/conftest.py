@@ -146,3 +146,20 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- connectors ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def engine(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A migrated engine on ``database_url`` with a fresh PAGERBRIDGE_SECRET_KEY (connectors)."""
+    from pagerbridge.connectors.secrets import generate_key
+    from pagerbridge.store.engine import make_engine
+    from pagerbridge.store.migrate import upgrade
+
+    monkeypatch.setenv("PAGERBRIDGE_SECRET_KEY", generate_key())
+    eng = make_engine(database_url)
+    upgrade(eng)
+    yield eng
+    eng.dispose()

@@ -7,70 +7,19 @@ SQLite and PostgreSQL; real HTTP to a real sandbox; requests counted at the sand
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
-from pagerbridge.connectors import service
 from pagerbridge.connectors.outbound import OutboundSync
 from pagerbridge.connectors.runtime import sync_now
-from pagerbridge.connectors.secrets import SecretBox, generate_key
-from pagerbridge.connectors.settings import parse_config
 from pagerbridge.incidents.commands import Commands
-from pagerbridge.store.engine import make_engine
-from pagerbridge.store.migrate import upgrade
-
-FROM = "oncall@example.com"
-
-
-@pytest.fixture
-def engine(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    monkeypatch.setenv("PAGERBRIDGE_SECRET_KEY", generate_key())
-    eng = make_engine(database_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
-
-
-def add_connector(engine: Engine, sandbox: Any, name: str = "prod-pagerduty", **extra: Any) -> None:
-    raw: dict[str, Any] = {
-        "base_url": sandbox.url,
-        "api_key": extra.pop("api_key", "sandbox-token"),
-        "sync_direction": "bidirectional",
-        "custom": {"service_id": "PDEMO01", "from_email": FROM, **extra.pop("custom", {})},
-        **extra,
-    }
-    settings, secrets = parse_config(raw)
-    with engine.begin() as conn:
-        service.add(
-            conn=conn,
-            name=name,
-            settings=settings,
-            secrets=secrets,
-            box=SecretBox.for_engine(engine),
-        )
-
-
-def commands(engine: Engine, actor: str = "alice") -> Commands:
-    return Commands(
-        sessionmaker(engine, expire_on_commit=False),
-        actor=actor,
-        origin="local",
-        listener=OutboundSync(),
-    )
+from servers.connector_setup import FROM, add_connector, commands, pd_incidents
 
 
 def sync(database_url: str, engine: Engine, name: str = "prod-pagerduty", **kw: Any) -> Any:
     return asyncio.run(sync_now(database_url, engine, name, **kw))
-
-
-def pd_incidents(sandbox: Any) -> list[dict[str, Any]]:
-    status, body = sandbox.rest("GET", "/incidents?date_range=all&limit=100")
-    assert status == 200, body
-    return list(body["incidents"])
 
 
 def test_declare_ack_note_resolve_reach_pagerduty_once_in_order(

@@ -8,25 +8,20 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
-from servers.waiting import wait_for
 from sqlalchemy import Engine
 
 from pagerbridge.connectors.models import (
     connector_subscriptions_table,
     connector_webhook_events_table,
 )
-from pagerbridge.connectors.secrets import SecretBox, generate_key
+from pagerbridge.connectors.secrets import SecretBox
 from pagerbridge.pagerduty.webhooks import build_envelope, sign
 from pagerbridge.server.testing import running_hub
-from pagerbridge.store.engine import make_engine
-from pagerbridge.store.migrate import upgrade
-
-from integration.test_connector_sync import FROM, add_connector, pd_incidents
+from servers.connector_setup import FROM, add_connector, commands, pd_incidents
+from servers.waiting import wait_for
 
 NAME = "prod-pagerduty"
 INCIDENT_EVENTS = [
@@ -39,15 +34,6 @@ INCIDENT_EVENTS = [
     "incident.reassigned",
     "incident.escalated",
 ]
-
-
-@pytest.fixture
-def engine(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
-    monkeypatch.setenv("PAGERBRIDGE_SECRET_KEY", generate_key())
-    eng = make_engine(database_url)
-    upgrade(eng)
-    yield eng
-    eng.dispose()
 
 
 def subscribe(engine: Engine, sandbox: Any, hub_url: str) -> str:
@@ -120,8 +106,6 @@ def test_acknowledge_in_pagerduty_shows_locally_and_sends_nothing_back(
     add_connector(engine, sandbox, name=NAME)
     with running_hub(database_url) as hub:
         subscribe(engine, sandbox, hub.url)
-        from integration.test_connector_sync import commands
-
         im = commands(engine)
         ref = im.declare(title="Disk full", severity="SEV-1")["incident"]["id"]
         [pd] = wait_for(lambda: pd_incidents(sandbox), "the PagerDuty incident")
@@ -192,8 +176,6 @@ def test_incidents_triggered_in_pagerduty_are_declared_once_and_ours_never(
     add_connector(engine, sandbox, name=NAME)
     with running_hub(database_url) as hub:
         subscribe(engine, sandbox, hub.url)
-        from integration.test_connector_sync import commands
-
         im = commands(engine)
         im.declare(title="Ours", severity="SEV-2")  # its incident.triggered comes back
         status, body = sandbox.rest(
@@ -240,8 +222,6 @@ def test_an_acknowledgement_that_times_out_reopens_the_local_incident(
     add_connector(engine, sandbox, name=NAME)
     with running_hub(database_url) as hub:
         secret = subscribe(engine, sandbox, hub.url)
-        from integration.test_connector_sync import commands
-
         im = commands(engine)
         ref = im.declare(title="Flapping", severity="SEV-2")["incident"]["id"]
         [pd] = wait_for(lambda: pd_incidents(sandbox), "the PagerDuty incident")
