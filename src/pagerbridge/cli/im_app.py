@@ -45,6 +45,10 @@ app.add_typer(im_admin.token_app, name="token")
 from pagerbridge.cli.im_connector import connector_app  # noqa: E402
 
 app.add_typer(connector_app, name="connector")
+# im oncall (issue 14 item 6): Typer only at import, like im connector.
+from pagerbridge.cli.im_oncall import register as _register_oncall  # noqa: E402
+
+_register_oncall(app)
 
 
 add_hot_command(app, HOT["declare"])
