@@ -211,7 +211,9 @@ def test_reload_rebinds_only_what_changed_and_swaps_rules(env: Env) -> None:
     settings = manager.settings.syslog
     assert settings is not None
     udp_before = env.source._udp
+    before = len(env.source.connections)
     old = socket.create_connection(("127.0.0.1", env.port))  # opened before the reload
+    wait_for(lambda: len(env.source.connections) > before, "the old connection accepted")
     new_port = free_port()
     rules = [{"name": "any", "match": {"app": "reload"}, "dedup_key": "reloaded/{{ host }}"}]
     changed = {**settings.model_dump(), "tcp": f"127.0.0.1:{new_port}", "rules": rules}
