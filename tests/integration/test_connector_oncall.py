@@ -183,7 +183,9 @@ def test_default_seed_and_the_connector_choice(im: Im) -> None:
             "api_key": "sandbox-token",
             "custom": {"service_id": "PDEMO01", "from_email": "oncall@example.com"},
         }
-        code, _, err = im("connector", "add", "pagerduty", "demo-pd", "--config", json.dumps(config))
+        code, _, err = im(
+            "connector", "add", "pagerduty", "demo-pd", "--config", json.dumps(config)
+        )
         assert code == 0, err
         try:
             code, out, err = im("oncall", "--service", "api")

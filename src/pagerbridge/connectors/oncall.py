@@ -10,7 +10,7 @@ requests; nothing goes through the outbox.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -106,7 +106,6 @@ class OnCallView:
     next: list[Shift]
     levels: list[Level]
     num_loops: int = 0
-    notes: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {
