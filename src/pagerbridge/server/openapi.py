@@ -31,7 +31,11 @@ SECURITY_SCHEME: Final = {
     "send it as `Authorization: Bearer <token>`",
 }
 #: Paths anyone may call without a token.
-OPEN_PATHS: Final = frozenset({"/health"})
+#: Paths served without an API token: the probe, and PagerDuty's two ways in (a connector's
+#: signed webhooks; the OAuth redirect, tied to its grant by ``state``).
+OPEN_PATHS: Final = frozenset(
+    {"/health", "/connectors/{name}/webhook", "/connectors/{name}/oauth/callback"}
+)
 _REF_TEMPLATE: Final = "#/components/schemas/{model}"
 
 
