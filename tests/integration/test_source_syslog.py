@@ -287,3 +287,22 @@ def test_syslog_stores_on_both_backends(database_url: str, sandbox: SandboxHandl
             conn.sendall(b"<11>1 - db1 kernel - - - eth3: Link is Down\n")
         arrived = wait_for(lambda: sandbox.arrivals(sandbox.routing_key), "the alert")
         assert arrived[0]["dedup_key"] == "db1/link/eth3"
+
+
+def test_sighup_serves_a_certificate_renewed_in_place(env: Env) -> None:
+    manager = env.agent.agent.sources
+    syslog = manager.settings.syslog
+    assert syslog is not None and syslog.tls is not None
+    renewed = trustme.CA()
+    cert = renewed.issue_cert("127.0.0.1")
+    cert.cert_chain_pems[0].write_to_path(syslog.tls.cert_file)
+    cert.private_key_pem.write_to_path(syslog.tls.key_file)
+    env.agent.call(lambda: manager.reload(manager.settings))  # what SIGHUP does
+    context = ssl.create_default_context()
+    renewed.configure_trust(context)
+    frame = b"<11>1 - tls3 kernel - - - eth4: Link is Down"
+    raw = socket.create_connection(("127.0.0.1", env.tls_port))
+    with raw, context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(b"%d %s" % (len(frame), frame))
+    wait_for(lambda: env.arrivals("tls3/link/eth4"), "the alert over the renewed certificate")
+    env.ca = renewed

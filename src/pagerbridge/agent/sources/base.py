@@ -29,6 +29,8 @@ and only the first is its own:
    swallowed); ``stop()`` stops accepting and waits for the messages already read to be
    submitted; ``reload(settings)`` applies new settings of the same source without losing a
    message (rebind a listener only when its address changed; rules are swapped by the sink).
+   ``reload`` is called on every SIGHUP, even with unchanged settings: re-read files such as
+   certificates or MIBs there, and make the rest cheap when nothing changed.
 
 Throughput: ``submit`` awaits one group commit, so a source that awaits each message in turn gets
 one fsync per message. Submit concurrently instead (one task per message, bounded, e.g. with

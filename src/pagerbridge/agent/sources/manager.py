@@ -3,8 +3,9 @@
 No registry: each settings class creates its own source (``SourceSettings.create``), and a
 source that cannot start makes the agent's start fail with its error (sources already started
 are stopped first). A reload compiles everything before touching anything, so a broken file
-changes nothing; then rules are swapped, sources whose settings changed are reloaded (each
-rebinds only a listener whose address changed), removed ones stopped, new ones started.
+changes nothing; then rules are swapped, running sources are reloaded (each rebinds only a
+listener whose address changed, and re-reads its files, such as certificates, even when its
+settings are unchanged), removed ones stopped, new ones started.
 """
 
 from __future__ import annotations
@@ -85,7 +86,7 @@ class SourceManager:
                 await current[1].stop()
                 del self._running[name]
                 await self._start_one(name, new)
-            elif current[0] != new:
+            else:  # even unchanged: a source re-reads its files (certificates, MIBs)
                 await current[1].reload(new)
                 self._running[name] = (new, current[1])
                 log.info("source %s reloaded", name)

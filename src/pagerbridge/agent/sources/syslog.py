@@ -119,9 +119,9 @@ class _Stream(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         if self._decoder.mode == "lf" and self._decoder.pending:  # a last line without LF
-            frame = self._decoder.feed(b"\n")
-            for data in frame:
-                self._source.pipeline.message(data, self._peer, self._kind)
+            self.data_received(b"\n")
+        elif self._decoder.pending:
+            self._source.malformed("connection closed inside an octet-counted frame", self._peer)
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -155,13 +155,17 @@ class _Datagrams(asyncio.DatagramProtocol):
 
 def _tls_context(tls: SyslogTlsSettings) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    _load_chain(context, tls)
+    return context
+
+
+def _load_chain(context: ssl.SSLContext, tls: SyslogTlsSettings) -> None:
     try:
         context.load_cert_chain(str(tls.cert_file), str(tls.key_file))
     except (OSError, ssl.SSLError) as exc:
         raise ConfigError(
             f"cannot load the TLS certificate and key: {exc}", key="sources.syslog.tls"
         ) from exc
-    return context
 
 
 class SyslogSource:
@@ -174,6 +178,7 @@ class SyslogSource:
         self._pipeline: _Pipeline | None = None
         self._servers: dict[str, tuple[Any, asyncio.Server]] = {}  # kind -> (key, server)
         self._udp: tuple[str, asyncio.DatagramTransport] | None = None
+        self._tls: ssl.SSLContext | None = None
 
     @property
     def pipeline(self) -> _Pipeline:
@@ -226,10 +231,15 @@ class SyslogSource:
             await self._close_listeners({"tcp"})
             self._servers["tcp"] = (settings.tcp, await self._serve("tcp", settings.tcp, None))
         if settings.tls is not None and self._key("tls") != settings.tls:
+            context = _tls_context(settings.tls)  # before closing: a bad file changes nothing
             await self._close_listeners({"tls"})
-            context = _tls_context(settings.tls)
             server = await self._serve("tls", settings.tls.listen, context)
             self._servers["tls"] = (settings.tls, server)
+            self._tls = context
+        elif settings.tls is not None and self._tls is not None:
+            # Same files: read them again, so a certificate renewed in place is served to new
+            # connections after SIGHUP (load_cert_chain replaces the context's certificate).
+            _load_chain(self._tls, settings.tls)
         gone = {
             k
             for k, v in (("udp", settings.udp), ("tcp", settings.tcp), ("tls", settings.tls))
