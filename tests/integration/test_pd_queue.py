@@ -166,3 +166,38 @@ def test_db_may_come_before_the_command(db: str, tmp_path: Path) -> None:
     empty = f"sqlite:///{tmp_path / 'other.db'}"
     both = pd_queue("--db", empty, "status", "--db", db, "--json")
     assert json.loads(both.stdout)["by_state"]["pending"] == 3
+
+
+def test_connector_rows_and_folds_are_shown_truthfully(db: str) -> None:
+    """A connector's REST row is listed with its kind and said to be the hub's (never held);
+    triggers folded by an event source are counted."""
+    import sqlalchemy as sa
+
+    from pagerbridge.outbox import REST_KIND, enqueue_in_transaction
+
+    engine = sa.create_engine(db)
+    with engine.begin() as conn:
+        rest_id = enqueue_in_transaction(
+            conn, REST_KIND, {"action": "create"}, "connector:1/incident:1",
+            routing_key="rest:1", destination="connector:1",
+        )  # fmt: skip
+    engine.dispose()
+    outbox = open_outbox(db)
+    try:
+        for n in range(3):  # an event source repeating one alert: one row, two folds
+            outbox.enqueue_event(ev(f"flap {n}", dedup="flap"), fold=True)
+    finally:
+        outbox.close()
+    st = js("status", "--db", db)
+    assert st["connector_rows"] == {"pending": 1} and st["folds"] == 2
+    assert st["by_kind"]["pd_rest"] == {"pending": 1} and st["held"] == []
+    assert st["by_state"]["pending"] == 5  # 3 earlier events, the folded alert, the REST row
+    assert st["by_routing_key"]["rest:1"] == {"pending": 1}  # a budget's name, not a secret
+    text = pd_queue("status", "--db", db).stdout
+    assert "connector rows: 1 pending (sent by the hub" in text and "folds: 2" in text
+    row = js("show", str(rest_id), "--db", db)
+    assert (row["kind"], row["sent_by"], row["held"]) == (REST_KIND, "hub", None)
+    (flap,) = js("list", "--db", db, "--dedup-key", "flap")["rows"]
+    assert flap["folds"] == 2 and flap["payload"]["payload"]["summary"] == "flap 2"
+    listing = pd_queue("list", "--db", db).stdout
+    assert "pd_rest: create" in listing and "sent by the hub" in listing

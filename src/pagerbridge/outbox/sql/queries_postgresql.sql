@@ -47,8 +47,11 @@ RETURNING id;
 -- The insert of a batch that has fold rows (NewRow.fold): a row flagged try_fold first tries to
 -- fold into its lane's latest active row, when that is a pending fold-enabled trigger (folds IS
 -- NOT NULL) for the same destination; else, like every other row, it is inserted. The caller
--- holds the lane's advisory lock (writers fold one at a time); FOR UPDATE waits for a claim in
--- progress and then sees the row in flight, so a row being sent is never folded into.
+-- holds the lane's advisory lock, so writers fold one at a time. A row another transaction is
+-- changing is being claimed or sent: SKIP LOCKED leaves it alone (the trigger gets a row of its
+-- own) rather than wait for a worker that may in turn wait for our lane lock (a deadlock that
+-- test_outbox_folding's claim race found); a row changed and committed since our snapshot is
+-- looked at again as it is now, so a row in flight is never folded into.
 -- Parameter folds: rows of the batch already folded into this one; folds_value: the new row's
 -- folds (NULL for a row that takes no folds).
 WITH target AS (
@@ -58,7 +61,7 @@ WITH target AS (
                   WHERE e.ordering_key = %(ordering_key)s AND e.state IN ('pending', 'in_flight'))
       AND o.state = 'pending' AND o.folds IS NOT NULL
       AND o.destination IS NOT DISTINCT FROM %(destination)s::text
-    FOR UPDATE
+    FOR UPDATE SKIP LOCKED
 ), folded AS (
     UPDATE outbox SET payload = %(payload)s, folds = outbox.folds + %(folds)s + 1,
                       updated_at = %(now)s
