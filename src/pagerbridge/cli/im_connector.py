@@ -406,6 +406,9 @@ def remove(
             default=False,
         ):
             fail("not removed", exits.ERROR)
+        from pagerbridge.cli.im_connector_webhook import remove_subscriptions  # helper H9
+
+        hooks, hook_lines = remove_subscriptions(dbx, record)  # best effort, before the rows go
         removed = write(dbx, lambda conn: service.remove(conn=conn, name=record.name))
     emit(
         as_json,
@@ -413,12 +416,15 @@ def remove(
             "removed": removed.name,
             "pending_deleted": removed.rows_deleted,
             "pd_incidents_left": removed.pd_incidents,
+            "webhook_subscriptions": hooks,
         },
         lambda: [
             f"connector {name} removed; {removed.rows_deleted} pending change(s) dropped",
+            *hook_lines,
             f"left in PagerDuty: its {removed.pd_incidents} linked incident(s), untouched "
-            "(resolve them there if needed), and any webhook subscription (delete it under "
-            "Integrations → Generic Webhooks (v3))",
+            "(resolve them there if needed), and any "
+            + ("other " if hooks["deleted"] or hooks["already_gone"] else "")
+            + "webhook subscription (delete it under Integrations → Generic Webhooks (v3))",
         ],
     )
 
@@ -428,6 +434,9 @@ def _register_more() -> None:
     from pagerbridge.cli import im_connector_maps
 
     im_connector_maps.register(connector_app)
+    from pagerbridge.cli.im_connector_webhook import webhook_command  # helper H9's command
+
+    connector_app.command("webhook")(webhook_command)
 
 
 _register_more()

@@ -200,11 +200,21 @@ def run_up(
                     )
                 _say("Press Ctrl-C to stop.")
 
+            on_ready = ready
+            hub = next((s for s in front if s.name == "hub"), None)
+            if hub is not None and sandbox_url is not None:  # the demo's webhooks (helper H9)
+                from pagerbridge.connectors.demo_webhook import after_demo_subscription
+
+                on_ready = after_demo_subscription(ready, notes, database_url, hub.url)
             stop = asyncio.Event()
             reload = functools.partial(_load, config_path, listen=listen, events_url=events_url)
             async with agent.sources_running(reload):  # listeners bound; SIGHUP reloads them
                 await run_services(
-                    stop, front=front, background=[agent.run_background], back=back, on_ready=ready
+                    stop,
+                    front=front,
+                    background=[agent.run_background],
+                    back=back,
+                    on_ready=on_ready,
                 )
         finally:
             await agent.aclose()
