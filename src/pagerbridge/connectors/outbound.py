@@ -29,8 +29,9 @@ from pagerbridge.outbox.types import REST_KIND
 #: The row format's version, so a newer sender can read an older row.
 ROW_VERSION: Final = 1
 SENDING_DIRECTIONS: Final = ("outbound", "bidirectional")
-#: Timeline kinds that become a PagerDuty call (``sla_breach`` belongs to part 2).
-SENT_KINDS: Final = ("declared", "status", "note", "assigned")
+#: Timeline kinds that become a PagerDuty call (``sla_breach``: a note, maybe a priority, by
+#: :mod:`pagerbridge.connectors.sla_sync`).
+SENT_KINDS: Final = ("declared", "status", "note", "assigned", "sla_breach")
 
 
 def ordering_key(connector_id: int, incident_id: int) -> str:

@@ -87,7 +87,7 @@ class OAuthSettings(_Strict):
 
 class WebhookSettings(_Strict):
     ip_allowlist: list[str] = Field(default_factory=list)
-    rate_limit_per_s: float = Field(default=50.0, gt=0, le=100_000)
+    rate_limit_per_s: float = Field(default=100.0, gt=0, le=100_000)
 
 
 class SlaTarget(_Strict):
@@ -124,6 +124,8 @@ class CustomSettings(_Strict):
     sync_notes: bool = True
     custom_field_mappings: dict[str, str] = Field(default_factory=dict)
     sla_mapping: dict[str, SlaTarget] = Field(default_factory=dict)
+    #: The PagerDuty priority (name or ID) an SLA breach raises linked incidents to (H11).
+    sla_breach_priority: str | None = None
 
     @field_validator("service_id")
     @classmethod

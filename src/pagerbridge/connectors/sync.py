@@ -167,6 +167,10 @@ class ConnectorSender:
             if note and ctx.record.settings.custom.sync_notes:
                 said += await pd.add_note(ctx, linked, str(note), actor)
             return said
+        if row["kind"] == "sla_breach":  # issue 14 item 7: connectors/sla_sync.py
+            from pagerbridge.connectors.sla_sync import notify_breach
+
+            return await notify_breach(ctx, linked, str(entry.get("body") or ""), actor)
         return []
 
     @staticmethod

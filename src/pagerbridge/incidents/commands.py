@@ -349,7 +349,7 @@ class Commands:
                     "sla": b.sla,
                     "due_at": serialize.iso(b.due_at),
                 }
-                for b in sla.check_sla(session=s, now=self.now)
+                for b in sla.check_sla(session=s, now=self.now, listener=self.listener)
             ]
 
     # API tokens ------------------------------------------------------------------------------

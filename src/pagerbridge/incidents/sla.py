@@ -17,9 +17,10 @@ from sqlalchemy.orm import Session
 
 from pagerbridge.incidents import timeline
 from pagerbridge.incidents.errors import InvalidInputError
+from pagerbridge.incidents.hooks import ChangeListener, IncidentChange
 from pagerbridge.incidents.lifecycle import SEVERITIES, format_ref, parse_severity
 from pagerbridge.incidents.limits import SLA_MAX_SECONDS, check_text
-from pagerbridge.incidents.models import Incident, SlaPolicy
+from pagerbridge.incidents.models import Incident, SlaPolicy, TimelineEntry
 
 #: severity -> (seconds to acknowledge, seconds to resolve)
 DEFAULT_SLA: Final[dict[str, tuple[int, int]]] = {
@@ -141,14 +142,19 @@ def due_times(incident: Incident, target: Target) -> tuple[datetime, datetime]:
     )
 
 
-def check_sla(*, session: Session, now: datetime | None = None) -> list[Breach]:
+def check_sla(
+    *, session: Session, now: datetime | None = None, listener: ChangeListener | None = None
+) -> list[Breach]:
     """Find active incidents past an SLA target, mark them and write a timeline entry each.
 
     Safe to run from several hub replicas at once: rows are locked (``SKIP LOCKED`` on
-    PostgreSQL; SQLite's write lock serialises) and each breach is recorded once.
+    PostgreSQL; SQLite's write lock serialises) and each breach is recorded once. ``listener``
+    (the connectors' outbound sync) is told of each breach in the same transaction, as
+    ``Commands`` tells it of every change: so PagerDuty hears of it through the outbox.
     """
     when = now or datetime.now(UTC)
     found: list[Breach] = []
+    recorded: list[tuple[Breach, TimelineEntry]] = []
     for target in policies(session=session).values():
         ack_limit = when - timedelta(seconds=target.ack_seconds)
         res_limit = when - timedelta(seconds=target.resolve_seconds)
@@ -168,7 +174,8 @@ def check_sla(*, session: Session, now: datetime | None = None) -> list[Breach]:
             due = due_times(inc, target)[0]
             inc.ack_breached_at = when
             found.append(Breach(inc.id, "acknowledge", due))
-            _record(session, inc, "acknowledge", target.ack_seconds, due, when)
+            entry = _record(session, inc, "acknowledge", target.ack_seconds, due, when)
+            recorded.append((found[-1], entry))
         res_stmt = (
             select(Incident)
             .where(
@@ -185,16 +192,19 @@ def check_sla(*, session: Session, now: datetime | None = None) -> list[Breach]:
             due = due_times(inc, target)[1]
             inc.resolve_breached_at = when
             found.append(Breach(inc.id, "resolve", due))
-            _record(session, inc, "resolve", target.resolve_seconds, due, when)
+            entry = _record(session, inc, "resolve", target.resolve_seconds, due, when)
+            recorded.append((found[-1], entry))
     session.flush()
+    if listener is not None:
+        _tell(session, listener, recorded)
     return found
 
 
 def _record(
     session: Session, inc: Incident, sla: str, seconds: int, due: datetime, when: datetime
-) -> None:
+) -> TimelineEntry:
     inc.updated_at = when
-    timeline.append(
+    return timeline.append(
         session=session,
         incident_id=inc.id,
         kind="sla_breach",
@@ -207,3 +217,24 @@ def _record(
         ),
         data={"sla": sla, "target_seconds": seconds, "due_at": due.isoformat()},
     )
+
+
+# -- SLA alignment with connectors (issue 14 item 7) ----------------------------------------------
+
+
+def _tell(
+    session: Session, listener: ChangeListener, recorded: list[tuple[Breach, TimelineEntry]]
+) -> None:
+    """Each recorded breach as an ``sla_breach`` change (``action``: acknowledge or resolve)."""
+    conn = session.connection()
+    for breach, entry in recorded:
+        listener.after_change(
+            conn,
+            IncidentChange(
+                incident_id=breach.incident_id,
+                kind="sla_breach",
+                entry_id=entry.id,
+                origin="local",
+                action=breach.sla,
+            ),
+        )

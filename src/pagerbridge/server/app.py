@@ -66,7 +66,8 @@ def _check_sla(sessions: sessionmaker[Any], clock: Callable[[], datetime] | None
     from pagerbridge.incidents.sla import check_sla
 
     with sessions.begin() as session:
-        return len(check_sla(session=session, now=clock() if clock else None))
+        now = clock() if clock else None  # breaches are told to PagerDuty (issue 14 item 7)
+        return len(check_sla(session=session, now=now, listener=OutboundSync()))
 
 
 async def _sla_loop(
