@@ -6,12 +6,12 @@ and only the first is its own:
 
 1. **Decode** its input into a plain mapping of *fields* (``str`` → JSON-able value: str, int,
    float, bool, None, lists and dicts of those). Each source documents its fields in
-   ``docs/sources/<source>.md`` and declares their names in its settings class (``FIELDS``, see
-   :mod:`pagerbridge.agent.sources.config`), so a template that names a field the source can
+   ``docs/sources/<source>.md`` and declares their names on its rule class (``FIELDS``, see
+   :mod:`pagerbridge.agent.sources.settings`), so a template that names a field the source can
    never produce is a config error at load. Never raise on bad input: decode what you can, and
    report the rest with :meth:`SourceSink.malformed` (counted, logged rate-limited).
    Syslog's fields: ``host, facility, severity, app, procid, msgid, message, structured_data,
-   timestamp, format, peer, transport``. SNMP, Alertmanager and hooks document theirs.
+   timestamp, format, peer, transport`` and a few more (``syslog_parse``). Others document theirs.
 2. **Submit** the fields: ``await sink.submit(source_name, fields)``. The sink applies the
    source's rules (:mod:`pagerbridge.agent.sources.rules`: first matching rule wins), renders the
    event from the rule's templates, validates it with :mod:`pagerbridge.pagerduty.event_rules`
