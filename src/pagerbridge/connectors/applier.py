@@ -63,18 +63,27 @@ class WebhookApplier:
                 w.cancel()
 
     async def apply_pending(self) -> int:
-        """Apply what is pending now (a batch); returns how many events were settled."""
+        """Apply what is pending now (a batch); returns how many events were settled.
+
+        Lookups that need PagerDuty (an assignee's email) happen first, outside any
+        transaction; then the whole batch is applied in one transaction, each event in its own
+        savepoint (one fsync for the batch, one event's failure kept to itself).
+        """
         pending = await asyncio.to_thread(self._pending)
-        settled = 0
+        if not pending:
+            return 0
+        records: dict[int, ConnectorRecord | None] = {}
+        work: list[tuple[int, ConnectorRecord, dict[str, Any], str | None]] = []
         for event_row_id, connector_id, payload in pending:
-            record = await asyncio.to_thread(self._record, connector_id)
+            if connector_id not in records:
+                records[connector_id] = await asyncio.to_thread(self._record, connector_id)
+            record = records[connector_id]
             if record is None:
                 continue
             event = _parse(payload)
             email = await self._assignee_email(record, event)
-            if await asyncio.to_thread(self._apply_one, event_row_id, record, event, email):
-                settled += 1
-        return settled
+            work.append((event_row_id, record, event, email))
+        return await asyncio.to_thread(self._apply_batch, work)
 
     def _pending(self) -> list[tuple[int, int, str]]:
         t = connector_webhook_events_table
@@ -110,40 +119,54 @@ class WebhookApplier:
             log.info("connector %s: no email for user %s: %s", record.name, user_id, exc)
             return None
 
-    def _apply_one(
-        self, row_id: int, record: ConnectorRecord, event: dict[str, Any], email: str | None
-    ) -> bool:
+    def _apply_batch(
+        self, work: list[tuple[int, ConnectorRecord, dict[str, Any], str | None]]
+    ) -> int:
         t = connector_webhook_events_table
+        settled = 0
         with self.engine.begin() as conn:
-            if (
-                conn.dialect.name == "postgresql"
-                and not conn.execute(
-                    sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _lock_key(record.id)}
+            locked: dict[int, bool] = {}
+            for row_id, record, event, email in work:
+                if conn.dialect.name == "postgresql" and record.id not in locked:
+                    locked[record.id] = bool(
+                        conn.execute(
+                            sa.text("SELECT pg_try_advisory_xact_lock(:k)"),
+                            {"k": _lock_key(record.id)},
+                        ).scalar()
+                    )
+                if not locked.get(record.id, True):
+                    continue  # another hub applies this connector's events now
+                state = conn.execute(
+                    sa.select(t.c.state).where(t.c.id == row_id).with_for_update()
                 ).scalar()
-            ):
-                return False  # another hub applies this connector's events now
-            state = conn.execute(
-                sa.select(t.c.state).where(t.c.id == row_id).with_for_update()
-            ).scalar()
-            if state != "pending":
-                return False
-            try:
-                with conn.begin_nested():
-                    outcome = inbound.apply(conn, record, event, assignee_email=email)
-                new_state, result = outcome.state, outcome.result
-                self.applied += 1
-            except Exception as exc:  # kept with its error, never dropped
-                log.warning(
-                    "connector %s: webhook event %d not applied: %s", record.name, row_id, exc
+                if state != "pending":
+                    continue
+                new_state, result = self._apply_one(conn, row_id, record, event, email)
+                conn.execute(
+                    sa.update(t)
+                    .where(t.c.id == row_id)
+                    .values(state=new_state, result=result, applied_at=time.time())
                 )
-                new_state, result = "error", f"{type(exc).__name__}: {exc}"[:2000]
-                self.failed += 1
-            conn.execute(
-                sa.update(t)
-                .where(t.c.id == row_id)
-                .values(state=new_state, result=result, applied_at=time.time())
-            )
-        return True
+                settled += 1
+        return settled
+
+    def _apply_one(
+        self,
+        conn: sa.Connection,
+        row_id: int,
+        record: ConnectorRecord,
+        event: dict[str, Any],
+        email: str | None,
+    ) -> tuple[str, str]:
+        try:
+            with conn.begin_nested():
+                outcome = inbound.apply(conn, record, event, assignee_email=email)
+        except Exception as exc:  # kept with its error, never dropped
+            log.warning("connector %s: webhook event %d not applied: %s", record.name, row_id, exc)
+            self.failed += 1
+            return "error", f"{type(exc).__name__}: {exc}"[:2000]
+        self.applied += 1
+        return outcome.state, outcome.result
 
 
 def _parse(payload: str) -> dict[str, Any]:

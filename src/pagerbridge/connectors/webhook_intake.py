@@ -117,6 +117,7 @@ class WebhookIntake:
         self.committed = asyncio.Event()
         self._receivers: dict[str, _Receiver] = {}
         self._loaded_at = float("-inf")
+        self._reloading: asyncio.Task[None] | None = None
         self._box: SecretBox | None = None
         self._queue: list[_Pending] = []
         self._writing: asyncio.Task[None] | None = None
@@ -124,11 +125,19 @@ class WebhookIntake:
     # -- the connectors, cached ------------------------------------------------------------------
 
     async def _receiver(self, name: str) -> _Receiver | None:
-        now = time.monotonic()
-        if now - self._loaded_at >= RELOAD_SECONDS:
-            self._receivers = await asyncio.to_thread(self._load)
-            self._loaded_at = now
+        """The connector from the cache; a stale cache is reloaded once, in the background
+        (requests meanwhile use the previous one), and the first load is awaited."""
+        if time.monotonic() - self._loaded_at >= RELOAD_SECONDS:
+            if self._reloading is None or self._reloading.done():
+                self._reloading = asyncio.create_task(self._reload())
+            if self._loaded_at == float("-inf"):
+                await asyncio.shield(self._reloading)
         return self._receivers.get(name)
+
+    async def _reload(self) -> None:
+        started = time.monotonic()
+        self._receivers = await asyncio.to_thread(self._load)
+        self._loaded_at = started
 
     def _load(self) -> dict[str, _Receiver]:
         c, s = connectors_table, connector_subscriptions_table
