@@ -10,6 +10,7 @@ SQLite and PostgreSQL; time moves through the injected clocks (``Commands(now=â€
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,15 +18,17 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
-from pagerbridge.connectors import records, service, sla_sync
+from pagerbridge.cli._common import run_app
+from pagerbridge.cli.im_app import app
+from pagerbridge.connectors import records, service
 from pagerbridge.connectors.outbound import OutboundSync
 from pagerbridge.connectors.runtime import sync_now
 from pagerbridge.connectors.secrets import SecretBox, generate_key
 from pagerbridge.connectors.settings import parse_config
+from pagerbridge.incidents import sla
 from pagerbridge.incidents.commands import Commands
-from pagerbridge.incidents.errors import InvalidInputError
 from pagerbridge.incidents.models import SlaPolicy
 from pagerbridge.sandbox.testing import SandboxHandle
 from pagerbridge.server.testing import running_hub
@@ -72,19 +75,29 @@ def commands(engine: Engine, now: datetime | None) -> Commands:
     return Commands(sessions, actor="alice", origin="local", now=now, listener=OutboundSync())
 
 
-def configure(engine: Engine, mapping: dict[str, Any]) -> None:
-    """What ``im connector config ops-pd --sla-mapping JSON`` does: store, then apply, in one
-    transaction."""
-    with engine.begin() as conn:
-        record = service.update(conn=conn, name="ops-pd", changes={"custom.sla_mapping": mapping})
-        sla_sync.apply_record(conn, record)
+def im(database_url: str, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """``im`` in this process: (exit code, stdout, stderr)."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        run_app(app, "im", [*args, "--db", database_url])
+    out, err = capsys.readouterr()
+    return int(done.value.code or 0), out, err
+
+
+def configure(database_url: str, capsys: pytest.CaptureFixture[str], mapping: Any) -> str:
+    """``im connector config ops-pd --sla-mapping JSON``; its stderr (exit 0) or SystemExit."""
+    code, _out, err = im(database_url, capsys, "connector", "config", "ops-pd",
+                         "--sla-mapping", json.dumps(mapping))  # fmt: skip
+    if code:
+        raise SystemExit(err)
+    return err
 
 
 def test_sla_mapping_sets_the_local_policies_or_nothing(
-    engine: Engine, sandbox: SandboxHandle
+    database_url: str, engine: Engine, sandbox: SandboxHandle, capsys: pytest.CaptureFixture[str]
 ) -> None:
     add_connector(engine, sandbox)
-    configure(engine, MAPPING)
+    configure(database_url, capsys, MAPPING)
     shown = {p["severity"]: (p["ack"], p["resolve"]) for p in commands(engine, T0).sla_show()}
     assert shown == {  # as `im sla show` writes them
         "SEV-1": ("10m", "1h"),
@@ -93,18 +106,20 @@ def test_sla_mapping_sets_the_local_policies_or_nothing(
         "SEV-4": ("8h", "3d"),
     }
     # A partial mapping changes only what it names.
-    configure(engine, {"SEV-2": {"ack": "20m"}})
+    configure(database_url, capsys, {"SEV-2": {"ack": "20m"}})
     shown = {p["severity"]: (p["ack"], p["resolve"]) for p in commands(engine, T0).sla_show()}
     assert shown["SEV-2"] == ("20m", "4h") and shown["SEV-1"] == ("10m", "1h")
-    # What `im sla set` refuses is refused here too, and nothing is stored (mapping nor policy).
+    # What `im sla set` refuses is refused here too (exit 2), and nothing is stored: neither the
+    # mapping nor a policy.
     with engine.connect() as conn:
         before = (records.load(conn, "ops-pd").settings, conn.execute(sa.select(SlaPolicy)).all())
     for bad, message in (
         ({"SEV-1": {"ack": "2h", "resolve": "1h"}}, "shorter than time to acknowledge"),
         ({"SEV-4": {"ack": "8h", "resolve": "400d"}}, "longer than"),
     ):
-        with pytest.raises(InvalidInputError, match=message):
-            configure(engine, bad)
+        code, _out, err = im(database_url, capsys, "connector", "config", "ops-pd",
+                             "--sla-mapping", json.dumps(bad))  # fmt: skip
+        assert code == 2 and message in err and "Traceback" not in err
     with engine.connect() as conn:
         after = (records.load(conn, "ops-pd").settings, conn.execute(sa.select(SlaPolicy)).all())
     assert after == before
@@ -122,10 +137,10 @@ def pd_notes(sandbox: SandboxHandle, pd_id: str) -> list[str]:
 
 
 def test_a_breach_is_a_note_and_a_higher_priority_in_pagerduty(
-    database_url: str, engine: Engine, sandbox: SandboxHandle
+    database_url: str, engine: Engine, sandbox: SandboxHandle, capsys: pytest.CaptureFixture[str]
 ) -> None:
     add_connector(engine, sandbox, sla_breach_priority="P1")
-    configure(engine, MAPPING)
+    configure(database_url, capsys, MAPPING)
     ref = commands(engine, T0).declare(title="Checkout down", severity="SEV-1")["incident"]["id"]
     sync = lambda: asyncio.run(sync_now(database_url, engine, "ops-pd"))  # noqa: E731
     assert sync().delivered == 1
@@ -153,10 +168,27 @@ def test_a_breach_is_a_note_and_a_higher_priority_in_pagerduty(
         f"PagerDuty incident #{number} priority raised to P1",
     ]
 
+    # `im sla status`: the ack breach recorded; the resolve target (1h) passed long ago (the
+    # command's clock is now) but not recorded yet.
+    code, text, err = im(database_url, capsys, "sla", "status")
+    assert code == 0, err
+    out = text.splitlines()
+    assert out[0].split() == ["INCIDENT", "SEVERITY", "STATUS", "ELAPSED", "ACKNOWLEDGE", "RESOLVE"]
+    assert out[1].split()[:3] == [ref, "SEV-1", "open"]
+    assert out[1].split()[-4:] == ["breached", "(10m)", "overdue", "(1h)"]
+
     # The resolve target (1h): a second note; the priority is P1 already, so no second PUT.
     commands(engine, T0 + timedelta(minutes=45)).transition(ref, "ack")
     [breach] = commands(engine, T0 + timedelta(minutes=61)).sla_check()
     assert breach["sla"] == "resolve"
+    with Session(engine) as session:
+        [row] = sla.standing(session=session, now=T0 + timedelta(minutes=61))
+    assert (row["status"], row["elapsed"], row["ack_state"], row["resolve_state"]) == (
+        "mitigated",
+        "1h1m",
+        "breached",
+        "breached",
+    )
     after = sandbox.clear_requests()
     assert sync().delivered == 2  # the ack, then the breach
     writes = [

@@ -49,6 +49,10 @@ app.add_typer(connector_app, name="connector")
 from pagerbridge.cli.im_oncall import register as _register_oncall  # noqa: E402
 
 _register_oncall(app)
+# im sla status (issue 14 item 7): elapsed time and breaches of the active incidents.
+from pagerbridge.cli.im_sla_status import register as _register_sla_status  # noqa: E402
+
+_register_sla_status(im_admin.sla_app)
 
 
 add_hot_command(app, HOT["declare"])

@@ -329,17 +329,23 @@ def _change(
 
     with database(db) as dbx:
         box = dbx.box() if secrets else None
-        record = write(
-            dbx,
-            lambda conn: service.update(
+
+        def apply(conn: sa.Connection) -> ConnectorRecord:
+            updated = service.update(
                 conn=conn,
                 name=name,
                 changes=changes,
                 secret_changes=secrets,
                 box=box,
                 status=status,
-            ),
-        )
+            )
+            if "custom.sla_mapping" in changes:  # the local SLA policies, same transaction (H11)
+                from pagerbridge.connectors.sla_sync import apply_record
+
+                apply_record(conn, updated)
+            return updated
+
+        record = write(dbx, apply)
         view = _view(dbx, record)
     changed = sorted([*changes, *(secrets or {}), *(["status"] if status else [])])
     emit(as_json, {"connector": view}, lambda: [f"connector {name} {verb}: {', '.join(changed)}"])

@@ -238,3 +238,64 @@ def _tell(
                 action=breach.sla,
             ),
         )
+
+
+# -- where each active incident stands (`im sla status`) ------------------------------------------
+
+#: Active incidents ``im sla status`` lists at most (oldest SLA clock first).
+STATUS_LIMIT: Final = 200
+
+
+def _state(breached_at: datetime | None, done: bool, due: datetime, when: datetime) -> str:
+    """``breached`` (recorded), ``met``, ``overdue`` (not recorded yet: the check runs every
+    30 s) or ``due in 12m``."""
+    if breached_at is not None:
+        return "breached"
+    if done:
+        return "met"
+    if due <= when:
+        return "overdue"
+    left = int((due - when).total_seconds())
+    return f"due in {format_duration(left - left % 60 if left >= 60 else max(1, left))}"
+
+
+def _iso(at: datetime) -> str:
+    return at.isoformat().replace("+00:00", "Z")  # as the API writes times
+
+
+def standing(
+    *, session: Session, now: datetime | None = None, limit: int = STATUS_LIMIT
+) -> list[dict[str, object]]:
+    """Each open or mitigated incident against its SLA: targets, elapsed time on its own clock
+    (from the declaration or the last reopen), and where each target stands."""
+    when = now or datetime.now(UTC)
+    targets = policies(session=session)
+    stmt = (
+        select(Incident)
+        .where(Incident.status.in_(("open", "mitigated")))
+        .order_by(Incident.sla_started_at, Incident.id)
+        .limit(limit)
+    )
+    out: list[dict[str, object]] = []
+    for inc in session.scalars(stmt):
+        target = targets[inc.severity]
+        ack_due, res_due = due_times(inc, target)
+        elapsed = max(0, int((when - inc.sla_started_at).total_seconds()))
+        out.append(
+            {
+                "incident": format_ref(inc.id),
+                "title": inc.title,
+                "severity": inc.severity,
+                "status": inc.status,
+                "sla_started_at": _iso(inc.sla_started_at),
+                "elapsed_seconds": elapsed,
+                "elapsed": format_duration(elapsed),
+                "ack": format_duration(target.ack_seconds),
+                "resolve": format_duration(target.resolve_seconds),
+                "ack_due_at": _iso(ack_due),
+                "resolve_due_at": _iso(res_due),
+                "ack_state": _state(inc.ack_breached_at, inc.status != "open", ack_due, when),
+                "resolve_state": _state(inc.resolve_breached_at, False, res_due, when),
+            }
+        )
+    return out
