@@ -139,8 +139,11 @@ def pd_notes(sandbox: SandboxHandle, pd_id: str) -> list[str]:
 def test_a_breach_is_a_note_and_a_higher_priority_in_pagerduty(
     database_url: str, engine: Engine, sandbox: SandboxHandle, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    add_connector(engine, sandbox, sla_breach_priority="P1")
+    add_connector(engine, sandbox)
     configure(database_url, capsys, MAPPING)
+    code, _out, err = im(database_url, capsys, "connector", "config", "ops-pd",
+                         "--sla-breach-priority", "P1")  # fmt: skip
+    assert code == 0, err
     ref = commands(engine, T0).declare(title="Checkout down", severity="SEV-1")["incident"]["id"]
     sync = lambda: asyncio.run(sync_now(database_url, engine, "ops-pd"))  # noqa: E731
     assert sync().delivered == 1

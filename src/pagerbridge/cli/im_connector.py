@@ -370,6 +370,12 @@ def config(
         str | None,
         typer.Option("--urgency-mapping", metavar="JSON", help='{"SEV-1": "high", ...}'),
     ] = None,
+    sla_breach_priority: Annotated[
+        str | None,
+        typer.Option(
+            "--sla-breach-priority", metavar="PRIORITY", help="P1 or an ID ('' for none)."
+        ),
+    ] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -385,11 +391,14 @@ def config(
         changes["custom.sla_mapping"] = parse_json_option(sla_mapping, "--sla-mapping")
     if urgency_mapping is not None:
         changes["custom.urgency_mapping"] = parse_json_option(urgency_mapping, "--urgency-mapping")
+    if sla_breach_priority is not None:  # what an SLA breach raises PagerDuty incidents to (H11)
+        changes["custom.sla_breach_priority"] = sla_breach_priority or None
     if not changes:
         fail(
             "nothing to configure",
             exits.USAGE,
-            "give --escalation-policy, --service-id, --sla-mapping or --urgency-mapping",
+            "give --escalation-policy, --service-id, --sla-mapping, --urgency-mapping or "
+            "--sla-breach-priority",
         )
     _change(name, db, as_json, changes, verb="configured")
 
