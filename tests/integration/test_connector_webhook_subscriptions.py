@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from pagerbridge.cli._common import run_app
 from pagerbridge.cli.im_app import app
+from pagerbridge.connectors import subscriptions
 from pagerbridge.connectors.models import connector_subscriptions_table
 from pagerbridge.connectors.secrets import SecretBox, generate_key
 from pagerbridge.connectors.subscription_rows import open_secret
@@ -55,12 +56,13 @@ class Im:
         assert code == 0, err
         return json.loads(out)
 
-    def add(self, pd: SandboxHandle, name: str = NAME, **changes: Any) -> None:
+    def add(self, pd: SandboxHandle | None, name: str = NAME, **changes: Any) -> None:
+        """A receiving connector on ``pd`` (or on a URL in ``changes``), its demo credentials."""
         config: dict[str, Any] = {
-            "base_url": pd.api_url,
-            "api_key": pd.token,
+            "base_url": pd.api_url if pd else None,
+            "api_key": "sandbox-token",
             "sync_direction": "bidirectional",
-            "custom": {"service_id": pd.service_id, "from_email": pd.user_email},
+            "custom": {"service_id": "PDEMO01", "from_email": "oncall@example.com"},
         }
         config.update(changes)
         code, _, err = self("connector", "add", "pagerduty", name, "--config", json.dumps(config))
@@ -181,10 +183,11 @@ def test_enable_refuses_what_could_not_work(im: Im, pd: SandboxHandle) -> None:
 
 
 def test_several_services_subscribe_the_account_and_test_says_why_it_failed(
-    im: Im, pd: SandboxHandle
+    im: Im, pd: SandboxHandle, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     im.add(pd, custom={"service_id": pd.service_id, "from_email": pd.user_email,
                        "service_mappings": {"db": "PDBSRV1"}})  # fmt: skip
+    monkeypatch.setattr(subscriptions, "HUB_PICKUP_SECONDS", 0.0)  # no hub to wait for
     closed = "http://127.0.0.1:9"  # nothing listens there
     done = im.ok("connector", "webhook", NAME, "--enable", "--public-url", closed)
     assert done["enabled"]["scope"] == {"type": "account_reference", "id": None}
