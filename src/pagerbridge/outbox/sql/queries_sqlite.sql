@@ -1,5 +1,8 @@
 -- Named queries of the SQLite outbox backend (loaded by pagerbridge.outbox.queries).
 -- ":blocked" is the sentinel next_attempt_at of a row waiting for an earlier row of its key.
+-- ":kinds" is NULL (every kind) or a JSON array of kinds, '["event","change_event"]': a row's
+-- kind matches when '"kind"' occurs in it (instr: as cheap as no filter on a claim, where
+-- IN (SELECT value FROM json_each(:kinds)) cost ~15 % of it).
 
 -- name: count_active
 SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight');
@@ -8,7 +11,7 @@ SELECT COUNT(*) FROM outbox WHERE state IN ('pending', 'in_flight');
 -- Active rows of :kinds (a JSON array; NULL: every kind).
 SELECT COUNT(*) FROM outbox
 WHERE state IN ('pending', 'in_flight')
-  AND (:kinds IS NULL OR kind IN (SELECT value FROM json_each(:kinds)));
+  AND (:kinds IS NULL OR instr(:kinds, '"' || kind || '"') > 0);
 
 -- name: active_span
 -- An upper bound of the active rows (ids from the oldest active row to the newest row), cheap
@@ -72,7 +75,7 @@ WHERE id IN (
       -- a row meant for another Events API is held: pending, first in its lane, not ours
       AND (:destination IS NULL OR o.destination IS NULL OR o.destination = :destination)
       -- only the kinds this worker can send (the agent: Events API rows; the hub: REST rows)
-      AND (:kinds IS NULL OR o.kind IN (SELECT value FROM json_each(:kinds)))
+      AND (:kinds IS NULL OR instr(:kinds, '"' || o.kind || '"') > 0)
     ORDER BY o.next_attempt_at, o.id
     LIMIT :limit)
 RETURNING *;
@@ -95,7 +98,7 @@ WHERE id IN (
       -- a row meant for another Events API is held: pending, first in its lane, not ours
       AND (:destination IS NULL OR o.destination IS NULL OR o.destination = :destination)
       -- only the kinds this worker can send (the agent: Events API rows; the hub: REST rows)
-      AND (:kinds IS NULL OR o.kind IN (SELECT value FROM json_each(:kinds)))
+      AND (:kinds IS NULL OR instr(:kinds, '"' || o.kind || '"') > 0)
       AND o.kind NOT IN ('event', 'change_event')
     ORDER BY o.next_attempt_at, o.id
     LIMIT :limit)
@@ -136,7 +139,7 @@ LIMIT :limit;
 -- name: stats
 SELECT routing_key, kind, state, COUNT(*), MIN(CASE WHEN state = 'pending' THEN created_at END),
        COALESCE(SUM(folds), 0)
-FROM outbox WHERE (:kinds IS NULL OR kind IN (SELECT value FROM json_each(:kinds)))
+FROM outbox WHERE (:kinds IS NULL OR instr(:kinds, '"' || kind || '"') > 0)
 GROUP BY routing_key, kind, state;
 
 -- name: next_due
@@ -144,7 +147,7 @@ SELECT MIN(o.next_attempt_at) FROM outbox AS o
 WHERE o.state IN ('pending', 'in_flight') AND o.next_attempt_at < :blocked
   AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
   AND (:destination IS NULL OR o.destination IS NULL OR o.destination = :destination)
-  AND (:kinds IS NULL OR o.kind IN (SELECT value FROM json_each(:kinds)));
+  AND (:kinds IS NULL OR instr(:kinds, '"' || o.kind || '"') > 0);
 
 -- name: oldest_due
 -- The creation time of the oldest row a worker for :destination could send now (health).
@@ -152,14 +155,14 @@ SELECT MIN(o.created_at) FROM outbox AS o
 WHERE o.state IN ('pending', 'in_flight') AND o.next_attempt_at <= :now
   AND NOT EXISTS (SELECT 1 FROM outbox_paused AS p WHERE p.routing_key = o.routing_key)
   AND (:destination IS NULL OR o.destination IS NULL OR o.destination = :destination)
-  AND (:kinds IS NULL OR o.kind IN (SELECT value FROM json_each(:kinds)));
+  AND (:kinds IS NULL OR instr(:kinds, '"' || o.kind || '"') > 0);
 
 -- name: held
 -- Pending rows meant for another destination than :destination, by destination.
 SELECT destination, COUNT(*) AS n, MIN(id) AS first_id FROM outbox INDEXED BY ix_outbox_held
 WHERE state IN ('pending', 'in_flight') AND destination IS NOT NULL
   AND destination <> :destination
-  AND (:kinds IS NULL OR kind IN (SELECT value FROM json_each(:kinds)))
+  AND (:kinds IS NULL OR instr(:kinds, '"' || kind || '"') > 0)
 GROUP BY destination ORDER BY destination;
 
 -- name: setting_get
