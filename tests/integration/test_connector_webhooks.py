@@ -91,6 +91,19 @@ def local(hub: Any, ref: str) -> dict[str, Any]:
     return shown["incident"]
 
 
+def active_connector_rows(engine: Engine) -> int:
+    from pagerbridge.outbox.tables import outbox_table as o
+
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).where(
+                    o.c.kind == "pd_rest", o.c.state.in_(("pending", "in_flight"))
+                )
+            ).scalar_one()
+        )
+
+
 def events_stored(engine: Engine) -> list[tuple[str, str]]:
     t = connector_webhook_events_table
     with engine.connect() as conn:
@@ -234,3 +247,56 @@ def test_an_acknowledgement_that_times_out_reopens_the_local_incident(
         wait_for(lambda: local(hub, ref)["status"] == "open", "back to open")
         reasons = [e["body"] for e in im.timeline(ref) if e["origin"] == "pagerduty"]
         assert any("timed out" in r for r in reasons)
+
+
+def test_changes_on_each_side_make_exactly_the_requests_they_need_and_no_echoes(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    add_connector(engine, sandbox, name=NAME)
+    with running_hub(database_url) as hub:
+        subscribe(engine, sandbox, hub.url)
+        sandbox.clear_requests()
+        im = commands(engine)
+        # Our side: declare, ack with a note, a note: 1 create + (1 status + 1 note) + 1 note.
+        ref = im.declare(title="Loop", severity="SEV-2")["incident"]["id"]
+        [pd] = wait_for(lambda: pd_incidents(sandbox), "the PagerDuty incident")
+        im.transition(ref, "ack", note="looking")
+        im.note(ref, "found it")
+        notes_path = f"/incidents/{pd['id']}/notes"
+        wait_for(lambda: sandbox.count_requests("POST", notes_path) == 2, "both notes sent")
+
+        def settled() -> bool:
+            stored = events_stored(engine)
+            return len(stored) >= 4 and all(state != "pending" for _, state in stored)
+
+        # Their echoes (triggered, acknowledged, annotated twice) settle as ignored.
+        wait_for(settled, "the echoes settled")
+        assert {state for _, state in events_stored(engine)} == {"ignored"}
+        writes = [r for r in sandbox.requests(api="rest") if r["method"] in ("POST", "PUT")]
+        assert [(r["method"], r["path"]) for r in writes] == [
+            ("POST", "/incidents"),
+            ("PUT", f"/incidents/{pd['id']}"),
+            ("POST", notes_path),
+            ("POST", notes_path),
+        ]
+        # Their side: a note and a resolve made in PagerDuty: two local entries, no request back.
+        marker = sandbox.clear_requests()
+        sandbox.rest("POST", notes_path, {"note": {"content": "from the phone"}}, from_email=FROM)
+        sandbox.rest(
+            "PUT",
+            f"/incidents/{pd['id']}",
+            {"incident": {"type": "incident_reference", "status": "resolved"}},
+            from_email=FROM,
+        )
+        wait_for(lambda: local(hub, ref)["status"] == "resolved", "resolved here")
+        wait_for(settled, "all settled")
+        theirs = [e for e in im.timeline(ref) if e["origin"] == "pagerduty"]
+        assert [e["kind"] for e in theirs if e["kind"] != "pagerduty"] == ["note", "status"]
+        # Nothing was queued for PagerDuty by their changes, so nothing can still be sent.
+        assert active_connector_rows(engine) == 0
+        back = [
+            r
+            for r in sandbox.requests(api="rest", after=marker)
+            if r["method"] in ("POST", "PUT") and r["credential"]["kind"] != "user"
+        ]
+        assert len(back) == 2  # only the two changes this test made in PagerDuty
