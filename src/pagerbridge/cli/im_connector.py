@@ -431,7 +431,7 @@ def remove(
             "removed": removed.name,
             "pending_deleted": removed.rows_deleted,
             "pd_incidents_left": removed.pd_incidents,
-            "webhook_subscriptions": hooks,
+            **({"webhook_subscriptions": hooks} if hook_lines else {}),
         },
         lambda: [
             f"connector {name} removed; {removed.rows_deleted} pending change(s) dropped",
@@ -452,6 +452,9 @@ def _register_more() -> None:
     from pagerbridge.cli.im_connector_webhook import webhook_command  # helper H9's command
 
     connector_app.command("webhook")(webhook_command)
+    from pagerbridge.cli.im_connector_health import health_command  # issue 14 item 8
+
+    connector_app.command("health")(health_command)
 
 
 _register_more()
