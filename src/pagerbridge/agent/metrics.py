@@ -54,12 +54,19 @@ class _QueueCollector(Collector):
             "pagerbridge_outbox_oldest_pending_age_seconds",
             "Age of the oldest pending event (0 when none is pending).",
         )
+        folded = GaugeMetricFamily(
+            "pagerbridge_outbox_folded_events",
+            "Triggers folded into a pending trigger of the same alert (rows still stored; "
+            "drops when delivered rows are purged).",
+        )
         if stats is not None:
             for state in STATES:
                 depth.add_metric([state], stats.by_state.get(state, 0))
             age.add_metric([], stats.oldest_pending_age(self._clock()) or 0.0)
+            folded.add_metric([], stats.folds)
         yield depth
         yield age
+        yield folded
 
 
 def reason_label(reason: str) -> str:

@@ -19,17 +19,17 @@ from typing import Final
 import sqlalchemy as sa
 
 from pagerbridge.connectors.applier import WebhookApplier
+from pagerbridge.connectors.metrics import ApiCalls, flush_calls, housekeeping
 from pagerbridge.connectors.outbound import destination, ordering_key, ordering_prefix
 from pagerbridge.connectors.records import ConnectorRecord, load
 from pagerbridge.connectors.secrets import SecretBox
 from pagerbridge.connectors.sync import ConnectorSender
 from pagerbridge.errors import ConnectorError
 from pagerbridge.outbox import open_outbox
-from pagerbridge.outbox.policy import RateLimit
+from pagerbridge.outbox.policy import REST_RATE_LIMIT
 from pagerbridge.outbox.tables import outbox_table
 from pagerbridge.outbox.types import ACTIVE_STATES, REST_KIND
 from pagerbridge.outbox.worker import DeliveryWorker
-from pagerbridge.pagerduty.limits import REST_REQUESTS_PER_MINUTE
 from pagerbridge.pagerduty.outcome import Outcome, Rejected, Retry
 from pagerbridge.pagerduty.rest import RestClient
 
@@ -41,10 +41,6 @@ POLL_SECONDS: Final = 0.2
 #: A REST call's own deadline; the outbox retries after it.
 CALL_TIMEOUT: Final = 10.0
 SYNC_TIMEOUT: Final = 60.0
-#: PagerDuty counts REST requests per token in one-minute windows (960). A bucket of ``burst``
-#: refilled at ``per_minute`` sends at most burst + per_minute in any minute: keep that at 960.
-REST_BURST: Final = 120
-REST_BUDGET: Final = RateLimit(per_minute=REST_REQUESTS_PER_MINUTE - REST_BURST, burst=REST_BURST)
 
 
 class Clients:
@@ -55,6 +51,7 @@ class Clients:
         self._clients: dict[int, tuple[float, RestClient]] = {}
         self._emails: dict[tuple[int, str], str | None] = {}
         self._box: SecretBox | None = None
+        self.calls = ApiCalls()  # issue 14 item 8: PagerDuty calls per connector, for metrics
 
     def box(self) -> SecretBox:
         if self._box is None:
@@ -82,6 +79,7 @@ class Clients:
             record, engine=self.engine, box=self.box(), timeout=CALL_TIMEOUT
         )
         client.max_rate_limit_retries = 0  # the outbox owns backoff: a 429 is a Retry
+        client.on_request = self.calls.hook(record.id)
         self._clients[record.id] = (record.updated_at, client)
         return client
 
@@ -115,18 +113,21 @@ class ConnectorRuntime:
             self.outbox,
             sender=ConnectorSender(engine, self.clients, self.clients.events_target),
             kinds=(REST_KIND,),
-            rate_limit=REST_BUDGET,
+            rate_limit=REST_RATE_LIMIT,  # 960 in any minute, shared by every process
             poll_interval=POLL_SECONDS,
             timeout=CALL_TIMEOUT,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
         applying = asyncio.create_task(self.applier.run(stop, self.received))
+        chores = asyncio.create_task(housekeeping(self.clients.engine, self.clients.calls, stop))
         try:
             await self.worker.run(stop)
             await applying
+            await chores  # writes the last counted calls
         finally:
             applying.cancel()
+            chores.cancel()
             await self.clients.aclose()
             await asyncio.to_thread(self.outbox.close)
 
@@ -205,7 +206,7 @@ async def sync_now(
         sender=counting,
         kinds=(REST_KIND,),
         destination=destination(record.id),
-        rate_limit=REST_BUDGET,
+        rate_limit=REST_RATE_LIMIT,  # 960 in any minute, shared by every process
         poll_interval=POLL_SECONDS,
         timeout=CALL_TIMEOUT,
     )
@@ -215,6 +216,7 @@ async def sync_now(
     finally:
         await clients.aclose()
         await asyncio.to_thread(outbox.close)
+        await asyncio.to_thread(flush_calls, engine, clients.calls)  # for im metrics
     left = {row_id for row_id, _ in pending_rows(engine, record.id, incident_id)} & wanted
     failed = _dead_among(engine, wanted)
     return SyncResult(
