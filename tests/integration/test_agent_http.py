@@ -192,6 +192,7 @@ def test_health_metrics_and_unknown_routes(agent: AgentHandle) -> None:
     assert 'pagerbridge_outbox_rows{state="pending"} 1.0' in text
     assert 'pagerbridge_events_accepted_total{kind="event"} 1.0' in text
     assert "pagerbridge_outbox_oldest_pending_age_seconds" in text
+    assert "pagerbridge_outbox_folded_events 0.0" in text
     assert KEY not in text  # routing keys are secrets: never a label
     missing = get(agent.url + "/v1/nothing")
     assert missing.status == 404 and missing.json()["status"] == "not found"
