@@ -32,6 +32,7 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
+from pagerbridge.connectors.logstore import RefusalLog
 from pagerbridge.connectors.models import (
     connector_subscriptions_table,
     connector_webhook_events_table,
@@ -45,6 +46,8 @@ from pagerbridge.pagerduty.webhooks import verify
 log = logging.getLogger(__name__)
 
 RELOAD_SECONDS: Final = 2.0
+#: A delivery whose signature matches no cached secret reloads the cache once this old.
+RECHECK_SECONDS: Final = 0.5
 #: PagerDuty gives a webhook 5 s; answer 503 (it retries) rather than be late.
 PERSIST_TIMEOUT: Final = 4.0
 RECEIVING: Final = ("inbound", "bidirectional")
@@ -121,6 +124,7 @@ class WebhookIntake:
         self._box: SecretBox | None = None
         self._queue: list[_Pending] = []
         self._writing: asyncio.Task[None] | None = None
+        self.refusals = RefusalLog(engine)  # issue 14 item 8: refusals in im logs, throttled
 
     # -- the connectors, cached ------------------------------------------------------------------
 
@@ -133,6 +137,12 @@ class WebhookIntake:
             if self._loaded_at == float("-inf"):
                 await asyncio.shield(self._reloading)
         return self._receivers.get(name)
+
+    async def _refresh(self) -> None:
+        """Reload now (joining a reload in progress) and wait for it."""
+        if self._reloading is None or self._reloading.done():
+            self._reloading = asyncio.create_task(self._reload())
+        await asyncio.shield(self._reloading)
 
     async def _reload(self) -> None:
         started = time.monotonic()
@@ -184,6 +194,14 @@ class WebhookIntake:
     async def receive(
         self, name: str, body: bytes, signature: str | None, client: str | None
     ) -> Answer:
+        answer = await self._receive(name, body, signature, client)
+        if answer.status >= 400:  # issue 14 item 8: what was refused shows in im logs
+            self.refusals.note(name, answer.body["error"]["reason"], client, self.clock())
+        return answer
+
+    async def _receive(
+        self, name: str, body: bytes, signature: str | None, client: str | None
+    ) -> Answer:
         receiver = await self._receiver(name)
         if receiver is None or not receiver.receives:
             return self._refuse(
@@ -196,6 +214,12 @@ class WebhookIntake:
             answer.headers["Retry-After"] = "1"
             return answer
         subscription = _verified(body, signature, receiver.secrets)
+        if subscription is None and time.monotonic() - self._loaded_at >= RECHECK_SECONDS:
+            # Perhaps a subscription made (or rotated) since the cache was loaded: PagerDuty
+            # never retries a 401, so look again before refusing (at most twice a second).
+            await self._refresh()
+            receiver = self._receivers.get(name) or receiver
+            subscription = _verified(body, signature, receiver.secrets)
         if subscription is None:
             kind = "unsigned" if not (signature or "").strip() else "forged"
             log.warning("connector %s: %s webhook refused from %s", name, kind, client or "?")
