@@ -33,9 +33,9 @@ and only the first is its own:
    certificates or MIBs there, and make the rest cheap when nothing changed.
 
 Throughput: ``submit`` awaits one group commit, so a source that awaits each message in turn gets
-one fsync per message. Submit concurrently instead (one task per message, bounded, e.g. with
-:class:`SubmitWindow`): tasks created in order reach the group commit in order, so per-key order
-(a trigger before its resolve) is kept.
+one fsync per message. Submit concurrently instead (one task per message, with a bound on those
+in flight: syslog stops reading a connection beyond 1,024): tasks created in order reach the group
+commit in order, so per-key order (a trigger before its resolve) is kept.
 
 A minimal source::
 
@@ -58,9 +58,8 @@ answers from ``Submitted`` (e.g. 202 when ``durable``, 503 on ``queue_full``, 40
 
 from __future__ import annotations
 
-import asyncio
 import enum
-from collections.abc import Awaitable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -151,47 +150,11 @@ class Source(Protocol):
         ...
 
 
-class SubmitWindow:
-    """Submit messages concurrently, in order, with at most ``size`` in flight.
-
-    ``await window.put(coro)`` waits for room, then starts the task; ``await window.drain()``
-    waits for every task started. Task failures are not expected (``submit`` does not raise) but
-    are logged by asyncio, never silently swallowed.
-    """
-
-    def __init__(self, size: int = 512) -> None:
-        self._room = asyncio.Semaphore(size)
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    async def put(self, work: Awaitable[Any]) -> None:
-        await self._room.acquire()
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        self._room.release()
-        if not task.cancelled() and task.exception() is not None:
-            asyncio.get_running_loop().call_exception_handler(
-                {"message": "a source submit task failed", "exception": task.exception()}
-            )
-
-    @property
-    def in_flight(self) -> int:
-        return len(self._tasks)
-
-    async def drain(self) -> None:
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
-
-
 __all__ = [
     "Fields",
     "Outcome",
     "Reason",
     "Source",
     "SourceSink",
-    "SubmitWindow",
     "Submitted",
 ]
