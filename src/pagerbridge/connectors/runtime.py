@@ -117,17 +117,26 @@ class ConnectorRuntime:
             poll_interval=POLL_SECONDS,
             timeout=CALL_TIMEOUT,
         )
+        # Reconcile (issue 14): every receiving connector at its sync_interval, half the budget.
+        from pagerbridge.connectors.reconcile_loop import ReconcileLoop
+
+        self.reconciler = ReconcileLoop(
+            engine, take=self.outbox.storage.take_token, box=self.clients.box
+        )
 
     async def run(self, stop: asyncio.Event) -> None:
         applying = asyncio.create_task(self.applier.run(stop, self.received))
         chores = asyncio.create_task(housekeeping(self.clients.engine, self.clients.calls, stop))
+        reconciling = asyncio.create_task(self.reconciler.run(stop))
         try:
             await self.worker.run(stop)
             await applying
             await chores  # writes the last counted calls
+            await reconciling
         finally:
             applying.cancel()
             chores.cancel()
+            reconciling.cancel()
             await self.clients.aclose()
             await asyncio.to_thread(self.outbox.close)
 

@@ -1,0 +1,239 @@
+"""Reconcile against a real sandbox: the first run's backfill, the log walk that repairs what
+the webhooks missed (a webhook lost on purpose, repaired by the hub's next reconcile), nothing
+applied twice, the watermark kept across a restart. SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+import sqlalchemy as sa
+from sqlalchemy import Engine
+
+from pagerbridge.connectors import reconcile_state
+from pagerbridge.connectors.models import (
+    connector_logs_table,
+    connector_state_table,
+    connector_subscriptions_table,
+)
+from pagerbridge.connectors.reconcile import ReconcileResult, reconcile_now
+from pagerbridge.connectors.secrets import SecretBox
+from pagerbridge.server.testing import running_hub
+from pagerbridge.store.engine import make_engine
+from servers.connector_setup import FROM, add_connector, commands, pd_incidents
+from servers.waiting import wait_for
+
+NAME = "prod-pagerduty"
+
+
+def reconcile(engine: Engine, name: str = NAME) -> ReconcileResult:
+    return asyncio.run(reconcile_now(engine, name))
+
+
+def pd_create(sandbox: Any, title: str, service: str = "PDEMO01") -> str:
+    status, body = sandbox.rest(
+        "POST",
+        "/incidents",
+        {
+            "incident": {
+                "type": "incident",
+                "title": title,
+                "urgency": "high",
+                "service": {"id": service, "type": "service_reference"},
+            }
+        },
+        from_email=FROM,
+    )
+    assert status == 201, body
+    return str(body["incident"]["id"])
+
+
+def other_service(sandbox: Any) -> str:
+    status, body = sandbox.rest(
+        "POST",
+        "/services",
+        {
+            "service": {
+                "type": "service",
+                "name": "Elsewhere",
+                "escalation_policy": {"id": "PDEMOEP", "type": "escalation_policy_reference"},
+            }
+        },
+    )
+    assert status == 201, body
+    return str(body["service"]["id"])
+
+
+def pd_put(sandbox: Any, pd_id: str, **fields: Any) -> None:
+    status, body = sandbox.rest(
+        "PUT",
+        f"/incidents/{pd_id}",
+        {"incident": {"type": "incident_reference", **fields}},
+        from_email="backup@example.com",
+    )
+    assert status == 200, body
+
+
+def pd_note(sandbox: Any, pd_id: str, content: str) -> None:
+    status, body = sandbox.rest(
+        "POST", f"/incidents/{pd_id}/notes", {"note": {"content": content}}, from_email=FROM
+    )
+    assert status == 200, body
+
+
+def local_by_title(engine: Engine) -> dict[str, dict[str, Any]]:
+    return {i["title"]: i for i in commands(engine).list_incidents()["incidents"]}
+
+
+def timeline(engine: Engine, ref: str) -> list[tuple[str, str]]:
+    return [(e["kind"], e["body"]) for e in commands(engine).timeline(ref)]
+
+
+def state_of(engine: Engine, name: str) -> str | None:
+    t = connector_state_table
+    with engine.connect() as conn:
+        return conn.execute(sa.select(t.c.value).where(t.c.name == name)).scalar()
+
+
+def test_backfill_then_the_walk_repairs_missed_changes_once(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    add_connector(engine, sandbox, name=NAME)
+    acked = pd_create(sandbox, "Acked in PagerDuty")
+    pd_put(sandbox, acked, status="acknowledged")
+    open_one = pd_create(sandbox, "Open in PagerDuty")
+    pd_create(sandbox, "Elsewhere", service=other_service(sandbox))  # not mapped
+
+    first = reconcile(engine)
+    assert first.ran and first.ok, first
+    # The backfill asked PagerDuty for the open incidents of the mapped service, of any age.
+    [listing] = sandbox.requests(method="GET", path="/incidents")
+    assert parse_qs(listing["query"]) == {
+        "statuses[]": ["triggered", "acknowledged"],
+        "service_ids[]": ["PDEMO01"],
+        "date_range": ["all"],
+        "offset": ["0"],
+        "limit": ["100"],
+        "total": ["true"],
+    }
+    found = local_by_title(engine)
+    assert sorted(found) == ["Acked in PagerDuty", "Open in PagerDuty"]
+    assert found["Acked in PagerDuty"]["status"] == "mitigated"
+    assert found["Acked in PagerDuty"]["assignee"] == "oncall@example.com"
+    assert found["Open in PagerDuty"]["status"] == "open"
+    assert first.applied == 3 and first.backfilled == 2
+    assert state_of(engine, reconcile_state.BACKFILLED)
+
+    # Changes made in PagerDuty with no webhook to carry them: the next run applies them.
+    pd_put(sandbox, open_one, status="acknowledged")
+    pd_note(sandbox, open_one, "looking at the disks")
+    pd_put(sandbox, acked, status="resolved")
+    second = reconcile(engine)
+    assert second.ok and second.applied == 3, second
+    assert any("resolved" in line for line in second.fixed)
+    found = local_by_title(engine)
+    assert found["Open in PagerDuty"]["status"] == "mitigated"
+    assert found["Acked in PagerDuty"]["status"] == "resolved"
+    ref = found["Open in PagerDuty"]["id"]
+    assert ("note", "looking at the disks") in timeline(engine, ref)
+    before = {t: timeline(engine, i["id"]) for t, i in found.items()}
+
+    # Already applied: nothing is applied twice, and no second note or incident appears.
+    third = reconcile(engine)
+    assert third.ok and third.applied == 0 and third.backfilled == 0, third
+    assert {t: timeline(engine, i["id"]) for t, i in local_by_title(engine).items()} == before
+
+    # The watermark survives a restart: a new process walks on from it (60 s before it).
+    watermark = state_of(engine, reconcile_state.WATERMARK)
+    assert watermark and third.watermark == watermark
+    marker = sandbox.clear_requests()
+    fresh = make_engine(database_url)
+    try:
+        assert asyncio.run(reconcile_now(fresh, NAME)).applied == 0
+    finally:
+        fresh.dispose()
+    [walk] = sandbox.requests(method="GET", path="/log_entries", after=marker)
+    [since_text] = parse_qs(walk["query"])["since"]
+    since = reconcile_state_time(since_text)
+    assert (reconcile_state_time(watermark) - since).total_seconds() == 60
+    assert sandbox.count_requests("GET", "/incidents") == 0, "backfilled once only"
+    with engine.connect() as conn:
+        logged = conn.execute(
+            sa.select(connector_logs_table.c.data).where(
+                connector_logs_table.c.component == "reconcile"
+            )
+        ).scalars()
+        assert [json.loads(d)["applied"] for d in logged] == [3, 3, 0, 0]
+
+
+def subscribe(engine: Engine, sandbox: Any, hub_url: str) -> None:
+    """A v3 subscription in the sandbox pointing at the hub, its secret stored encrypted."""
+    url = f"{hub_url}/connectors/{NAME}/webhook"
+    status, body = sandbox.rest(
+        "POST",
+        "/webhook_subscriptions",
+        {
+            "webhook_subscription": {
+                "type": "webhook_subscription",
+                "delivery_method": {"type": "http_delivery_method", "url": url},
+                "events": ["incident.triggered", "incident.acknowledged", "incident.resolved"],
+                "filter": {"type": "account_reference"},
+            }
+        },
+    )
+    assert status == 200, body
+    sub = body["webhook_subscription"]
+    box = SecretBox.for_engine(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(connector_subscriptions_table).values(
+                connector_id=1,
+                pd_subscription_id=sub["id"],
+                secret=box.encrypt_text(sub["delivery_method"]["secret"]),
+                key_fingerprint=box.fingerprint,
+                url=url,
+                state="active",
+                created_at=time.time(),
+            )
+        )
+
+
+def reconcile_state_time(text: str) -> Any:
+    from pagerbridge.connectors.reconcile_entries import parse_at
+
+    return parse_at(text)
+
+
+def test_a_webhook_lost_on_purpose_is_repaired_by_the_hubs_next_reconcile(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    add_connector(engine, sandbox, name=NAME)
+    with running_hub(database_url) as hub:
+        subscribe(engine, sandbox, hub.url)
+        im = commands(engine)
+        ref = im.declare(title="Disk full", severity="SEV-1")["incident"]["id"]
+        [pd] = wait_for(lambda: pd_incidents(sandbox), "the PagerDuty incident")
+        sandbox.script_fault("drop_webhook", event_type="incident.acknowledged")
+        pd_put(sandbox, pd["id"], status="acknowledged")
+        wait_for(
+            lambda: any(d["status"] == "dropped" for d in sandbox.webhook_deliveries()),
+            "the acknowledgement's webhook dropped",
+        )
+        assert im.show(ref)["incident"]["status"] == "open"
+        # Make the connector's reconcile due now (its sync_interval is 5 minutes).
+        with engine.begin() as conn:
+            reconcile_state.put(conn, 1, reconcile_state.LAST_RUN, "0")
+        wait_for(lambda: im.show(ref)["incident"]["status"] == "mitigated", "repaired")
+        entries = [e for e in im.timeline(ref) if e["kind"] == "status"]
+        assert [e["origin"] for e in entries][-1] == "pagerduty"
+        with engine.connect() as conn:
+            runs = conn.execute(
+                sa.select(connector_logs_table.c.data).where(
+                    connector_logs_table.c.component == "reconcile"
+                )
+            ).scalars()
+            assert [json.loads(d)["applied"] for d in runs] == [1], "one run, one repair"
