@@ -30,6 +30,11 @@ FORMATS = ("text", "json")
 LEVEL_ENV = "PAGERBRIDGE_LOG_LEVEL"
 FORMAT_ENV = "PAGERBRIDGE_LOG_FORMAT"
 
+#: ``PAGERDUTY_DEBUG=true``: the PagerDuty REST client's requests and answers at debug, redacted
+#: (``pagerbridge.pagerduty.rest_debug`` writes them on this logger).
+PAGERDUTY_DEBUG_ENV = "PAGERDUTY_DEBUG"
+WIRE_LOGGER = "pagerbridge.pagerduty.wire"
+
 #: The choice of the last :func:`setup` (see :func:`environment`).
 _chosen: dict[str, str] = {}
 
@@ -135,7 +140,16 @@ def setup(
     root.setLevel(level.upper())
     for name in _QUIET:
         logging.getLogger(name).setLevel(max(logging.WARNING, root.level))
+    pagerduty_debug()
     logging.captureWarnings(True)
+
+
+def pagerduty_debug() -> bool:
+    """``PAGERDUTY_DEBUG=true``: the wire logger at DEBUG, whatever the level (entry points)."""
+    if os.environ.get(PAGERDUTY_DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on"):
+        logging.getLogger(WIRE_LOGGER).setLevel(logging.DEBUG)
+        return True
+    return False
 
 
 def environment() -> dict[str, str]:

@@ -151,3 +151,10 @@ def serve(
         log_level=log_level,
         log_format=log_format,
     )
+
+
+# im logs and im metrics (issue 14 item 8): Typer only at import, like im connector.
+from pagerbridge.cli import im_logs, im_metrics  # noqa: E402
+
+im_logs.register(app)
+im_metrics.register(app)

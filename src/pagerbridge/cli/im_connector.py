@@ -452,6 +452,9 @@ def _register_more() -> None:
     from pagerbridge.cli.im_connector_webhook import webhook_command  # helper H9's command
 
     connector_app.command("webhook")(webhook_command)
+    from pagerbridge.cli.im_connector_health import health_command  # issue 14 item 8
+
+    connector_app.command("health")(health_command)
 
 
 _register_more()

@@ -23,7 +23,7 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
-from pagerbridge.connectors import inbound
+from pagerbridge.connectors import inbound, logstore
 from pagerbridge.connectors.models import connector_webhook_events_table
 from pagerbridge.connectors.records import ConnectorRecord, load_by_id
 from pagerbridge.errors import PagerbridgeError
@@ -142,6 +142,7 @@ class WebhookApplier:
                 if state != "pending":
                     continue
                 new_state, result = self._apply_one(conn, row_id, record, event, email)
+                logstore.event_settled(conn, record.name, event, new_state, result)  # im logs
                 conn.execute(
                     sa.update(t)
                     .where(t.c.id == row_id)

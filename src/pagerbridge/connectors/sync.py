@@ -18,6 +18,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from pagerbridge.connectors import links as db
+from pagerbridge.connectors import logstore
 from pagerbridge.connectors import pagerduty as pd
 from pagerbridge.connectors.records import ACTIVE, ConnectorRecord, load_by_id
 from pagerbridge.errors import (
@@ -189,6 +190,7 @@ class ConnectorSender:
             f"INC-{incident_id} {row['kind']}: " + ("; ".join(said) or "nothing to do"),
             incident_id=incident_id,
         )
+        logstore.sync_done(conn, record.name, row, said)  # im logs --component sync
 
     async def _failed(
         self, record: ConnectorRecord, row: dict[str, Any], why: str, status: int = 0
@@ -212,6 +214,7 @@ class ConnectorSender:
                 incident_id=incident_id,
                 error=True,
             )
+            logstore.sync_failed(conn, record.name, row, why, status)  # im logs --component sync
 
         await asyncio.to_thread(self._write, write)
         log.warning(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json as jsonlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, date, datetime
 from ssl import SSLContext
@@ -27,6 +28,7 @@ from pagerbridge.errors import (
     RateLimitedError,
     TransportError,
 )
+from pagerbridge.pagerduty import rest_debug
 from pagerbridge.pagerduty.limits import REST_REGIONS
 from pagerbridge.pagerduty.rest_errors import RateLimitInfo, error_from_response, parse_rate_limit
 from pagerbridge.pagerduty.rest_incidents import IncidentCalls, IncidentUpdate
@@ -155,6 +157,8 @@ class RestClient(IncidentCalls, ResourceCalls):
         self.max_rate_limit_wait = max_rate_limit_wait
         #: The ``ratelimit-*`` headers of the latest answer that carried them.
         self.rate_limit: RateLimitInfo | None = None
+        #: Called once per HTTP request sent (connector metrics count PagerDuty calls with it).
+        self.on_request: Callable[[], None] | None = None
         self._token = token
         self._oauth = oauth_token
         self._session = session
@@ -229,6 +233,12 @@ class RestClient(IncidentCalls, ResourceCalls):
         """One HTTP exchange; the single place aiohttp's exceptions are converted."""
         url = self.base_url + path
         headers = await self._headers(method, from_email)
+        if self.on_request is not None:
+            self.on_request()
+        debug = rest_debug.enabled()  # PAGERDUTY_DEBUG: the exchange on the log, redacted
+        if debug:
+            rest_debug.request(method, url, query, headers, body)
+        started = time.perf_counter()
         try:
             async with self._get_session().request(
                 method,
@@ -241,6 +251,9 @@ class RestClient(IncidentCalls, ResourceCalls):
                 timeout=aiohttp.ClientTimeout(total=self.timeout),
             ) as resp:
                 payload = await resp.read()
+                if debug:
+                    seconds = time.perf_counter() - started
+                    rest_debug.response(method, url, resp.status, resp.headers, payload, seconds)
                 return resp.status, payload, dict(resp.headers)
         except TimeoutError as exc:
             raise TransportError(f"{method} {path}: no answer within {self.timeout:g}s") from exc

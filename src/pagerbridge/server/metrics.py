@@ -15,11 +15,13 @@ from dataclasses import dataclass, field
 
 from fastapi import APIRouter
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.routing import BaseRoute, compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pagerbridge.connectors.metrics import Snapshot
+from pagerbridge.connectors.webhook_intake import OUTCOMES
 from pagerbridge.incidents.lifecycle import STATUSES
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -67,6 +69,66 @@ class _DatabaseCollector(Collector):
         yield incidents
 
 
+class _ConnectorCollector(Collector):
+    """The connectors' figures (issue 14 item 8) from the latest snapshot (no I/O at collection):
+    the same as ``im metrics connector NAME``, labelled by connector."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        self._snapshot = snapshot
+
+    def describe(self) -> Iterator[Metric]:
+        return self.collect()
+
+    def collect(self) -> Iterator[Metric]:
+        def gauge(name: str, doc: str, extra: tuple[str, ...] = ()) -> GaugeMetricFamily:
+            return GaugeMetricFamily(
+                f"pagerbridge_connector_{name}", doc, labels=["connector", *extra]
+            )
+
+        incidents = gauge("incidents", "Local incidents linked to PagerDuty incidents.")
+        syncs = gauge("syncs_24h", "Changes sent to PagerDuty in 24 h, by outcome.", ("outcome",))
+        success = gauge("sync_success_ratio", "Share of changes sent without error in 24 h.")
+        seconds = gauge("sync_seconds_average", "Average time from change to PagerDuty, 24 h.")
+        calls = gauge("api_calls_24h", "PagerDuty REST API calls in 24 h.")
+        usage = gauge(
+            "rate_limit_usage_ratio", "Busiest minute of the last hour / the 960-a-minute budget."
+        )
+        events = gauge(
+            "webhook_events_24h", "Webhook events received in 24 h, by state.", ("state",)
+        )
+        pending = gauge("pending", "Changes waiting to be sent to PagerDuty.")
+        last_sync = gauge("last_sync_timestamp_seconds", "When a change last reached PagerDuty.")
+        last_hook = gauge("last_webhook_timestamp_seconds", "When a verified webhook last arrived.")
+        for m in self._snapshot.current:
+            name = m.connector
+            incidents.add_metric([name], m.total_incidents)
+            syncs.add_metric([name, "synced"], m.synced_24h)
+            syncs.add_metric([name, "error"], m.errors_24h)
+            if m.sync_success_rate is not None:
+                success.add_metric([name], m.sync_success_rate)
+            if m.average_sync_seconds is not None:
+                seconds.add_metric([name], m.average_sync_seconds)
+            calls.add_metric([name], m.api_calls_24h)
+            usage.add_metric([name], m.rate_limit_usage)
+            for state, n in m.webhook_events_by_state.items():
+                events.add_metric([name, state], n)
+            pending.add_metric([name], m.pending)
+            if m.last_sync_at is not None:
+                last_sync.add_metric([name], m.last_sync_at)
+            if m.last_webhook_at is not None:
+                last_hook.add_metric([name], m.last_webhook_at)
+        yield from (incidents, syncs, success, seconds, calls, usage, events, pending)
+        yield from (last_sync, last_hook)
+        deliveries = CounterMetricFamily(
+            "pagerbridge_hub_webhook_deliveries",
+            "Webhook deliveries this hub process answered, by outcome.",
+            labels=["outcome"],
+        )
+        for outcome in dict.fromkeys((*OUTCOMES, *self._snapshot.deliveries)):
+            deliveries.add_metric([outcome], self._snapshot.deliveries.get(outcome, 0))
+        yield deliveries
+
+
 class HubMetrics:
     """Every metric the hub exports."""
 
@@ -92,6 +154,10 @@ class HubMetrics:
         if self._collector is None:
             self._collector = _DatabaseCollector(current)
             self.registry.register(self._collector)
+
+    def watch_connectors(self, snapshot: Snapshot) -> None:
+        """Export the connectors' figures from ``snapshot`` (refreshed by ``/metrics``)."""
+        self.registry.register(_ConnectorCollector(snapshot))
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         method = method if method in METHODS else "other"

@@ -20,6 +20,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from pagerbridge import __version__
+from pagerbridge.connectors.metrics import Snapshot
 from pagerbridge.incidents import dberrors
 from pagerbridge.incidents.service import count_by_status
 from pagerbridge.server.auth import principal_of
@@ -113,6 +114,8 @@ def build_router(probe: DatabaseProbe, metrics: HubMetrics) -> APIRouter:
     """``/health`` (no token) and ``/metrics`` (the API token, as every other call)."""
     r = APIRouter(tags=["health"])
     metrics.watch_database(lambda: probe.state)
+    connectors = Snapshot(probe.engine)  # issue 14 item 8: pagerbridge_connector_*
+    metrics.watch_connectors(connectors)
 
     @r.get("/health", summary="Liveness and database check (no token needed)")
     async def health() -> JSONResponse:
@@ -133,6 +136,8 @@ def build_router(probe: DatabaseProbe, metrics: HubMetrics) -> APIRouter:
     async def get_metrics(request: Request) -> Response:
         await principal_of(request)
         await probe.refresh()
+        intake = getattr(request.app.state, "webhook_intake", None)
+        await connectors.refresh(intake.counts if intake is not None else None)
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
     return r
