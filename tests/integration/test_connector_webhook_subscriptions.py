@@ -19,7 +19,6 @@ import sqlalchemy as sa
 
 from pagerbridge.cli._common import run_app
 from pagerbridge.cli.im_app import app
-from pagerbridge.connectors import subscriptions
 from pagerbridge.connectors.models import connector_subscriptions_table
 from pagerbridge.connectors.secrets import SecretBox, generate_key
 from pagerbridge.connectors.subscription_rows import open_secret
@@ -187,7 +186,6 @@ def test_several_services_subscribe_the_account_and_test_says_why_it_failed(
 ) -> None:
     im.add(pd, custom={"service_id": pd.service_id, "from_email": pd.user_email,
                        "service_mappings": {"db": "PDBSRV1"}})  # fmt: skip
-    monkeypatch.setattr(subscriptions, "HUB_PICKUP_SECONDS", 0.0)  # no hub to wait for
     closed = "http://127.0.0.1:9"  # nothing listens there
     done = im.ok("connector", "webhook", NAME, "--enable", "--public-url", closed)
     assert done["enabled"]["scope"] == {"type": "account_reference", "id": None}

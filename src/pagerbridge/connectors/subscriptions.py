@@ -51,10 +51,6 @@ log = logging.getLogger(__name__)
 
 #: Connectors whose webhooks the hub applies (an ``outbound`` one gets 404 from the intake).
 RECEIVING: Final = ("inbound", "bidirectional")
-#: The hub's intake reloads subscriptions every 2 s (promised: within 5 s). A ping sooner after
-#: a subscription's creation could meet a hub that does not know its secret yet, and PagerDuty
-#: drops a refused (401) delivery without a retry, so the first ping waits until then.
-HUB_PICKUP_SECONDS: Final = 2.5
 #: Event types whose scoped-OAuth scope is not ``incidents.read`` (PagerDuty's table).
 _SCOPE_OF: Final = {
     "incident.workflow.started": "incident_workflows.read",
@@ -422,9 +418,6 @@ async def ping_and_wait(
         )
     target = active[0]
     started = time.monotonic()
-    young = target.created_at + HUB_PICKUP_SECONDS - clock()
-    if target.last_received_at is None and young > 0:
-        await asyncio.sleep(min(young, HUB_PICKUP_SECONDS))
     try:
         await ping(client, target.pd_subscription_id)
     except NotFoundError:
