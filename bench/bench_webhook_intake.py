@@ -147,7 +147,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rate", type=float, help="open loop: deliveries per second")
     parser.add_argument("--db")
-    parser.add_argument("--profile", help="py-spy profile of the hub: an SVG flame graph, or collapsed stacks (.txt)")
+    parser.add_argument(
+        "--profile", help="py-spy profile of the hub: an SVG flame graph, or stacks (.txt)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         url = args.db or f"sqlite:///{tmp}/bench.db"

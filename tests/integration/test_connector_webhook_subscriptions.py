@@ -140,7 +140,10 @@ def test_enable_stores_the_secret_encrypted_and_subscribes_once(
     finally:
         engine.dispose()
     assert secret not in out + err
-    assert im.ok("connector", "status", NAME)["connector"]["settings"]["public_url"] == PUBLIC
+    status = im.ok("connector", "status", NAME)["connector"]
+    assert status["settings"]["public_url"] == PUBLIC
+    assert status["webhook"]["state"] == "subscribed"
+    assert status["webhook"]["subscriptions"][0]["id"] == sub["id"]
 
     again = im.ok("connector", "webhook", NAME, "--enable")
     assert again["enabled"]["created"] is False

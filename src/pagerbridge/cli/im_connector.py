@@ -45,9 +45,14 @@ def _view(dbx: Database, record: ConnectorRecord, *, secrets: bool = True) -> di
             clear = dbx.box().decrypt(record.secrets_blob, record.key_fingerprint)
         except SecretKeyError as exc:
             warn(f"the stored secrets cannot be read: {exc}")
+    from pagerbridge.connectors import subscription_rows
+
     with dbx.engine.connect() as conn:
         activity = service.activity(conn=conn, record=record)
-    return views.status(record, activity, time.time(), clear)
+        subscribed = subscription_rows.status_view(conn, record.id)
+    view = views.status(record, activity, time.time(), clear)
+    view["webhook"].update(subscribed)
+    return view
 
 
 def _read_config(value: str) -> dict[str, Any]:

@@ -234,11 +234,10 @@ def _state_dir(database_url: str) -> Path:
 def _demo_connector(database_url: str, sandbox_url: str, notes: list[str]) -> None:
     """The ``sandbox`` connector, so ``im declare`` pages the built-in sandbox (sandbox mode)."""
     from pagerbridge.connectors.demo import ensure_demo_connector
+    from pagerbridge.errors import SecretKeyError
     from pagerbridge.sandbox.options import DEMO_SERVICE_ID, DEMO_TOKEN, DEMO_USER_EMAIL
     from pagerbridge.store.engine import make_engine
     from pagerbridge.store.migrate import upgrade
-
-    from pagerbridge.errors import SecretKeyError
 
     engine = make_engine(database_url)
     try:

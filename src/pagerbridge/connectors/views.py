@@ -128,10 +128,15 @@ def status_lines(view: Mapping[str, Any]) -> list[str]:
     if view["pending"]:
         lines.append(f"Pending: {view['pending']} change(s) waiting to be sent")
     webhook = view["webhook"]
-    if not webhook["enabled"]:
+    state = webhook.get("state")
+    last = webhook.get("last_received_at")
+    if state in ("subscribed", "rotating", "retiring"):
+        heard = f", last event {last.replace('T', ' ').removesuffix('Z')[:19]}" if last else ""
+        lines.append(f"Webhook: Enabled, {state} ({webhook['url']}{heard})")
+    elif not webhook["enabled"]:
         lines.append("Webhook: Disabled")
     elif webhook["url"]:
-        lines.append(f"Webhook: Enabled ({webhook['url']})")
+        lines.append(f"Webhook: Enabled, not subscribed ({webhook['url']})")
     else:
         lines.append(
             f"Webhook: Enabled, not subscribed (im connector webhook {view['name']} --enable "
