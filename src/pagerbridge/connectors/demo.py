@@ -2,7 +2,9 @@
 
 It points at the built-in sandbox with its demo token, service PDEMO01 and From user, and maps
 the local service ``default`` there, so every incident (whatever its services) reaches the demo
-service with no other step. Each start refreshes its address (the sandbox's port may change);
+service with no other step. It is bidirectional: with the subscription ``up`` makes at every
+start (:mod:`demo_webhook`), what happens in the sandbox (an acknowledgement, a note, an
+incident an event opened) comes back to ``im``. Each start refreshes its address (the sandbox's port may change);
 a connector called ``sandbox`` that points anywhere but a local sandbox is left alone.
 """
 
@@ -42,7 +44,7 @@ def ensure_demo_connector(
         {
             "base_url": sandbox_url,
             "api_key": token,
-            "sync_direction": "outbound",
+            "sync_direction": "bidirectional",
             "custom": {
                 "service_id": service_id,
                 "from_email": from_email,
@@ -59,7 +61,15 @@ def ensure_demo_connector(
             return DemoConnector(DEMO_NAME, "created")
         if urlsplit(existing.settings.base_url).hostname not in _LOCAL_HOSTS:
             return DemoConnector(DEMO_NAME, "left alone")
-        if existing.settings.base_url == settings.base_url:
+        changes = {
+            key: value
+            for key, value in (
+                ("base_url", settings.base_url),
+                ("sync_direction", settings.sync_direction),
+            )
+            if getattr(existing.settings, key) != value
+        }
+        if not changes:
             return DemoConnector(DEMO_NAME, "kept")
-        service.update(conn=conn, name=DEMO_NAME, changes={"base_url": sandbox_url})
+        service.update(conn=conn, name=DEMO_NAME, changes=changes)
         return DemoConnector(DEMO_NAME, "updated")
