@@ -1,16 +1,25 @@
 """Reconcile against a real sandbox: the first run's backfill, the log walk that repairs what
 the webhooks missed (a webhook lost on purpose, repaired by the hub's next reconcile), nothing
-applied twice, the watermark kept across a restart. SQLite and PostgreSQL.
+applied twice, the watermark kept across a restart (SQLite and PostgreSQL); two reconcilers on
+one PostgreSQL do the work once and a killed one's lock is taken over; an outbound-only
+connector is not reconciled inbound; auto_resolve off notes PagerDuty's resolve once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
+import subprocess
+import sys
+import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
@@ -21,9 +30,11 @@ from pagerbridge.connectors.models import (
     connector_subscriptions_table,
 )
 from pagerbridge.connectors.reconcile import ReconcileResult, reconcile_now
-from pagerbridge.connectors.secrets import SecretBox
+from pagerbridge.connectors.reconcile_loop import ReconcileLoop
+from pagerbridge.connectors.secrets import SecretBox, generate_key
 from pagerbridge.server.testing import running_hub
 from pagerbridge.store.engine import make_engine
+from pagerbridge.store.migrate import upgrade
 from servers.connector_setup import FROM, add_connector, commands, pd_incidents
 from servers.waiting import wait_for
 
@@ -161,13 +172,17 @@ def test_backfill_then_the_walk_repairs_missed_changes_once(
     since = reconcile_state_time(since_text)
     assert (reconcile_state_time(watermark) - since).total_seconds() == 60
     assert sandbox.count_requests("GET", "/incidents") == 0, "backfilled once only"
+    assert [r["applied"] for r in reconcile_runs(engine)] == [3, 3, 0, 0]
+
+
+def reconcile_runs(engine: Engine) -> list[dict[str, Any]]:
+    """The ``reconcile`` log records' data, oldest first."""
+    t = connector_logs_table
     with engine.connect() as conn:
-        logged = conn.execute(
-            sa.select(connector_logs_table.c.data).where(
-                connector_logs_table.c.component == "reconcile"
-            )
+        rows = conn.execute(
+            sa.select(t.c.data).where(t.c.component == "reconcile").order_by(t.c.id)
         ).scalars()
-        assert [json.loads(d)["applied"] for d in logged] == [3, 3, 0, 0]
+        return [json.loads(d) for d in rows]
 
 
 def subscribe(engine: Engine, sandbox: Any, hub_url: str) -> None:
@@ -230,10 +245,132 @@ def test_a_webhook_lost_on_purpose_is_repaired_by_the_hubs_next_reconcile(
         wait_for(lambda: im.show(ref)["incident"]["status"] == "mitigated", "repaired")
         entries = [e for e in im.timeline(ref) if e["kind"] == "status"]
         assert [e["origin"] for e in entries][-1] == "pagerduty"
-        with engine.connect() as conn:
-            runs = conn.execute(
-                sa.select(connector_logs_table.c.data).where(
-                    connector_logs_table.c.component == "reconcile"
-                )
-            ).scalars()
-            assert [json.loads(d)["applied"] for d in runs] == [1], "one run, one repair"
+        runs = wait_for(lambda: reconcile_runs(engine), "the run's record")
+        assert [r["applied"] for r in runs] == [1], "one run, one repair"
+
+
+HOLD = """
+import sys, time
+from pagerbridge.connectors.reconcile_state import RunLock
+from pagerbridge.store.engine import make_engine
+lock = RunLock(make_engine(sys.argv[1]), 1)
+assert lock.acquire()
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def migrated(url: str, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    monkeypatch.setenv("PAGERBRIDGE_SECRET_KEY", generate_key())
+    engine = make_engine(url)
+    upgrade(engine)
+    return engine
+
+
+@pytest.fixture
+def pg(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Engine]]:
+    engine = migrated(postgres_url, monkeypatch)
+    yield postgres_url, engine
+    engine.dispose()
+
+
+@pytest.fixture
+def lite(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Engine]:
+    engine = migrated(sqlite_url, monkeypatch)
+    yield engine
+    engine.dispose()
+
+
+@pytest.mark.postgres
+def test_two_reconcilers_on_postgresql_do_the_work_once_and_a_killed_one_is_taken_over(
+    pg: tuple[str, Engine], sandbox: Any
+) -> None:
+    url, engine = pg
+    add_connector(engine, sandbox, name=NAME)
+    for n in range(3):
+        pd_create(sandbox, f"Made in PagerDuty {n}")
+    # The log walk answers slowly, so the two runs overlap for certain.
+    sandbox.set_faults(latency=0.3, routes=["/log_entries"])
+    engines = [make_engine(url), make_engine(url)]
+    results: list[ReconcileResult] = []
+    threads = [threading.Thread(target=lambda e=e: results.append(reconcile(e))) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    for e in engines:
+        e.dispose()
+    sandbox.set_faults()
+    assert sorted(r.ran for r in results) == [False, True]
+    loser = next(r for r in results if not r.ran)
+    assert loser.reason == "another process reconciles this connector now"
+    assert sandbox.count_requests("GET", "/incidents") == 1, "one backfill"
+    assert sandbox.count_requests("GET", "/log_entries") == 1, "one walk"
+    assert len(commands(engine).list_incidents()["incidents"]) == 3, "each declared once"
+
+    # A hub killed while it reconciles: PostgreSQL drops its session and with it the lock.
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, url], stdout=subprocess.PIPE, text=True, env=os.environ
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        marker = sandbox.clear_requests()
+        assert not reconcile(engine).ran
+        assert sandbox.requests(after=marker) == []
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(timeout=10)
+    taken_over = wait_for(lambda: (r := reconcile(engine)).ran and r, "the lock taken over")
+    assert taken_over.ok and taken_over.applied == 0
+
+
+def test_outbound_only_is_not_reconciled_and_auto_resolve_off_notes_once(
+    lite: Engine, sandbox: Any
+) -> None:
+    add_connector(lite, sandbox, name="sender", sync_direction="outbound")
+    add_connector(lite, sandbox, name=NAME, custom={"auto_resolve": False})
+    with lite.begin() as conn:
+        for connector_id in (1, 2):
+            reconcile_state.put(conn, connector_id, reconcile_state.LAST_RUN, "0")
+    assert [r.name for r in ReconcileLoop(lite).due()] == [NAME], "only the receiving one"
+    marker = sandbox.clear_requests()
+    skipped = asyncio.run(reconcile_now(lite, "sender"))
+    assert not skipped.ran and "does not receive" in (skipped.reason or "")
+    assert sandbox.requests(after=marker) == []
+
+    pd_id = pd_create(sandbox, "Resolved over there")
+    assert reconcile(lite).applied == 1  # declared
+    pd_put(sandbox, pd_id, status="resolved")
+    assert reconcile(lite).applied == 1
+    assert reconcile(lite).applied == 0
+    [made] = commands(lite).list_incidents()["incidents"]
+    assert made["status"] == "open", "auto_resolve is off"
+    notes = [e for e in commands(lite).timeline(made["id"]) if e["body"] == "resolved in PagerDuty"]
+    assert len(notes) == 1
+
+
+def test_im_connector_sync_reconciles_and_says_what_it_repaired(
+    sqlite_url: str, lite: Engine, sandbox: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pagerbridge.cli._common import run_app
+    from pagerbridge.cli.im_app import app
+
+    add_connector(lite, sandbox, name=NAME)
+    pd_create(sandbox, "Made in PagerDuty")
+
+    def im(*args: str) -> tuple[int, str]:
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as done:
+            run_app(app, "im", ["connector", "sync", NAME, *args, "--db", sqlite_url])
+        return int(done.value.code or 0), capsys.readouterr().out
+
+    code, out = im()
+    assert code == 0, out
+    lines = out.splitlines()
+    assert lines[0] == f"{NAME}: nothing pending"
+    assert lines[1].startswith(f"{NAME}: 1 change(s) repaired from PagerDuty (")
+    assert any(line.startswith("  ") and "declared as INC-1" in line for line in lines[2:])
+    code, out = im("--json")
+    synced = json.loads(out)
+    assert code == 0 and synced["ok"] is True
+    assert synced["reconcile"]["applied"] == 0 and synced["reconcile"]["ran"] is True

@@ -3,6 +3,10 @@
 No hub needed: the connector's rows are claimed and sent here (the same sender as the hub's), each
 waited for until delivered or failed (60 s at most). A Rich progress bar shows when there are
 more rows than the terminal has lines; exit 1 when any failed or is still pending.
+
+Then, for a connector that receives (and without ``--incident``), the inbound half: a reconcile
+run (connectors/reconcile.py) applies the changes made in PagerDuty that webhooks missed and
+prints what it repaired, with a progress bar once it has more to read than a screenful.
 """
 
 from __future__ import annotations
@@ -60,6 +64,60 @@ def _progress(total: int, as_json: bool) -> AbstractContextManager[Callable[[int
     return quiet()
 
 
+def _growing_progress(as_json: bool) -> Iterator[Callable[[int, int], None]]:
+    """Like :func:`_progress` for a total found on the way: the bar starts past a screenful."""
+    import shutil
+    import sys
+
+    from rich.progress import Progress
+
+    progress: Progress | None = None
+    wanted = not as_json and sys.stderr.isatty()
+
+    def update(done: int, total: int) -> None:
+        nonlocal progress
+        if progress is None and wanted and total > shutil.get_terminal_size().lines:
+            progress = Progress(transient=True)
+            progress.start()
+            progress.add_task("reading PagerDuty's changes", total=total)
+        if progress is not None:
+            progress.update(progress.task_ids[0], completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if progress is not None:
+            progress.stop()
+
+
+def _reconcile(dbx: Any, record: Any, as_json: bool) -> Any:
+    """The inbound half (None when the connector does not receive)."""
+    import asyncio
+    from contextlib import contextmanager
+
+    from pagerbridge.connectors.reconcile import receives, reconcile_now
+
+    if not receives(record):
+        return None
+    with contextmanager(_growing_progress)(as_json) as progress:
+        return asyncio.run(
+            reconcile_now(dbx.engine, record.name, database_url=dbx.url, progress=progress)
+        )
+
+
+def _reconcile_lines(result: Any) -> list[str]:
+    from pagerbridge.connectors.reconcile_log import summary
+
+    if result is None:
+        return []
+    if not result.ran:
+        return [f"{result.connector}: not reconciled: {result.reason}"]
+    out = [f"{result.connector}: " + summary(result).removeprefix("reconcile: ")]
+    out += [f"  {line}" for line in result.fixed]
+    out += [f"  error: {line}" for line in result.errors]
+    return out
+
+
 def sync(
     name: NameArg,
     incident: Annotated[
@@ -84,6 +142,7 @@ def sync(
             result = asyncio.run(
                 sync_now(dbx.url, dbx.engine, name, incident_id=number, progress=progress)
             )
+        inbound = None if incident is not None else _reconcile(dbx, record, as_json)
     data = {
         "connector": result.connector,
         "incident": incident.upper() if incident else None,
@@ -91,20 +150,21 @@ def sync(
         "failed": result.failed,
         "remaining": result.remaining,
         "errors": result.errors,
-        "ok": result.ok,
+        "ok": result.ok and (inbound is None or inbound.ok),
+        "reconcile": None if inbound is None else inbound.as_dict(),
     }
 
     def lines() -> list[str]:
         if not total:
-            return [f"{name}: nothing pending"]
+            return [f"{name}: nothing pending", *_reconcile_lines(inbound)]
         out = [f"{name}: {result.delivered} change(s) sent to PagerDuty"]
         if result.failed:
             out.append(f"{result.failed} failed (see im connector status {name}):")
             out += [f"  {e}" for e in result.errors]
         if result.remaining:
             out.append(f"{result.remaining} still pending after 60 s (retried later by the hub)")
-        return out
+        return out + _reconcile_lines(inbound)
 
     emit(as_json, data, lines)
-    if not result.ok:
+    if not data["ok"]:
         raise typer.Exit(exits.ERROR)
