@@ -10,6 +10,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
@@ -300,3 +301,34 @@ def test_changes_on_each_side_make_exactly_the_requests_they_need_and_no_echoes(
             if r["method"] in ("POST", "PUT") and r["credential"]["kind"] != "user"
         ]
         assert len(back) == 2  # only the two changes this test made in PagerDuty
+
+
+def test_allowlist_rate_limit_and_unknown_connectors_are_refused_before_storing(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    add_connector(
+        engine,
+        sandbox,
+        name=NAME,
+        webhook={"ip_allowlist": ["10.0.0.0/8"], "rate_limit_per_s": 1},
+    )
+    add_connector(engine, sandbox, name="sender-only", sync_direction="outbound")
+    with running_hub(database_url) as hub:
+        secret = subscribe(engine, sandbox, hub.url)
+        body = json.dumps(build_envelope("incident.triggered", {"id": "PX"})).encode()
+        status, answer = post_webhook(hub.url, body, sign(body, secret))
+        assert status == 403 and answer["error"]["reason"] == "not_allowed"
+        request = urllib.request.Request(
+            f"{hub.url}/connectors/sender-only/webhook", data=body, method="POST"
+        )
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 404  # an outbound-only connector takes no webhooks
+    with engine.begin() as conn:
+        from pagerbridge.connectors import service
+
+        service.update(conn=conn, name=NAME, changes={"webhook.ip_allowlist": ["127.0.0.0/8"]})
+    with running_hub(database_url) as hub:
+        answers = [post_webhook(hub.url, body, sign(body, secret))[0] for _ in range(4)]
+        assert answers[0] == 202 and 429 in answers  # 1/s with a burst of 2
+    assert len(events_stored(engine)) == 1
