@@ -165,9 +165,9 @@ class WebhookApplier:
         except Exception as exc:  # kept with its error, never dropped
             log.warning("connector %s: webhook event %d not applied: %s", record.name, row_id, exc)
             self.failed += 1
-            return "error", f"{type(exc).__name__}: {exc}"[:2000]
+            return "error", inbound.clean(f"{type(exc).__name__}: {exc}", 2000)
         self.applied += 1
-        return outcome.state, outcome.result
+        return outcome.state, inbound.clean(outcome.result, 2000)
 
 
 def _parse(payload: str) -> dict[str, Any]:

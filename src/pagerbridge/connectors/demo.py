@@ -4,8 +4,9 @@ It points at the built-in sandbox with its demo token, service PDEMO01 and From 
 the local service ``default`` there, so every incident (whatever its services) reaches the demo
 service with no other step. It is bidirectional: with the subscription ``up`` makes at every
 start (:mod:`demo_webhook`), what happens in the sandbox (an acknowledgement, a note, an
-incident an event opened) comes back to ``im``. Each start refreshes its address (the sandbox's port may change);
-a connector called ``sandbox`` that points anywhere but a local sandbox is left alone.
+incident an event opened) comes back to ``im``. Each start refreshes its address (the
+sandbox's port may change); a connector called ``sandbox`` that points anywhere but a local
+sandbox is left alone.
 """
 
 from __future__ import annotations

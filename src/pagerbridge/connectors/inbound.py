@@ -27,6 +27,8 @@ state ``applied`` or ``ignored`` and a sentence for ``im logs``.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -40,13 +42,19 @@ from pagerbridge.connectors.records import ConnectorRecord
 from pagerbridge.errors import IllegalTransitionError
 from pagerbridge.incidents import changes
 from pagerbridge.incidents import service as incidents
+from pagerbridge.incidents.jsonvalues import safe_text
+from pagerbridge.incidents.limits import NAME_MAX_CHARS, TITLE_MAX_CHARS
 
+_ID: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
 APPLIED: Final = "applied"
+#: A note from PagerDuty longer than this is cut (ours are at most 64 KiB of UTF-8).
+NOTE_MAX_CHARS: Final = 16_000
 IGNORED: Final = "ignored"
 ORIGIN: Final = "pagerduty"
 #: PagerDuty's urgency (and priority) → our severity, for incidents made in PagerDuty.
 SEVERITY_FOR_URGENCY: Final = {"high": "SEV-2", "low": "SEV-4"}
 SEVERITY_FOR_PRIORITY: Final = {"P1": "SEV-1", "P2": "SEV-2", "P3": "SEV-3", "P4": "SEV-4"}
+PD_STATUSES: Final = ("triggered", "acknowledged", "resolved")
 NOTED: Final = (
     "incident.priority_updated",
     "incident.responder.added",
@@ -60,6 +68,23 @@ ASSIGNING: Final = ("incident.escalated", "incident.reassigned", "incident.deleg
 class Outcome:
     state: str
     result: str
+
+
+def clean(value: Any, max_chars: int, *, one_line: bool = False) -> str:
+    """PagerDuty's text made storable here: NUL dropped, lone surrogates replaced, the first
+    line only where one line is wanted, and cut to ``max_chars`` (never refused: the change
+    happened in PagerDuty whatever its text)."""
+    text = safe_text(value if isinstance(value, str) else json.dumps(value))
+    if one_line:
+        text = (text.splitlines() or [""])[0]
+    return text[:max_chars]
+
+
+def pd_identifier(value: Any) -> str | None:
+    """A PagerDuty id as we store it (``Q1ABC``, ``PDEMO01``), or None for anything else."""
+    if isinstance(value, str) and _ID.fullmatch(value):
+        return value
+    return None
 
 
 def _obj(value: Any) -> dict[str, Any]:
@@ -104,11 +129,11 @@ def apply(
     if not kind.startswith("incident."):
         return Outcome(IGNORED, f"{kind or 'an event'}: not about an incident; kept")
     incident = incident_of(event)
-    pd_id = incident.get("id")
-    if not isinstance(pd_id, str):
-        return Outcome(IGNORED, f"{kind}: no incident id; kept")
+    pd_id = pd_identifier(incident.get("id"))
+    if pd_id is None:
+        return Outcome(IGNORED, f"{clean(kind, 64)}: no incident id; kept")
     agent = _obj(event.get("agent"))
-    actor = str(agent.get("summary") or "PagerDuty")[:200]
+    actor = clean(agent.get("summary") or "PagerDuty", NAME_MAX_CHARS, one_line=True)
     when = _at(event.get("occurred_at"))
     link = _link(conn, record.id, pd_id)
     if kind == "incident.triggered":
@@ -236,6 +261,8 @@ def _annotated(
 ) -> Outcome:
     data = _obj(event.get("data"))
     content = data.get("content")
+    if isinstance(content, str):
+        content = clean(content, NOTE_MAX_CHARS)
     if not record.settings.custom.sync_notes or not isinstance(content, str) or not content:
         return Outcome(IGNORED, f"INC-{ref}: note not synchronised (sync_notes is off)")
     if _has_note(conn, ref, content):
@@ -263,7 +290,7 @@ def _detail(event: dict[str, Any]) -> str:
         if isinstance(value, dict):
             value = value.get("summary")
         if isinstance(value, str) and value:
-            return value[:500]
+            return clean(value, 500)
     return ""
 
 
@@ -275,26 +302,35 @@ def _triggered(
     actor: str,
     when: datetime,
 ) -> Outcome:
-    pd_id = str(incident["id"])
+    pd_id = str(pd_identifier(incident.get("id")))
     if link is not None:
         return Outcome(IGNORED, f"{pd_id} is ours (INC-{link.incident_id}): not declared twice")
-    key = str(incident.get("incident_key") or "")
+    key = clean(incident.get("incident_key") or "", 255, one_line=True)
     if key.startswith(f"{db.KEY_PREFIX}/{db.install_id(conn)}/"):
         return Outcome(IGNORED, f"{pd_id} carries our incident key: ours, not declared twice")
     if record.settings.sync_direction == "outbound":
         return Outcome(IGNORED, f"{pd_id}: the connector only sends (outbound)")
-    service = _obj(incident.get("service"))
-    local_service = _local_service(record, str(service.get("id") or ""))
-    if local_service is None:
-        return Outcome(IGNORED, f"{pd_id}: its service {service.get('id')} is not mapped")
+    pd_service = pd_identifier(_obj(incident.get("service")).get("id"))
+    local_service = _local_service(record, pd_service) if pd_service else None
+    if pd_service is None or local_service is None:
+        return Outcome(IGNORED, f"{pd_id}: its service {pd_service} is not mapped")
+    url = incident.get("html_url")
+    url = clean(url, 2000, one_line=True) if isinstance(url, str) else None
+    number = incident.get("number")
+    number = number if isinstance(number, int) and 0 < number < 2**63 else None
     # The session writes on the caller's connection and transaction and never ends it.
     session = Session(bind=conn, join_transaction_mode="rollback_only")
     declared = incidents.declare(
         session=session,
-        title=str(incident.get("title") or incident.get("summary") or pd_id)[:1024],
+        title=clean(
+            incident.get("title") or incident.get("summary") or pd_id,
+            TITLE_MAX_CHARS,
+            one_line=True,
+        )
+        or pd_id,
         severity=_severity(incident),
         services=[local_service],
-        description=f"Triggered in PagerDuty: {incident.get('html_url') or pd_id}",
+        description=f"Triggered in PagerDuty: {url or pd_id}",
         actor=actor,
         origin=ORIGIN,
         now=when,
@@ -305,7 +341,7 @@ def _triggered(
         conn,
         connector_id=record.id,
         incident_id=declared.incident.id,
-        pd_service_id=str(service.get("id")),
+        pd_service_id=pd_service,
         key=key or pd_id,
         correlation_id=f"INC-{declared.incident.id}",
     )
@@ -313,9 +349,9 @@ def _triggered(
         conn,
         link_id=made.id,
         pd_incident_id=pd_id,
-        number=incident.get("number") if isinstance(incident.get("number"), int) else None,
-        html_url=incident.get("html_url") if isinstance(incident.get("html_url"), str) else None,
-        status=incident.get("status") if isinstance(incident.get("status"), str) else None,
+        number=number,
+        html_url=url,
+        status=incident.get("status") if incident.get("status") in PD_STATUSES else None,
     )
     return Outcome(APPLIED, f"{pd_id} declared as INC-{declared.incident.id}")
 

@@ -32,6 +32,7 @@ from typing import Any, Final
 
 import sqlalchemy as sa
 
+from pagerbridge.connectors.inbound import clean, pd_identifier
 from pagerbridge.connectors.logstore import RefusalLog
 from pagerbridge.connectors.models import (
     connector_subscriptions_table,
@@ -335,16 +336,19 @@ def _event_values(connector_id: int, body: bytes, now: float) -> dict[str, Any] 
         return None
     if not (0 < len(event_id) <= 128 and 0 < len(event_type) <= 64):
         return None
+    if clean(event_id, 128) != event_id or clean(event_type, 64) != event_type:
+        return None  # NUL or lone surrogates: no PagerDuty id or type looks like that
     data = event.get("data") if isinstance(event.get("data"), dict) else {}
     incident = data.get("incident") if isinstance(data.get("incident"), dict) else None
     pd_incident = (incident or data).get("id") if event_type.startswith("incident.") else None
     occurred = event.get("occurred_at")
+    occurred = clean(occurred, 40, one_line=True) if isinstance(occurred, str) else None
     return {
         "connector_id": connector_id,
         "event_id": event_id,
         "event_type": event_type,
-        "pd_incident_id": pd_incident[:64] if isinstance(pd_incident, str) else None,
-        "occurred_at": occurred[:40] if isinstance(occurred, str) else None,
+        "pd_incident_id": pd_identifier(pd_incident),
+        "occurred_at": occurred,
         "received_at": now,
         "payload": body.decode("utf-8", "replace"),
         "state": PENDING,

@@ -102,7 +102,7 @@ def check(field: str, value: Any, *, max_bytes: int) -> None:
         raise InvalidInputError(f"{field} is {size:,} bytes as JSON (at most {max_bytes:,})")
 
 
-def _safe_text(text: str) -> str:
+def safe_text(text: str) -> str:
     """NUL dropped, each surrogate (a Python str from JSON holds only lone ones) made U+FFFD."""
     return _SURROGATE.sub("\ufffd", text.replace(NUL, ""))
 
@@ -127,7 +127,7 @@ def safe(value: Any, *, depth_max: int = JSON_DEPTH_MAX) -> Any:
 
 def _safe(value: Any, depth_max: int, depth: int) -> Any:
     if isinstance(value, str):
-        return value if _string_problem(value) is None else _safe_text(value)
+        return value if _string_problem(value) is None else safe_text(value)
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -142,7 +142,7 @@ def _safe(value: Any, depth_max: int, depth: int) -> Any:
         for key, child in value.items():
             name = key if isinstance(key, str) else str(key)
             if _string_problem(name) is not None:
-                name = _safe_text(name)
+                name = safe_text(name)
             new = _safe(child, depth_max, depth + 1)
             changed = changed or name is not key or new is not child
             out[name] = new

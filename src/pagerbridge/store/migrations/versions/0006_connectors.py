@@ -50,9 +50,7 @@ def upgrade() -> None:
         sa.Column("pd_service_id", sa.String(64), nullable=True),
         sa.Column("escalation_policy_id", sa.String(64), nullable=True),
         _connector_fk("connector_service_mappings"),
-        sa.PrimaryKeyConstraint(
-            "connector_id", "im_service", name="pk_connector_service_mappings"
-        ),
+        sa.PrimaryKeyConstraint("connector_id", "im_service", name="pk_connector_service_mappings"),
     )
     op.create_table(
         "connector_links",
