@@ -191,3 +191,92 @@ def test_the_hub_sends_api_changes_to_pagerduty_within_a_second(
             lambda: pd_incidents(sandbox)[0]["status"] == "acknowledged", "the acknowledgement"
         )
         assert pd["title"] == "From the API"
+
+
+def test_fields_priority_and_escalation_policy_map_as_configured(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    add_connector(
+        engine,
+        sandbox,
+        custom={
+            "priority_mapping": {"SEV-1": "P1"},
+            "custom_field_mappings": {
+                "environment": "environment",
+                "customer_impact": "custom_details.customer_impact",
+            },
+        },
+    )
+    from pagerbridge.connectors import service as connectors
+
+    with engine.begin() as conn:
+        connectors.map_escalation(
+            conn=conn, name="prod-pagerduty", im_service="api", escalation_policy_id="PDEMOEP"
+        )
+    commands(engine).declare(
+        title="Checkout down",
+        severity="SEV-1",
+        services=["api"],
+        custom_fields={"environment": "production", "customer_impact": "all EU customers"},
+    )
+    assert sync(database_url, engine).ok
+    [pd] = pd_incidents(sandbox)
+    assert pd["priority"]["summary"] == "P1"
+    assert pd["urgency"] == "high"
+    assert pd["escalation_policy"]["id"] == "PDEMOEP"
+    _status, full = sandbox.rest("GET", f"/incidents/{pd['id']}?include[]=body")
+    assert "customer_impact: all EU customers" in full["incident"]["body"]["details"]
+    _status, values = sandbox.rest("GET", f"/incidents/{pd['id']}/custom_fields/values")
+    by_name = {v["name"]: v["value"] for v in values["custom_fields"]}
+    assert by_name["environment"] == "production"
+
+
+def test_server_errors_are_retried_and_still_make_one_incident(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    add_connector(engine, sandbox)
+    sandbox.script_fault("status", method="POST", path="/incidents", status=503, times=2)
+    commands(engine).declare(title="Flaky PagerDuty", severity="SEV-2")
+    result = sync(database_url, engine)
+    assert result.ok, result
+    assert len(pd_incidents(sandbox)) == 1
+    statuses = [r["status"] for r in sandbox.requests(method="POST", path="/incidents")]
+    assert statuses[:2] == [503, 503] and statuses[-1] == 201
+
+
+def test_a_routing_key_connector_sends_events_api_alerts(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    from pagerbridge.connectors.secrets import SecretBox
+    from pagerbridge.connectors.settings import parse_config
+
+    settings, secrets = parse_config(
+        {
+            "auth_type": "routing_key",
+            "routing_key": sandbox.routing_key,
+            "base_url": sandbox.url,
+            "events_url": sandbox.url,
+            "sync_direction": "outbound",
+        }
+    )
+    from pagerbridge.connectors import service as connectors
+
+    with engine.begin() as conn:
+        connectors.add(
+            conn=conn,
+            name="events-only",
+            settings=settings,
+            secrets=secrets,
+            box=SecretBox.for_engine(engine),
+        )
+    im = commands(engine)
+    ref = im.declare(title="Via the Events API", severity="SEV-1")["incident"]["id"]
+    im.note(ref, "not sent: the Events API has no notes")
+    im.transition(ref, "ack")
+    im.transition(ref, "resolve")
+    assert sync(database_url, engine, "events-only").ok
+    arrivals = sandbox.arrivals(sandbox.routing_key)
+    assert [a["event_action"] for a in arrivals] == ["trigger", "acknowledge", "resolve"]
+    assert {a["dedup_key"] for a in arrivals} == {arrivals[0]["dedup_key"]}
+    assert arrivals[0]["dedup_key"].endswith(f"/{ref}/events")
+    assert arrivals[0]["summary"] == "Via the Events API"
