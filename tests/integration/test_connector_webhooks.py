@@ -332,3 +332,31 @@ def test_allowlist_rate_limit_and_unknown_connectors_are_refused_before_storing(
         answers = [post_webhook(hub.url, body, sign(body, secret))[0] for _ in range(4)]
         assert answers[0] == 202 and 429 in answers  # 1/s with a burst of 2
     assert len(events_stored(engine)) == 1
+
+
+def test_a_busy_database_gets_a_503_in_time_and_the_retry_is_stored(
+    database_url: str, engine: Engine, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pagerbridge.connectors import webhook_intake
+
+    monkeypatch.setattr(webhook_intake, "PERSIST_TIMEOUT", 0.5)  # 4 s in production
+    add_connector(engine, sandbox, name=NAME)
+    with running_hub(database_url) as hub:
+        secret = subscribe(engine, sandbox, hub.url)
+        warm = json.dumps(build_envelope("incident.triggered", {"id": "PWARM"})).encode()
+        assert post_webhook(hub.url, warm, sign(warm, secret))[0] == 202  # connectors cached
+        body = json.dumps(build_envelope("incident.triggered", {"id": "PBUSY"})).encode()
+        with engine.connect() as blocker:
+            if blocker.dialect.name == "postgresql":
+                blocker.execute(sa.text("LOCK TABLE connector_webhook_events IN EXCLUSIVE MODE"))
+            else:  # SQLite: the engine begins with BEGIN IMMEDIATE, which takes the write lock
+                blocker.execute(sa.text("SELECT 1"))
+            started = time.monotonic()
+            status, answer = post_webhook(hub.url, body, sign(body, secret))
+            waited = time.monotonic() - started
+            blocker.rollback()
+        assert status == 503 and answer["error"]["reason"] == "unavailable"
+        assert waited < 3  # well inside PagerDuty's 5 s
+        # The late write still lands (or the retry does): PagerDuty's retry is taken, once.
+        assert post_webhook(hub.url, body, sign(body, secret))[0] == 202
+        wait_for(lambda: [s for _, s in events_stored(engine)] == ["ignored"] * 2, "once each")
