@@ -374,3 +374,31 @@ def test_im_connector_sync_reconciles_and_says_what_it_repaired(
     synced = json.loads(out)
     assert code == 0 and synced["ok"] is True
     assert synced["reconcile"]["applied"] == 0 and synced["reconcile"]["ran"] is True
+
+
+def test_the_later_change_wins_and_a_reassignment_comes_back(lite: Engine, sandbox: Any) -> None:
+    add_connector(lite, sandbox, name=NAME)
+    reopened_here, acked_here = pd_create(sandbox, "Reopened here"), pd_create(sandbox, "Acked")
+    assert reconcile(lite).applied == 2
+    found = local_by_title(lite)
+    im = commands(lite)
+    # Resolved in PagerDuty, then resolved and reopened here: the later reopen stands.
+    pd_put(sandbox, reopened_here, status="resolved")
+    im.transition(found["Reopened here"]["id"], "resolve")
+    im.transition(found["Reopened here"]["id"], "reopen")
+    # Resolved in PagerDuty, then acknowledged here: a resolve moves forward, both end resolved.
+    pd_put(sandbox, acked_here, status="resolved")
+    im.transition(found["Acked"]["id"], "ack")
+    # Reassigned in PagerDuty: the new assignee by email.
+    pd_put(
+        sandbox,
+        reopened_here,
+        assignments=[{"assignee": {"id": "PDEMOU2", "type": "user_reference"}}],
+    )
+    result = reconcile(lite)
+    assert result.ok, result
+    found = local_by_title(lite)
+    assert found["Reopened here"]["status"] == "open"
+    assert found["Reopened here"]["assignee"] == "backup@example.com"
+    assert found["Acked"]["status"] == "resolved"
+    assert result.applied == 2, result.fixed

@@ -46,7 +46,12 @@ from pagerbridge.connectors.reconcile_log import record_run
 from pagerbridge.connectors.reconcile_pace import Pacer, TakeToken, bucket_key
 from pagerbridge.connectors.records import ConnectorRecord
 from pagerbridge.connectors.secrets import SecretBox
-from pagerbridge.errors import PagerbridgeError, PagerDutyError, PaginationLimitError
+from pagerbridge.errors import (
+    ConnectorError,
+    PagerbridgeError,
+    PagerDutyError,
+    PaginationLimitError,
+)
 from pagerbridge.pagerduty.rest import RestClient
 from pagerbridge.pagerduty.rest_pagination import CLASSIC_MAX_RECORDS, MAX_LIMIT
 
@@ -57,6 +62,10 @@ OVERLAP: Final = timedelta(seconds=60)
 FIRST_WALK: Final = timedelta(hours=24)
 #: PagerDuty searches at most six calendar months at once; stay well inside.
 MAX_WINDOW: Final = timedelta(days=150)
+#: A window holding more log entries than this is halved (when it spans 2 s or more): memory
+#: holds one window's changes, so this bounds it whatever the backlog (classic pagination
+#: could read 10,000; a split costs one request).
+WINDOW_ENTRIES: Final = 2000
 #: Changes applied per transaction (each in its own savepoint).
 BATCH: Final = 100
 #: ``fixed`` keeps this many sentences; ``applied`` counts them all.
@@ -183,7 +192,7 @@ class Reconciler:
             start = max(created, now - FIRST_WALK)
             state.watermark = iso(start)
         if state.backfilled is None:
-            await self._backfill()
+            await self._backfill(lock)
             await asyncio.to_thread(self._write, saved.BACKFILLED, iso(now))
         await self._walk(state, entries.parse_at(state.watermark) - OVERLAP, now, lock)
         self.result.watermark = iso(now)
@@ -225,7 +234,7 @@ class Reconciler:
 
     # -- backfill -----------------------------------------------------------------------------
 
-    async def _backfill(self) -> None:
+    async def _backfill(self, lock: saved.RunLock) -> None:
         services = sorted(entries.mapped_services(self.record))
         if not services:
             return
@@ -247,6 +256,7 @@ class Reconciler:
                 await self._apply([c for i in page.items for c in entries.from_incident(i)])
                 self.result.backfilled += len(page.items)
                 self._tick(done=len(page.items))
+                await self._renew(lock)
                 offset += len(page.items)
                 if not page.more or not page.items:
                     break
@@ -274,7 +284,7 @@ class Reconciler:
         while pending:
             a, b = pending.pop()
             window = await self._read_window(a, b)
-            if window is None:  # more than the cap: halve it (whole seconds, as PagerDuty's times)
+            if window is None:  # too many: halve it (whole seconds, as PagerDuty's times)
                 mid = a + timedelta(seconds=int((b - a).total_seconds()) // 2)
                 pending += [(mid, b), (a, mid)]
                 continue
@@ -287,16 +297,19 @@ class Reconciler:
             seen = {k: v for k, v in seen.items() if v >= horizon}
             seen.update({c.entry_id: c.at for c in window if c.at >= horizon})
             await asyncio.to_thread(self._save_window, iso(b), seen)
-            if not await asyncio.to_thread(lock.renew):
-                raise PagerDutyError("the reconcile lease was lost to another process; stopping")
+            await self._renew(lock)
+
+    async def _renew(self, lock: saved.RunLock) -> None:
+        if not await asyncio.to_thread(lock.renew):
+            raise ConnectorError("the reconcile lease was lost to another process; stopping")
 
     async def _read_window(self, a: datetime, b: datetime) -> list[entries.Change] | None:
-        """Every change in [a, b), oldest first; None when the window holds more than the cap
-        (and can still be split)."""
+        """Every change in [a, b), oldest first; None when the window holds more than
+        :data:`WINDOW_ENTRIES` (or the cap) and can still be split."""
         params = {"since": iso(a), "until": iso(b), "include[]": ["incidents"]}
         splittable = b - a >= timedelta(seconds=2)
         first = await self._page("/log_entries", params, 0, total=True)
-        if splittable and first.total is not None and first.total > CLASSIC_MAX_RECORDS:
+        if splittable and first.total is not None and first.total > WINDOW_ENTRIES:
             return None
         self._tick(total=first.total or len(first.items))
         changes: list[entries.Change] = []

@@ -13,7 +13,7 @@ trigger (the first)             incident.triggered       not on a mapped service
 trigger (a later one)           incident.reopened        a newer local status change
 acknowledge                     incident.acknowledged    a newer local status change
 unacknowledge                   incident.unacknowledged  a newer local status change
-resolve                         incident.resolved        a newer local status change; with
+resolve                         incident.resolved        a newer local reopen; with
                                                          auto_resolve off, PagerDuty's status
                                                          was known as resolved already
 assign (not the automatic one   incident.reassigned      the local assignee is that person
@@ -24,7 +24,9 @@ anything else                   —                        always (no webhook st
 ==============================  =======================  ====================================
 
 "Newer" compares PagerDuty's log-entry time with the local timeline: the later change wins
-(PagerDuty's times have whole seconds; within the same second the local change wins).
+(PagerDuty's times have whole seconds; within the same second the local change wins), except
+that a resolve only ever yields to a later reopen: an incident acknowledged here after it was
+resolved in PagerDuty is resolved (both sides end resolved).
 """
 
 from __future__ import annotations
@@ -252,14 +254,24 @@ def linked(conn: sa.Connection, connector_id: int, pd_ids: set[str]) -> dict[str
 
 def _latest(conn: sa.Connection, incident_id: int, kind: str) -> datetime | None:
     t = db._timeline
-    found = conn.execute(
-        sa.select(sa.func.max(t.c.at)).where(t.c.incident_id == incident_id, t.c.kind == kind)
-    ).scalar()
+    return _as_utc(
+        conn.execute(
+            sa.select(sa.func.max(t.c.at)).where(t.c.incident_id == incident_id, t.c.kind == kind)
+        ).scalar()
+    )
+
+
+def _as_utc(found: Any) -> datetime | None:
     if isinstance(found, datetime):
         return found if found.tzinfo else found.replace(tzinfo=UTC)
     if isinstance(found, str):  # SQLite's aggregate bypasses the column type
         return parse_at(found.replace(" ", "T"))
     return None
+
+
+def _column(conn: sa.Connection, incident_id: int, column: str) -> Any:
+    t = db._incidents
+    return conn.execute(sa.select(t.c[column]).where(t.c.id == incident_id)).scalar()
 
 
 def redundant(
@@ -270,28 +282,26 @@ def redundant(
     email: str | None,
 ) -> str | None:
     """Why applying this (already linked) change again would be wrong or noise; None: apply."""
-    when = parse_at(change.at)
-    if change.kind in STATUS_KINDS:
-        latest = _latest(conn, link.incident_id, "status")
+    when, ref = parse_at(change.at), link.incident_id
+    if change.kind == "incident.resolved":
+        # A resolve moves forward: only a local reopen after it makes it stale.
+        reopened = _as_utc(_column(conn, ref, "reopened_at"))
+        if reopened is not None and reopened > when:
+            return f"INC-{ref} was reopened locally after it (stale)"
+        if not record.settings.custom.auto_resolve and link.pd_status == "resolved":
+            return f"INC-{ref}: PagerDuty's resolve was known already"
+    elif change.kind in STATUS_KINDS:
+        latest = _latest(conn, ref, "status")
         if latest is not None and latest > when:
-            return f"INC-{link.incident_id} changed locally after it (stale)"
-        if (
-            change.kind == "incident.resolved"
-            and not record.settings.custom.auto_resolve
-            and link.pd_status == "resolved"
-        ):
-            return f"INC-{link.incident_id}: PagerDuty's resolve was known already"
+            return f"INC-{ref} changed locally after it (stale)"
     elif change.kind in ASSIGN_KINDS:
         if email is None:
-            return f"INC-{link.incident_id}: the new assignee's email is unknown"
-        current = conn.execute(
-            sa.select(db._incidents.c.assignee).where(db._incidents.c.id == link.incident_id)
-        ).scalar()
-        if current == email:
-            return f"INC-{link.incident_id} is assigned to {email} already"
-        latest = _latest(conn, link.incident_id, "assigned")
+            return f"INC-{ref}: the new assignee's email is unknown"
+        if _column(conn, ref, "assignee") == email:
+            return f"INC-{ref} is assigned to {email} already"
+        latest = _latest(conn, ref, "assigned")
         if latest is not None and latest > when:
-            return f"INC-{link.incident_id} was reassigned locally after it (stale)"
+            return f"INC-{ref} was reassigned locally after it (stale)"
     return None
 
 
