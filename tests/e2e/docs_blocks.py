@@ -60,7 +60,8 @@ class Block:
 
 
 def doc_order(root: Path = ROOT) -> list[Path]:
-    """README.md, then the docs in the order of README's "Documentation" list, then the others."""
+    """README.md, then the docs in the order of README's "Documentation" list, then the others
+    (``docs/*.md``, then the pages in ``docs/``'s folders, such as ``docs/sources/``)."""
     readme = root / "README.md"
     text = readme.read_text(encoding="utf-8")
     section = re.search(r"^## Documentation\n(.*?)(?=^## |\Z)", text, re.S | re.M)
@@ -71,6 +72,7 @@ def doc_order(root: Path = ROOT) -> list[Path]:
             if path.is_file() and path not in order:
                 order.append(path)
     order += [p for p in sorted((root / "docs").glob("*.md")) if p not in order]
+    order += [p for p in sorted((root / "docs").glob("*/*.md")) if p not in order]
     return order
 
 

@@ -43,6 +43,20 @@ def test_docs_have_no_indented_code_blocks() -> None:
     )
 
 
+def test_runnable_lines_do_not_end_with_a_pipe() -> None:
+    """The run marks each line (``__pb_at``), so a pipe must start the next line instead:
+    ``curl … \\`` then ``| python3 …`` (a line ending in ``|`` feeds the marker, not the
+    command)."""
+    found = [
+        f"{block.where}+{n}"
+        for block in all_blocks()
+        if block.runnable and block.lang == "sh"
+        for n, line in enumerate(block.text.splitlines())
+        if line.rstrip().endswith("|") and not line.lstrip().startswith("#")
+    ]
+    assert not found, f"end these lines with \\ and start the next with |: {found}"
+
+
 def test_no_run_blocks_are_valid_syntax() -> None:
     for block in all_blocks():
         if block.runnable:
