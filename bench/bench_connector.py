@@ -101,6 +101,13 @@ def setup(tmp: str) -> tuple[dict[str, str], str, subprocess.Popen[bytes]]:
     return env, sandbox, sb
 
 
+def stop(*procs: subprocess.Popen[bytes]) -> None:
+    for proc in procs:
+        proc.terminate()
+    for proc in procs:
+        proc.wait()
+
+
 def hub(env: dict[str, str]) -> subprocess.Popen[bytes]:
     port = free_port()
     return start(
@@ -131,8 +138,7 @@ def latency(runs: int) -> None:
                 took.append((t1 - t0) * 1000)
                 arrived.append((time.perf_counter() - t1) * 1000)
         finally:
-            server.terminate()
-            sb.terminate()
+            stop(server, sb)
         for name, values in (("im declare", took), ("then in PagerDuty", arrived)):
             values.sort()
             print(
@@ -180,8 +186,7 @@ def burst(count: int, kill_after: int) -> None:
             too_many = sum(1 for r in throttled if r["status"] == 429)
             posts = sum(1 for r in throttled if r["method"] == "POST")
         finally:
-            server.terminate()
-            sb.terminate()
+            stop(server, sb)
         print(
             f"{len(keys)} PagerDuty incidents for {count} declarations "
             f"({len(set(keys))} distinct incident keys) in {elapsed:.1f} s "
