@@ -287,6 +287,20 @@ def event_settled(
     conn: sa.Connection, connector: str, event: Mapping[str, Any], state: str, result: str
 ) -> None:
     """A received webhook event was applied, ignored or kept with its error."""
+    row = event_settled_values(connector, event, state, result)
+    conn.execute(sa.insert(connector_logs_table).values(**row))
+
+
+def insert_many(conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
+    """Add records made by the ``*_values`` functions in one statement."""
+    if rows:
+        conn.execute(sa.insert(connector_logs_table), rows)
+
+
+def event_settled_values(
+    connector: str, event: Mapping[str, Any], state: str, result: str
+) -> dict[str, Any]:
+    """The record of :func:`event_settled` (for a batch, with :func:`insert_many`)."""
     kind = str(event.get("event_type") or "unknown event")
     data = event.get("data")
     data = data if isinstance(data, dict) else {}
@@ -294,8 +308,7 @@ def event_settled(
     incident = incident if isinstance(incident, dict) else data
     pd_id = incident.get("id")
     where = f" {pd_id}" if isinstance(pd_id, str) else ""
-    record(
-        conn,
+    return values(
         "webhook",
         _EVENT_LEVELS.get(state, "info"),
         f"{kind}{where} {state}: {result}",

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 RELOAD_SECONDS: Final = 2.0
 #: PagerDuty gives a webhook 5 s; answer 503 (it retries) rather than be late.
 PERSIST_TIMEOUT: Final = 4.0
+#: Most events written by one statement (SQLite binds at most 32,766 values).
+WRITE_BATCH_MAX: Final = 500
 RECEIVING: Final = ("inbound", "bidirectional")
 PENDING: Final = "pending"
 #: Every reason an intake refused or took a call, for /metrics and ``health``.
@@ -261,7 +263,7 @@ class WebhookIntake:
 
     async def _write_all(self) -> None:
         while self._queue:
-            batch, self._queue = self._queue, []
+            batch, self._queue = self._queue[:WRITE_BATCH_MAX], self._queue[WRITE_BATCH_MAX:]
             try:
                 fresh = await asyncio.to_thread(self._write, batch)
             except Exception as exc:
@@ -279,9 +281,14 @@ class WebhookIntake:
         now = self.clock()
         fresh: list[bool] = []
         with self.engine.begin() as conn:
+            # One statement for the batch; the event ids it returns are the new ones.
+            stmt = _insert_ignore(conn, t, [p.values for p in batch]).returning(t.c.event_id)
+            new = set(conn.execute(stmt).scalars())
+            seen: set[str] = set()
             for p in batch:
-                stmt = _insert_ignore(conn, t, p.values).returning(t.c.id)
-                fresh.append(conn.execute(stmt).first() is not None)
+                event_id = p.values["event_id"]
+                fresh.append(event_id in new and event_id not in seen)
+                seen.add(event_id)
             for sub_id in {p.subscription_id for p in batch}:
                 conn.execute(
                     sa.update(s)
@@ -294,14 +301,15 @@ class WebhookIntake:
         return fresh
 
 
-def _insert_ignore(conn: sa.Connection, table: sa.Table, values: dict[str, Any]) -> Any:
+def _insert_ignore(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> Any:
+    """``INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING`` for either database."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(table).values(**values).on_conflict_do_nothing()
+        return pg_insert(table).values(rows).on_conflict_do_nothing()
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(table).values(**values).on_conflict_do_nothing()
+    return sqlite_insert(table).values(rows).on_conflict_do_nothing()
 
 
 def _verified(body: bytes, signature: str | None, secrets: list[tuple[int, str]]) -> int | None:
