@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_connector.py latency [--runs 20]
     .venv/bin/python bench/bench_connector.py burst [--count 1000] [--kill-after 300]
+    .venv/bin/python bench/bench_connector.py inbound [--runs 20]
 
 ``latency``: with a connector configured and ``im serve`` running, each run is a fresh
 ``im declare`` process; prints how long the command took (target ≤ 500 ms) and how long after
@@ -11,6 +12,10 @@ it returned the PagerDuty incident existed in the sandbox (target ≤ 1 s).
 after ``--kill-after`` incidents exist in the sandbox the hub is killed with SIGKILL and started
 again. Checks: every incident reaches the sandbox exactly once (one PagerDuty incident per local
 one), no 429 from the sandbox (the REST budget, 960/min, is kept), the elapsed time.
+
+``inbound``: under ``pagerbridge up`` (sandbox mode: the demo connector and its webhook
+subscription), each run acknowledges one PagerDuty incident in the sandbox and measures how long
+until the local incident is mitigated (target: median ≤ 1 s).
 """
 
 from __future__ import annotations
@@ -197,6 +202,88 @@ def burst(count: int, kill_after: int) -> None:
             raise SystemExit("FAILED: lost, duplicated or throttled")
 
 
+def inbound(runs: int) -> None:
+    import sqlalchemy as sa
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "PAGERBRIDGE_DATA_DIR": tmp, "PAGERBRIDGE_SERVER": ""}
+        env.pop("PAGERBRIDGE_DATABASE_URL", None)
+        ports = [free_port() for _ in range(3)]
+        up = subprocess.Popen(
+            [
+                str(BIN / "pagerbridge"),
+                "up",
+                "--listen",
+                f"127.0.0.1:{ports[0]}",
+                "--hub-listen",
+                f"127.0.0.1:{ports[1]}",
+                "--sandbox-listen",
+                f"127.0.0.1:{ports[2]}",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert up.stdout is not None
+        for line in up.stdout:
+            if "Press Ctrl-C" in line:
+                break
+        sandbox = f"http://127.0.0.1:{ports[2]}"
+        engine = sa.create_engine(f"sqlite:///{tmp}/pagerbridge.db")
+        took = []
+        try:
+            for i in range(runs):
+                done = subprocess.run(
+                    [str(BIN / "im"), "declare", "--sev", "SEV-2", "--title", f"inbound {i}"],
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                ref = int(done.stdout.split()[1].removeprefix("INC-"))
+                while incident_count(sandbox) < i + 1:
+                    time.sleep(0.01)
+                pd_id = next(
+                    k
+                    for k, v in rest(sandbox, "/_sandbox/state")["incidents"].items()
+                    if v["title"] == f"inbound {i}"
+                )
+                request = urllib.request.Request(
+                    f"{sandbox}/incidents/{pd_id}",
+                    method="PUT",
+                    data=json.dumps(
+                        {"incident": {"type": "incident_reference", "status": "acknowledged"}}
+                    ).encode(),
+                    headers={
+                        "Authorization": "Token token=sandbox-token",
+                        "Accept": "application/vnd.pagerduty+json;version=2",
+                        "Content-Type": "application/json",
+                        "From": "oncall@example.com",
+                    },
+                )
+                t0 = time.perf_counter()
+                urllib.request.urlopen(request, timeout=10).close()
+                while True:
+                    with engine.connect() as conn:
+                        status = conn.execute(
+                            sa.text("SELECT status FROM im_incidents WHERE id = :i"), {"i": ref}
+                        ).scalar()
+                    if status == "mitigated":
+                        break
+                    time.sleep(0.002)
+                took.append((time.perf_counter() - t0) * 1000)
+        finally:
+            engine.dispose()
+            up.send_signal(signal.SIGINT)
+            up.wait()
+    took.sort()
+    print(
+        f"PagerDuty ack → local mitigated, {runs} runs: median {statistics.median(took):.0f} ms, "
+        f"p90 {took[int(len(took) * 0.9) - 1]:.0f} ms, max {took[-1]:.0f} ms"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="what", required=True)
@@ -205,9 +292,13 @@ def main() -> None:
     bur = sub.add_parser("burst")
     bur.add_argument("--count", type=int, default=1000)
     bur.add_argument("--kill-after", type=int, default=300)
+    inb = sub.add_parser("inbound")
+    inb.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     if args.what == "latency":
         latency(args.runs)
+    elif args.what == "inbound":
+        inbound(args.runs)
     else:
         burst(args.count, args.kill_after)
 
