@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from pagerbridge.agent.testing import free_port, get, pagerbridge_command, post
 
@@ -32,24 +33,8 @@ def wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 60.
 
 
 def test_up_in_sandbox_mode_delivers_an_event(tmp_path: Path) -> None:
-    agent_port, hub_port, sandbox_port = free_port(), free_port(), free_port()
-    proc = subprocess.Popen(
-        [
-            pagerbridge_command(),
-            "up",
-            "--db",
-            str(tmp_path / "pb.db"),
-            "--listen",
-            f"127.0.0.1:{agent_port}",
-            "--hub-listen",
-            f"127.0.0.1:{hub_port}",
-            "--sandbox-listen",
-            f"127.0.0.1:{sandbox_port}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    agent_port, hub_port, sandbox_port = ports = free_port(), free_port(), free_port()
+    proc = _start_up(tmp_path, ports)
     try:
         banner = wait_for_line(proc, "Press Ctrl-C")
         assert "SANDBOX MODE: nothing reaches PagerDuty" in banner
@@ -154,18 +139,28 @@ def _stop(proc: subprocess.Popen[str]) -> str:
     return out
 
 
-def _sandbox_incidents(sandbox_port: int) -> list[dict[str, object]]:
+def _sandbox_call(port: int, method: str, path: str, body: object = None) -> Any:
     import urllib.request
 
     request = urllib.request.Request(
-        f"http://127.0.0.1:{sandbox_port}/incidents?date_range=all",
+        f"http://127.0.0.1:{port}{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
         headers={
             "Authorization": "Token token=sandbox-token",
             "Accept": "application/vnd.pagerduty+json;version=2",
+            "Content-Type": "application/json",
+            "From": "oncall@example.com",
         },
     )
     with urllib.request.urlopen(request, timeout=5) as answer:
-        incidents: list[dict[str, object]] = json.load(answer)["incidents"]
+        return json.load(answer)
+
+
+def _sandbox_incidents(sandbox_port: int) -> list[dict[str, Any]]:
+    incidents: list[dict[str, Any]] = _sandbox_call(
+        sandbox_port, "GET", "/incidents?date_range=all"
+    )["incidents"]
     return incidents
 
 
@@ -197,6 +192,22 @@ def test_up_pages_the_sandbox_from_im_declare_and_keeps_it_across_a_restart(
         [made] = wait_for(lambda: _sandbox_incidents(ports[2]), "the PagerDuty incident", 15)
         assert made["title"] == "Database performance issue"
         assert made["urgency"] == "high"
+        # Bidirectional: acknowledging in the sandbox comes back through up's subscription.
+        _sandbox_call(
+            ports[2],
+            "PUT",
+            f"/incidents/{made['id']}",
+            {"incident": {"type": "incident_reference", "status": "acknowledged"}},
+        )
+        ref = done.stdout.split()[1]
+
+        def status() -> str:
+            shown = subprocess.run(
+                [im, "show", ref, "--json"], capture_output=True, text=True, env=env, timeout=30
+            )
+            return str(json.loads(shown.stdout)["incident"]["status"])
+
+        wait_for(lambda: status() == "mitigated", "the acknowledgement made in the sandbox", 15)
     finally:
         _stop(proc)
     proc = _start_up(tmp_path, ports)
