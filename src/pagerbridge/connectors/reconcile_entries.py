@@ -115,6 +115,21 @@ def parse_at(value: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def normal_at(value: Any) -> str | None:
+    """A PagerDuty time as ``YYYY-MM-DDTHH:MM:SSZ`` (UTC: sortable as text), or None when it is
+    not one (PagerDuty's answers are data: a bad one is passed over, never a crash)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = parse_at(value).astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}"
+        f"T{moment.hour:02d}:{moment.minute:02d}:{moment.second:02d}Z"
+    )
+
+
 def incident_data(incident: dict[str, Any]) -> dict[str, Any]:
     """An incident (REST shape) as ``incident.triggered`` carries it, keeping what inbound reads."""
     priority = _obj(incident.get("priority"))
@@ -137,8 +152,8 @@ def from_entry(entry: dict[str, Any]) -> Change | None:
     for entries no webhook stands for (notify, urgency change, ...)."""
     kind_of_entry = entry.get("type")
     incident = _obj(entry.get("incident"))
-    pd_id, at, entry_id = incident.get("id"), entry.get("created_at"), entry.get("id")
-    if not (isinstance(pd_id, str) and isinstance(at, str) and isinstance(entry_id, str)):
+    pd_id, at, entry_id = incident.get("id"), normal_at(entry.get("created_at")), entry.get("id")
+    if not (isinstance(pd_id, str) and at is not None and isinstance(entry_id, str)):
         return None
     service = _obj(entry.get("service")).get("id") or _obj(incident.get("service")).get("id")
     common: dict[str, Any] = {
@@ -178,8 +193,7 @@ def from_incident(incident: dict[str, Any]) -> list[Change]:
     pd_id = incident.get("id")
     if not isinstance(pd_id, str):
         return []
-    created = incident.get("created_at")
-    at = created if isinstance(created, str) else datetime.now(UTC).isoformat()
+    at = normal_at(incident.get("created_at")) or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     service = _obj(incident.get("service")).get("id")
     common: dict[str, Any] = {
         "pd_incident": pd_id,
@@ -198,11 +212,11 @@ def from_incident(incident: dict[str, Any]) -> list[Change]:
     if incident.get("status") == "acknowledged":
         acks = incident.get("acknowledgements")
         last = _obj(acks[-1]) if isinstance(acks, list) and acks else {}
-        when = last.get("at") or incident.get("last_status_change_at") or at
+        when = normal_at(last.get("at")) or normal_at(incident.get("last_status_change_at")) or at
         out.append(
             Change(
                 entry_id=f"backfill:{pd_id}:ack",
-                at=str(when),
+                at=when,
                 kind="incident.acknowledged",
                 agent=_ref(last.get("acknowledger")),
                 user_id=_first_user(incident.get("assignments"), "assignee")
