@@ -402,3 +402,20 @@ def test_the_later_change_wins_and_a_reassignment_comes_back(lite: Engine, sandb
     assert found["Reopened here"]["assignee"] == "backup@example.com"
     assert found["Acked"]["status"] == "resolved"
     assert result.applied == 2, result.fixed
+
+
+def test_on_sqlite_a_lease_lets_one_reconcile_and_expires_with_a_dead_holder(
+    lite: Engine, sandbox: Any
+) -> None:
+    add_connector(lite, sandbox, name=NAME)
+    first, second = reconcile_state.RunLock(lite, 1), reconcile_state.RunLock(lite, 1)
+    assert first.acquire() and not second.acquire()
+    assert not reconcile(lite).ran, "a run finds the lease taken"
+    first.release()
+    assert second.acquire() and second.renew()
+    # Its holder died (no release): the lease runs out and the next one takes over.
+    lease = json.dumps({"owner": second.owner, "until": time.time() - 1})
+    with lite.begin() as conn:
+        reconcile_state.put(conn, 1, reconcile_state.LEASE, lease)
+    assert reconcile(lite).ran
+    assert not second.renew(), "the dead holder's lease is gone"

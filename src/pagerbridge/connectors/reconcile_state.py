@@ -145,8 +145,9 @@ class RunLock:
         return self._lease(take=True)
 
     def renew(self) -> bool:
-        """Extend a SQLite lease (False: it was lost, stop); PostgreSQL's lock needs nothing."""
-        return True if self.postgres else self._lease(take=True)
+        """Extend a SQLite lease (False: another took it meanwhile, stop); PostgreSQL's lock
+        needs nothing."""
+        return True if self.postgres else self._lease(take=True, renewing=True)
 
     def release(self) -> None:
         if self._held is not None:
@@ -162,7 +163,7 @@ class RunLock:
         if not self.postgres:
             self._lease(take=False)
 
-    def _lease(self, *, take: bool) -> bool:
+    def _lease(self, *, take: bool, renewing: bool = False) -> bool:
         t = connector_state_table
         now = time.time()
         where = (t.c.connector_id == self.connector_id, t.c.name == LEASE)
@@ -173,6 +174,8 @@ class RunLock:
                 if owner == self.owner:
                     conn.execute(sa.delete(t).where(*where))
                 return True
+            if renewing and owner != self.owner:
+                return False
             if owner not in (None, self.owner) and until > now:
                 return False
             put(
