@@ -66,8 +66,9 @@ MAX_WINDOW: Final = timedelta(days=150)
 #: holds one window's changes, so this bounds it whatever the backlog (classic pagination
 #: could read 10,000; a split costs one request).
 WINDOW_ENTRIES: Final = 2000
-#: Changes applied per transaction (each in its own savepoint).
-BATCH: Final = 100
+#: Changes applied per transaction (each in its own savepoint): short holds of SQLite's write
+#: lock, so the webhook intake's answers stay quick during a large reconcile (as the applier's).
+BATCH: Final = 25
 #: ``fixed`` keeps this many sentences; ``applied`` counts them all.
 KEEP_FIXED: Final = 100
 Progress = Callable[[int, int], None]
