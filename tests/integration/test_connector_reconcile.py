@@ -119,8 +119,10 @@ def test_backfill_then_the_walk_repairs_missed_changes_once(
     open_one = pd_create(sandbox, "Open in PagerDuty")
     pd_create(sandbox, "Elsewhere", service=other_service(sandbox))  # not mapped
 
-    first = reconcile(engine)
+    ticks: list[tuple[int, int]] = []
+    first = asyncio.run(reconcile_now(engine, NAME, progress=lambda *t: ticks.append(t)))
     assert first.ran and first.ok, first
+    assert ticks[-1][0] == ticks[-1][1] > 0, "the progress bar ends full"
     # The backfill asked PagerDuty for the open incidents of the mapped service, of any age.
     [listing] = sandbox.requests(method="GET", path="/incidents")
     assert parse_qs(listing["query"]) == {

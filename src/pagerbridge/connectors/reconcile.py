@@ -293,7 +293,6 @@ class Reconciler:
             fresh = [c for c in window if c.entry_id not in seen]
             self.result.entries += len(fresh)
             await self._apply(fresh)
-            self._tick(done=len(window))
             horizon = iso(b - OVERLAP)
             seen = {k: v for k, v in seen.items() if v >= horizon}
             seen.update({c.entry_id: c.at for c in window if c.at >= horizon})
@@ -317,6 +316,7 @@ class Reconciler:
         page, offset = first, 0
         while True:
             changes += [c for e in page.items if (c := entries.from_entry(e)) is not None]
+            self._tick(done=len(page.items))
             offset += len(page.items)
             if not page.more or not page.items:
                 break
