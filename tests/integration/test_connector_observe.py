@@ -9,7 +9,6 @@ test_im_connector_cli.py); ``--follow`` runs as a real process in test_connector
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 from typing import Any
@@ -20,14 +19,16 @@ from sqlalchemy import Engine
 
 from pagerbridge.cli._common import run_app
 from pagerbridge.cli.im_app import app
-from pagerbridge.connectors.models import (
-    connector_subscriptions_table,
-    connector_webhook_events_table,
-)
-from pagerbridge.connectors.secrets import SecretBox
 from pagerbridge.pagerduty.webhooks import build_envelope
 from pagerbridge.server.testing import running_hub
-from servers.connector_setup import add_connector, commands, pd_incidents
+from servers.connector_setup import (
+    add_connector,
+    commands,
+    events_stored,
+    pd_incidents,
+    post_webhook,
+    subscribe,
+)
 from servers.waiting import wait_for
 
 NAME = "prod-pagerduty"
@@ -52,51 +53,6 @@ class Im:
         return json.loads(out)
 
 
-def subscribe(engine: Engine, sandbox: Any, hub_url: str, connector_id: int = 1) -> str:
-    """A v3 subscription in the sandbox pointing at the hub; its secret stored encrypted."""
-    url = f"{hub_url}/connectors/{NAME}/webhook"
-    status, body = sandbox.rest(
-        "POST",
-        "/webhook_subscriptions",
-        {
-            "webhook_subscription": {
-                "type": "webhook_subscription",
-                "delivery_method": {"type": "http_delivery_method", "url": url},
-                "events": ["incident.triggered", "incident.acknowledged"],
-                "filter": {"type": "account_reference"},
-            }
-        },
-    )
-    assert status == 200, body
-    sub = body["webhook_subscription"]
-    box = SecretBox.for_engine(engine)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.insert(connector_subscriptions_table).values(
-                connector_id=connector_id,
-                pd_subscription_id=sub["id"],
-                secret=box.encrypt_text(sub["delivery_method"]["secret"]),
-                key_fingerprint=box.fingerprint,
-                url=url,
-                state="active",
-                created_at=time.time(),
-            )
-        )
-    return str(sub["delivery_method"]["secret"])
-
-
-def post(url: str, body: bytes, signature: str | None) -> int:
-    headers = {"Content-Type": "application/json"}
-    if signature is not None:
-        headers["X-PagerDuty-Signature"] = signature
-    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return int(answer.status)
-    except urllib.error.HTTPError as exc:
-        return int(exc.code)
-
-
 def scrape(hub: Any) -> str:
     request = urllib.request.Request(
         hub.url + "/metrics", headers={"Authorization": f"Bearer {hub.create_token('prom')}"}
@@ -106,9 +62,7 @@ def scrape(hub: Any) -> str:
 
 
 def states(engine: Engine) -> list[str]:
-    t = connector_webhook_events_table
-    with engine.connect() as conn:
-        return [str(s) for s in conn.execute(sa.select(t.c.state).order_by(t.c.id)).scalars()]
+    return [state for _, state in events_stored(engine)]
 
 
 def test_a_working_connector_observed(
@@ -116,10 +70,8 @@ def test_a_working_connector_observed(
 ) -> None:
     add_connector(engine, sandbox, name=NAME, api_key=sandbox.user_token)
     im = Im(database_url, capsys)
-    hook = None
     with running_hub(database_url, sla_interval=None) as hub:
         subscribe(engine, sandbox, hub.url)
-        hook = f"{hub.url}/connectors/{NAME}/webhook"
         ref = commands(engine).declare(title="Disk full", severity="SEV-1")["incident"]["id"]
         [pd] = wait_for(lambda: pd_incidents(sandbox), "the PagerDuty incident")
         status, body = sandbox.rest(
@@ -131,8 +83,9 @@ def test_a_working_connector_observed(
         assert status == 200, body
         wait_for(lambda: "applied" in states(engine), "the acknowledgement applied")
         forged = json.dumps(build_envelope("incident.acknowledged", {"id": pd["id"]})).encode()
-        assert [post(hook, forged, "v1=" + "0" * 64) for _ in range(3)] == [401, 401, 401]
-        assert post(hook, forged, None) == 401
+        forge = [post_webhook(hub.url, forged, "v1=" + "0" * 64)[0] for _ in range(3)]
+        assert forge == [401, 401, 401]
+        assert post_webhook(hub.url, forged, None)[0] == 401
 
         def refusals() -> list[dict[str, Any]]:
             found = im.json("logs", "--component", "webhook", "--level", "warning")["logs"]

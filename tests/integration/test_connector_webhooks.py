@@ -14,75 +14,20 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import Engine
 
-from pagerbridge.connectors.models import (
-    connector_subscriptions_table,
-    connector_webhook_events_table,
-)
-from pagerbridge.connectors.secrets import SecretBox
 from pagerbridge.pagerduty.webhooks import build_envelope, sign
 from pagerbridge.server.testing import running_hub
-from servers.connector_setup import FROM, add_connector, commands, pd_incidents
+from servers.connector_setup import (
+    FROM,
+    add_connector,
+    commands,
+    events_stored,
+    pd_incidents,
+    post_webhook,
+    subscribe,
+)
 from servers.waiting import wait_for
 
 NAME = "prod-pagerduty"
-INCIDENT_EVENTS = [
-    "incident.triggered",
-    "incident.acknowledged",
-    "incident.unacknowledged",
-    "incident.resolved",
-    "incident.reopened",
-    "incident.annotated",
-    "incident.reassigned",
-    "incident.escalated",
-]
-
-
-def subscribe(engine: Engine, sandbox: Any, hub_url: str) -> str:
-    """A v3 subscription in the sandbox pointing at the hub; its secret stored encrypted."""
-    url = f"{hub_url}/connectors/{NAME}/webhook"
-    status, body = sandbox.rest(
-        "POST",
-        "/webhook_subscriptions",
-        {
-            "webhook_subscription": {
-                "type": "webhook_subscription",
-                "delivery_method": {"type": "http_delivery_method", "url": url},
-                "events": INCIDENT_EVENTS,
-                "filter": {"type": "account_reference"},
-            }
-        },
-    )
-    assert status == 200, body  # PagerDuty answers 200 to this create
-    sub = body["webhook_subscription"]
-    secret = sub["delivery_method"]["secret"]
-    box = SecretBox.for_engine(engine)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.insert(connector_subscriptions_table).values(
-                connector_id=1,
-                pd_subscription_id=sub["id"],
-                secret=box.encrypt_text(secret),
-                key_fingerprint=box.fingerprint,
-                url=url,
-                state="active",
-                created_at=time.time(),
-            )
-        )
-    return str(secret)
-
-
-def post_webhook(hub_url: str, body: bytes, signature: str | None) -> tuple[int, Any]:
-    headers = {"Content-Type": "application/json"}
-    if signature is not None:
-        headers["X-PagerDuty-Signature"] = signature
-    request = urllib.request.Request(
-        f"{hub_url}/connectors/{NAME}/webhook", data=body, headers=headers, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
-            return answer.status, json.load(answer)
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.load(exc)
 
 
 def local(hub: Any, ref: str) -> dict[str, Any]:
@@ -103,15 +48,6 @@ def active_connector_rows(engine: Engine) -> int:
                 )
             ).scalar_one()
         )
-
-
-def events_stored(engine: Engine) -> list[tuple[str, str]]:
-    t = connector_webhook_events_table
-    with engine.connect() as conn:
-        return [
-            (r.event_type, r.state)
-            for r in conn.execute(sa.select(t.c.event_type, t.c.state).order_by(t.c.id))
-        ]
 
 
 def test_acknowledge_in_pagerduty_shows_locally_and_sends_nothing_back(

@@ -11,11 +11,16 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from integration.test_connector_webhooks import NAME, events_stored, post_webhook, subscribe
 from pagerbridge.connectors.models import connector_webhook_events_table
 from pagerbridge.pagerduty.webhooks import sign
 from pagerbridge.server.testing import running_hub
-from servers.connector_setup import add_connector, commands
+from servers.connector_setup import (
+    add_connector,
+    commands,
+    events_stored,
+    post_webhook,
+    subscribe,
+)
 from servers.waiting import wait_for
 
 
@@ -80,7 +85,7 @@ BODIES = st.one_of(
 def test_signed_hostile_bodies_never_fail_the_hub_or_later_reads(
     database_url: str, engine: Engine, sandbox: Any
 ) -> None:
-    add_connector(engine, sandbox, name=NAME, webhook={"rate_limit_per_s": 100000})
+    add_connector(engine, sandbox, webhook={"rate_limit_per_s": 100000})
     with running_hub(database_url) as hub:
         secret = subscribe(engine, sandbox, hub.url)
 
