@@ -27,15 +27,14 @@ from pagerbridge.connectors import reconcile_state
 from pagerbridge.connectors.models import (
     connector_logs_table,
     connector_state_table,
-    connector_subscriptions_table,
 )
 from pagerbridge.connectors.reconcile import ReconcileResult, reconcile_now
 from pagerbridge.connectors.reconcile_loop import ReconcileLoop
-from pagerbridge.connectors.secrets import SecretBox, generate_key
+from pagerbridge.connectors.secrets import generate_key
 from pagerbridge.server.testing import running_hub
 from pagerbridge.store.engine import make_engine
 from pagerbridge.store.migrate import upgrade
-from servers.connector_setup import FROM, add_connector, commands, pd_incidents
+from servers.connector_setup import FROM, add_connector, commands, pd_incidents, subscribe
 from servers.waiting import wait_for
 
 NAME = "prod-pagerduty"
@@ -185,38 +184,6 @@ def reconcile_runs(engine: Engine) -> list[dict[str, Any]]:
             sa.select(t.c.data).where(t.c.component == "reconcile").order_by(t.c.id)
         ).scalars()
         return [json.loads(d) for d in rows]
-
-
-def subscribe(engine: Engine, sandbox: Any, hub_url: str) -> None:
-    """A v3 subscription in the sandbox pointing at the hub, its secret stored encrypted."""
-    url = f"{hub_url}/connectors/{NAME}/webhook"
-    status, body = sandbox.rest(
-        "POST",
-        "/webhook_subscriptions",
-        {
-            "webhook_subscription": {
-                "type": "webhook_subscription",
-                "delivery_method": {"type": "http_delivery_method", "url": url},
-                "events": ["incident.triggered", "incident.acknowledged", "incident.resolved"],
-                "filter": {"type": "account_reference"},
-            }
-        },
-    )
-    assert status == 200, body
-    sub = body["webhook_subscription"]
-    box = SecretBox.for_engine(engine)
-    with engine.begin() as conn:
-        conn.execute(
-            sa.insert(connector_subscriptions_table).values(
-                connector_id=1,
-                pd_subscription_id=sub["id"],
-                secret=box.encrypt_text(sub["delivery_method"]["secret"]),
-                key_fingerprint=box.fingerprint,
-                url=url,
-                state="active",
-                created_at=time.time(),
-            )
-        )
 
 
 def reconcile_state_time(text: str) -> Any:
