@@ -37,7 +37,9 @@ GATHER_SECONDS: Final = 0.02
 EmailOf = Callable[[ConnectorRecord, str], Awaitable[str | None]]
 
 
-def _lock_key(connector_id: int) -> int:
+def apply_lock_key(connector_id: int) -> int:
+    """The PostgreSQL advisory lock held while a connector's PagerDuty changes are applied (the
+    webhook applier and reconcile take it, so they never declare one incident twice)."""
     return zlib.crc32(f"pagerbridge:webhook-apply:{connector_id}".encode()) & 0x7FFFFFFF
 
 
@@ -58,9 +60,7 @@ class WebhookApplier:
                 done = 0
             if done < BATCH:
                 waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
-                await asyncio.wait(
-                    waits, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED
-                )
+                await asyncio.wait(waits, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
                 for w in waits:
                     w.cancel()
                 # Let a burst gather: one transaction for many events costs the intake less
@@ -171,7 +171,7 @@ class WebhookApplier:
         """One applier per connector across hubs (PostgreSQL; held to the end of the batch)."""
         return bool(
             conn.execute(
-                sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _lock_key(connector_id)}
+                sa.text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": apply_lock_key(connector_id)}
             ).scalar()
         )
 

@@ -360,13 +360,14 @@ class Reconciler:
         }
 
     def _apply_batch(self, batch: list[entries.Change]) -> list[entries.Result]:
-        from pagerbridge.connectors.applier import _lock_key
+        from pagerbridge.connectors.applier import apply_lock_key
 
         with self.engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # Not at the same time as the webhook applier: both would declare a new incident.
                 conn.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(self.record.id)}
+                    sa.text("SELECT pg_advisory_xact_lock(:k)"),
+                    {"k": apply_lock_key(self.record.id)},
                 )
             return entries.apply_changes(conn, self.record, batch, self._emails)
 
