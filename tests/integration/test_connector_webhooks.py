@@ -296,3 +296,31 @@ def test_a_busy_database_gets_a_503_in_time_and_the_retry_is_stored(
         # The late write still lands (or the retry does): PagerDuty's retry is taken, once.
         assert post_webhook(hub.url, body, sign(body, secret))[0] == 202
         wait_for(lambda: [s for _, s in events_stored(engine)] == ["ignored"] * 2, "once each")
+
+
+def test_the_fast_path_refuses_a_megabyte_body_and_leaves_other_methods_to_the_app(
+    sqlite_url: str, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pagerbridge.connectors.secrets import generate_key
+    from pagerbridge.store.engine import make_engine
+    from pagerbridge.store.migrate import upgrade
+
+    monkeypatch.setenv("PAGERBRIDGE_SECRET_KEY", generate_key())
+    engine = make_engine(sqlite_url)
+    upgrade(engine)
+    add_connector(engine, sandbox, name=NAME)
+    with running_hub(sqlite_url) as hub:
+        secret = subscribe(engine, sandbox, hub.url)
+        huge = (
+            b'{"event": {"id": "x", "event_type": "incident.triggered", "pad": "'
+            + (b"a" * (1024 * 1024))
+            + b'"}}'
+        )
+        status, answer = post_webhook(hub.url, huge, sign(huge, secret))
+        assert status == 413 and answer["error"]["reason"] == "too_large"
+        request = urllib.request.Request(f"{hub.url}/connectors/{NAME}/webhook", method="GET")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 405 and "POST" in refused.value.headers["Allow"]
+    assert events_stored(engine) == []
+    engine.dispose()

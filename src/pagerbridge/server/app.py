@@ -181,4 +181,6 @@ def create_app(
     app.add_middleware(BodyGuard)
     templates = RouteTemplates(hot_routes, [(probe_router, ""), (api_router, API_PREFIX)])
     app.add_middleware(RequestMetrics, metrics=metrics, templates=templates)
+    # PagerDuty's deliveries skip the generic stack (see WebhookFastPath).
+    app.add_middleware(connector_webhooks.WebhookFastPath, intake=intake)
     return app
