@@ -280,3 +280,19 @@ def test_a_routing_key_connector_sends_events_api_alerts(
     assert {a["dedup_key"] for a in arrivals} == {arrivals[0]["dedup_key"]}
     assert arrivals[0]["dedup_key"].endswith(f"/{ref}/events")
     assert arrivals[0]["summary"] == "Via the Events API"
+
+
+def test_a_custom_field_the_account_lacks_leaves_the_incident_and_says_so(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    add_connector(engine, sandbox, custom={"custom_field_mappings": {"team": "no_such_field"}})
+    im = commands(engine)
+    ref = im.declare(title="Fields", severity="SEV-3", custom_fields={"team": "payments"})[
+        "incident"
+    ]["id"]
+    im.transition(ref, "ack")
+    assert sync(database_url, engine).ok
+    [pd] = pd_incidents(sandbox)
+    assert pd["status"] == "acknowledged"  # later changes still follow
+    lines = [e["body"] for e in im.timeline(ref) if e["kind"] == "pagerduty"]
+    assert any(line.startswith("custom fields not set in PagerDuty") for line in lines)

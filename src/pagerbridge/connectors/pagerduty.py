@@ -33,7 +33,7 @@ import sqlalchemy as sa
 
 from pagerbridge.connectors import links as db
 from pagerbridge.connectors.records import ConnectorRecord
-from pagerbridge.errors import APIError
+from pagerbridge.errors import APIError, PagerbridgeError
 from pagerbridge.pagerduty.rest import RestClient
 from pagerbridge.pagerduty.rest_models import Incident as PDIncident
 
@@ -57,6 +57,8 @@ class Context:
     client: RestClient
     engine: sa.Engine
     users: dict[str, str | None] = field(default_factory=dict)
+    #: Lines for the timeline besides the calls' own (e.g. a custom field PagerDuty refused).
+    notes: list[str] = field(default_factory=list)
 
     async def db(self, fn: Callable[[sa.Connection], T]) -> T:
         """Run ``fn`` in one transaction in a thread (the event loop never waits on the DB)."""
@@ -184,7 +186,7 @@ async def declare(ctx: Context, incident: dict[str, Any], actor: str) -> list[st
             )
         )
         done.append(_say(f"PagerDuty incident {how}", found, pd_service))
-    return done
+    return done + ctx.notes
 
 
 async def _create(
@@ -211,12 +213,19 @@ async def _create(
     )
     values = pd_custom_fields(incident, custom.custom_field_mappings)
     if values:
-        await ctx.client.request(
-            "PUT",
-            f"/incidents/{created.id}/custom_fields/values",
-            json={"custom_fields": values},
-            from_email=await ctx.from_for(actor),
-        )
+        try:
+            await ctx.client.request(
+                "PUT",
+                f"/incidents/{created.id}/custom_fields/values",
+                json={"custom_fields": values},
+                from_email=await ctx.from_for(actor),
+            )
+        except PagerbridgeError as exc:
+            # The incident stands (a retry would find it by its key and not set them either):
+            # say on the timeline that its fields are missing, e.g. one the account lacks.
+            ctx.notes.append(
+                f"custom fields not set in PagerDuty ({exc}): check custom_field_mappings"
+            )
     return created
 
 
