@@ -99,7 +99,9 @@ class Clients:
 
 
 class ConnectorRuntime:
-    """The hub's sender of every connector's rows (start with :meth:`run`)."""
+    """The connectors in the hub (start with :meth:`run`): the sender of every connector's rows,
+    the webhook applier, reconcile at each connector's ``sync_interval``, and housekeeping
+    (counted API calls written, old log records pruned)."""
 
     def __init__(
         self, database_url: str, engine: sa.Engine, *, applied: asyncio.Event | None = None
