@@ -26,6 +26,7 @@ config error with file, line and key (``sources.syslog.rules.2.summary``). ``FIE
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -195,9 +196,9 @@ class SourceSettings(BaseModel):
             raise ValueError(f"a routing key is {ROUTING_KEY_LENGTH} characters long")
         return value
 
+    @abstractmethod
     def create(self, name: str) -> Source:
         """The running source for these settings (import the implementation here, lazily)."""
-        raise NotImplementedError(f"{type(self).__name__} does not create a source")
 
     def decode_text(self, text: str) -> Fields | None:
         """Fields of one raw message (``rules test --message``); None if the source has no text
