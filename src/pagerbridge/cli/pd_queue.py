@@ -10,20 +10,19 @@ of :mod:`pagerbridge.cli.exits` (3 no such row or key, 74 the database).
 from __future__ import annotations
 
 import json
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pagerbridge.cli import exits
+from pagerbridge.cli import pd_queue_rows as rows_view
 from pagerbridge.cli._common import fail, run_guarded
 
 if TYPE_CHECKING:
-    from pagerbridge.outbox import Outbox, OutboxRow
+    from pagerbridge.outbox import Outbox
 
 app = typer.Typer(
     help="Inspect and manage pagerbridge's outbox of PagerDuty events.",
@@ -50,13 +49,6 @@ _global_db: list[str | None] = [None]
 @app.callback()
 def _global_options(db: DbOption = None) -> None:
     _global_db[0] = db
-
-
-def short_key(key: str, show: bool) -> str:
-    """``…beef``: enough to tell keys apart, too little to page with."""
-    if show or len(key) <= 4:
-        return key
-    return "…" + key[-4:]
 
 
 def resolve_key(outbox: Outbox, value: str | None) -> str | None:
@@ -86,58 +78,6 @@ def _opened(db: str | None) -> Iterator[Outbox]:
         outbox.close()
 
 
-def _when(ts: float | None, *, short: bool = False) -> str:
-    if ts is None:
-        return "-"
-    if ts >= 1e14:
-        return "after earlier" if short else "after the earlier row of its key"
-    return datetime.fromtimestamp(ts, UTC).strftime(
-        "%m-%d %H:%M:%S" if short else "%Y-%m-%d %H:%M:%S"
-    )
-
-
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.1f}{unit}"
-    return f"{seconds:.0f}s"
-
-
-def is_rest(row: OutboxRow) -> bool:
-    """A connector's REST row: the hub sends it, never an agent."""
-    from pagerbridge.outbox import EVENT_KINDS
-
-    return row.kind not in EVENT_KINDS
-
-
-def held_reason(row: OutboxRow, recorded: str | None) -> str | None:
-    """Why an active row waits for another worker, or None when the agent here may send it."""
-    if row.state not in ("pending", "in_flight") or row.destination is None or is_rest(row):
-        return None
-    if recorded is None:
-        return f"meant for {row.destination}; waits for a worker configured for it"
-    if row.destination == recorded:
-        return None
-    return f"meant for {row.destination}; the agent on this database delivers to {recorded}"
-
-
-def _row_json(row: OutboxRow, show: bool, recorded: str | None = None) -> dict[str, Any]:
-    data = row.as_dict()
-    data["held"] = held_reason(row, recorded)
-    data["sent_by"] = "hub" if is_rest(row) else "agent"
-    if data["next_attempt_at"] >= 1e14:
-        data["next_attempt_at"] = None  # waiting for an earlier row of its key
-    if is_rest(row):  # its routing key names a rate budget (rest:<credential>), no secret
-        return data
-    data["routing_key"] = short_key(row.routing_key, show)
-    data["ordering_key"] = short_key(row.routing_key, show) + "/" + (row.dedup_key or "")
-    if isinstance(data["payload"], dict) and "routing_key" in data["payload"]:
-        data["payload"]["routing_key"] = short_key(str(data["payload"]["routing_key"]), show)
-    return data
-
-
 def _print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
 
@@ -159,44 +99,6 @@ def _console() -> Any:
     return console
 
 
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
-
-
-def parse_since(value: str, now: float) -> float:
-    """``30m``, ``2h``, ``1d`` ago, or an ISO 8601 date/time (UTC unless it says otherwise)."""
-    match = _RELATIVE.match(value.strip())
-    if match:
-        return now - float(match.group(1)) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
-    try:
-        moment = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise typer.BadParameter(
-            f"{value!r}: use e.g. 30m, 2h, 1d or 2026-11-23T10:00:00Z", param_hint="--since"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
-def _status_key(key: str, show: bool) -> str:
-    """A routing key as status shows it: a REST budget's name (``rest:…``) is no secret."""
-    from pagerbridge.outbox import REST_KEY_PREFIX
-
-    return key if key.startswith(REST_KEY_PREFIX) else short_key(key, show)
-
-
-def _rest_counts(by_kind: dict[str, dict[str, int]]) -> dict[str, int]:
-    """Rows by state over every kind that is not an Events API kind (the hub's REST rows)."""
-    from pagerbridge.outbox import EVENT_KINDS
-
-    out: dict[str, int] = {}
-    for kind, states in by_kind.items():
-        if kind not in EVENT_KINDS:
-            for state, count in states.items():
-                out[state] = out.get(state, 0) + count
-    return out
-
-
 @app.command()
 def status(db: DbOption = None, as_json: JsonOption = False, show_keys: KeysOption = False) -> None:
     """Counts by state and routing key, and the age of the oldest pending event."""
@@ -210,10 +112,10 @@ def status(db: DbOption = None, as_json: JsonOption = False, show_keys: KeysOpti
             held = outbox.held()
         age = st.oldest_pending_age(time.time())
         by_state = {s: st.by_state.get(s, 0) for s in STATES}
-        keys = {_status_key(k, show_keys): v for k, v in sorted(st.by_routing_key.items())}
-        paused = [short_key(k, show_keys) for k in st.paused]
+        keys = {rows_view.status_key(k, show_keys): v for k, v in sorted(st.by_routing_key.items())}
+        paused = [rows_view.short_key(k, show_keys) for k in st.paused]
         by_kind = st.by_kind or {}
-        rest = _rest_counts(by_kind)
+        rest = rows_view.rest_counts(by_kind)
         if as_json:
             _print_json(
                 {
@@ -241,7 +143,7 @@ def status(db: DbOption = None, as_json: JsonOption = False, show_keys: KeysOpti
             table.add_row(key + mark, *(str(counts.get(s, 0)) for s in STATES))
         table.add_row("[bold]total[/bold]", *(f"[bold]{by_state[s]}[/bold]" for s in STATES))
         console.print(table)
-        console.print(f"oldest pending: {_age(age)}")
+        console.print(f"oldest pending: {rows_view.age(age)}")
         if st.folds:
             console.print(
                 f"folds: {st.folds} repeated trigger(s) folded into a pending trigger of the "
@@ -266,17 +168,6 @@ def status(db: DbOption = None, as_json: JsonOption = False, show_keys: KeysOpti
             )
 
     run_guarded(go)
-
-
-def _action(row: OutboxRow) -> str:
-    """What a row does: the event action, ``change``, or a REST row's kind and action."""
-    payload = row.payload_json()
-    if is_rest(row):
-        action = payload.get("action") if isinstance(payload, dict) else None
-        return f"{row.kind}: {action}" if action else row.kind
-    if row.change:
-        return "change"
-    return str(payload.get("event_action", "")) if isinstance(payload, dict) else ""
 
 
 @app.command("list")
@@ -305,7 +196,7 @@ def list_rows(
             raise typer.BadParameter(
                 f"{s!r} is not one of {', '.join(STATES)}", param_hint="--state"
             )
-    since_ts = parse_since(since, time.time()) if since else None
+    since_ts = rows_view.parse_since(since, time.time()) if since else None
 
     def go() -> None:
         with _opened(db) as outbox:
@@ -324,7 +215,7 @@ def list_rows(
         if as_json:
             _print_json(
                 {
-                    "rows": [_row_json(r, show_keys, recorded) for r in rows],
+                    "rows": [rows_view.row_json(r, show_keys, recorded) for r in rows],
                     "next_after": next_after,
                 }
             )
@@ -343,15 +234,16 @@ def list_rows(
         table.add_column("next try", no_wrap=True)
         table.add_column("last error", overflow="fold")
         for r in rows:
-            held = held_reason(r, recorded)
+            held = rows_view.held_reason(r, recorded)
             note = f"held: {held}" if held else (r.last_error or "")[:120]
-            if is_rest(r) and not note and r.state in ("pending", "in_flight"):
+            if rows_view.is_rest(r) and not note and r.state in ("pending", "in_flight"):
                 note = "sent by the hub"
             table.add_row(
                 str(r.id), r.state + (" (held)" if held else ""),
-                _status_key(r.routing_key, show_keys), r.dedup_key or "-",
-                _action(r), str(r.attempts), str(r.folds or "-"), _when(r.created_at, short=True),
-                _when(r.next_attempt_at, short=True) if r.state == "pending" else "-",
+                rows_view.status_key(r.routing_key, show_keys), r.dedup_key or "-",
+                rows_view.action(r), str(r.attempts), str(r.folds or "-"),
+                rows_view.when(r.created_at, short=True),
+                rows_view.when(r.next_attempt_at, short=True) if r.state == "pending" else "-",
                 note,
             )  # fmt: skip
         console = _console()
@@ -377,7 +269,7 @@ def show(
             recorded = outbox.recorded_destination()
         if row is None:
             fail(f"no outbox row with id {row_id}", EXIT_NOT_FOUND)
-        data = _row_json(row, show_keys, recorded)
+        data = rows_view.row_json(row, show_keys, recorded)
         if as_json:
             _print_json(data)
             return
@@ -389,7 +281,7 @@ def show(
             if data[key]:
                 console.print(f"[bold]{key}[/bold]: {data[key]}", highlight=False)
         for key in ("created_at", "updated_at", "next_attempt_at", "delivered_at"):
-            console.print(f"[bold]{key}[/bold]: {_when(data[key])}", highlight=False)
+            console.print(f"[bold]{key}[/bold]: {rows_view.when(data[key])}", highlight=False)
         console.print_json(json.dumps(data["payload"]))
 
     run_guarded(go)
@@ -513,7 +405,7 @@ def pause(
     def go() -> None:
         with _opened(db) as outbox:
             outbox.pause(resolve_key(outbox, routing_key) or routing_key)
-        shown = short_key(routing_key, False)
+        shown = rows_view.short_key(routing_key, False)
         _answer(as_json, {"paused": shown}, f"paused {shown}")
 
     run_guarded(go)
@@ -530,7 +422,7 @@ def resume(
     def go() -> None:
         with _opened(db) as outbox:
             resumed = outbox.resume(resolve_key(outbox, routing_key) or routing_key)
-        shown = short_key(routing_key, False)
+        shown = rows_view.short_key(routing_key, False)
         _answer(
             as_json,
             {"resumed": resumed},
