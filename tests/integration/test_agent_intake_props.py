@@ -26,24 +26,10 @@ from hypothesis import strategies as st
 
 from pagerbridge.agent.testing import AgentHandle, HttpAnswer, post, running_agent
 from pagerbridge.outbox import Outbox, OutboxRow, open_outbox
+from servers.raw_json import Raw, render
 
 KEY = "0123456789abcdef0123456789abcdef"
 T0 = 1_800_000_000.0  # both agents' clock: filled-in timestamps are equal
-
-
-class Raw(str):
-    """Text put into the body as it is (a literal that json.dumps would not write)."""
-
-
-def render(value: Any) -> str:
-    """JSON text, except that :class:`Raw` values go in verbatim and floats may be NaN."""
-    if isinstance(value, Raw):
-        return str(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(k)}:{render(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(render(v) for v in value) + "]"
-    return json.dumps(value)
 
 
 def nested(depth: int, *, objects: bool) -> Raw:

@@ -21,23 +21,10 @@ from hypothesis import strategies as st
 from pagerbridge.agent.events_v1 import V1_PATH
 from pagerbridge.agent.testing import AgentHandle, HttpAnswer, post, running_agent
 from pagerbridge.outbox import Outbox, open_outbox
+from servers.raw_json import Raw, render
 
 KEY = "0123456789abcdef0123456789abcdef"
 T0 = 1_800_000_000.0
-
-
-class Raw(str):
-    """Text put into the body verbatim (a literal json.dumps would not write)."""
-
-
-def render(value: Any) -> str:
-    if isinstance(value, Raw):
-        return str(value)
-    if isinstance(value, dict):
-        return "{" + ",".join(f"{json.dumps(k)}:{render(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(render(v) for v in value) + "]"
-    return json.dumps(value)
 
 
 literals = st.sampled_from(
