@@ -296,3 +296,18 @@ def test_a_custom_field_the_account_lacks_leaves_the_incident_and_says_so(
     assert pd["status"] == "acknowledged"  # later changes still follow
     lines = [e["body"] for e in im.timeline(ref) if e["kind"] == "pagerduty"]
     assert any(line.startswith("custom fields not set in PagerDuty") for line in lines)
+
+
+def test_the_acting_user_is_looked_up_once_for_many_changes(
+    database_url: str, engine: Engine, sandbox: Any
+) -> None:
+    add_connector(engine, sandbox)
+    im = commands(engine, actor="backup@example.com")  # a PagerDuty user: the From of writes
+    ref = im.declare(title="Lookups", severity="SEV-2")["incident"]["id"]
+    im.transition(ref, "ack", note="one")
+    im.note(ref, "two")
+    im.note(ref, "three")
+    assert sync(database_url, engine).ok
+    assert sandbox.count_requests("GET", "/users") == 1  # not once per row
+    writes = sandbox.requests(method="POST", path="/incidents/*")
+    assert writes and all(r["status"] < 300 for r in writes)

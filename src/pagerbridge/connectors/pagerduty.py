@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 
 #: PagerDuty's incident body details are a string; ours is at most 64 KiB already.
 DETAILS_MAX: Final = 60_000
+#: How long a user or priority looked up in PagerDuty is taken as current.
+LOOKUP_SECONDS: Final = 600.0
 #: A ``custom_field_mappings`` target with this prefix goes into the body details.
 DETAILS_PREFIX: Final = "custom_details."
 #: PagerDuty's statuses for our lifecycle actions.
@@ -50,13 +53,23 @@ T = TypeVar("T")
 
 
 @dataclass
+class Lookups:
+    """What a connector's rows look up in PagerDuty and rarely changes (users by email, the
+    priorities), kept by the sender across rows for :data:`LOOKUP_SECONDS`, so an ack or a
+    note does not cost a ``GET /users`` each time."""
+
+    users: dict[str, tuple[str | None, float]] = field(default_factory=dict)
+    priorities: tuple[list[tuple[str, str]], float] | None = None
+
+
+@dataclass
 class Context:
-    """What one row's work needs: the connector, its client, the database, a user cache."""
+    """What one row's work needs: the connector, its client, the database, its lookups."""
 
     record: ConnectorRecord
     client: RestClient
     engine: sa.Engine
-    users: dict[str, str | None] = field(default_factory=dict)
+    lookups: Lookups = field(default_factory=Lookups)
     #: Lines for the timeline besides the calls' own (e.g. a custom field PagerDuty refused).
     notes: list[str] = field(default_factory=list)
 
@@ -74,17 +87,27 @@ class Context:
         return self.record.settings.custom.from_email
 
     async def user_id(self, email: str) -> str | None:
-        """The PagerDuty user with this email (cached per process), or None."""
+        """The PagerDuty user with this email (looked up at most every few minutes), or None."""
         if "@" not in email:
             return None
-        if email not in self.users:
-            found = None
-            async for user in self.client.list_users(query=email):
-                if (user.email or "").lower() == email.lower():
-                    found = user.id
-                    break
-            self.users[email] = found
-        return self.users[email]
+        cached = self.lookups.users.get(email)
+        if cached is not None and time.monotonic() - cached[1] < LOOKUP_SECONDS:
+            return cached[0]
+        found = None
+        async for user in self.client.list_users(query=email):
+            if (user.email or "").lower() == email.lower():
+                found = user.id
+                break
+        self.lookups.users[email] = (found, time.monotonic())
+        return found
+
+    async def priorities(self) -> list[tuple[str, str]]:
+        """(id, name) of the account's priorities (looked up at most every few minutes)."""
+        cached = self.lookups.priorities
+        if cached is None or time.monotonic() - cached[1] >= LOOKUP_SECONDS:
+            found = [(p.id, p.name or "") for p in await self.client.list_priorities()]
+            self.lookups.priorities = cached = (found, time.monotonic())
+        return cached[0]
 
     async def from_for(self, actor: str) -> str | None:
         """From = the acting user when they are a PagerDuty user, else ``from_email``."""
@@ -129,9 +152,9 @@ async def _priority_id(ctx: Context, severity: str) -> str | None:
     wanted = ctx.record.settings.custom.priority_mapping.get(severity)
     if not wanted:
         return None
-    for p in await ctx.client.list_priorities():
-        if wanted in (p.id, p.name):
-            return p.id
+    for priority_id, name in await ctx.priorities():
+        if wanted in (priority_id, name):
+            return priority_id
     return None
 
 

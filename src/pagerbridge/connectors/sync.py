@@ -71,6 +71,8 @@ class ConnectorSender:
         self.engine = engine
         self.clients = clients
         self.events_target = events_target
+        #: Per connector, across rows: users by email and priorities (see ``pd.Lookups``).
+        self._lookups: dict[int, pd.Lookups] = {}
 
     async def __call__(self, body: bytes, change: bool, destination: str | None) -> Outcome:
         try:
@@ -88,7 +90,8 @@ class ConnectorSender:
             client = await self.clients(record)
         except ConnectorError as exc:
             return await self._failed(record, row, str(exc))
-        ctx = pd.Context(record=record, client=client, engine=self.engine)
+        lookups = self._lookups.setdefault(record.id, pd.Lookups())
+        ctx = pd.Context(record=record, client=client, engine=self.engine, lookups=lookups)
         try:
             said = await self._apply(ctx, row)
         except (TransportError, ServerError, RateLimitedError) as exc:
