@@ -28,6 +28,7 @@ from pagerbridge.outbox.types import DELIVERED, PENDING, Completion, FoldedInto
 # json.dumps without importing json (json imports re and enum: ~5 ms of every pd-send run)
 from pagerbridge.pagerduty import jsonfast as json
 from pagerbridge.paths import ensure_private_file
+from pagerbridge.store.sqlite_writers import WriteLockedConnection
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (pd-send's start-up)
 if TYPE_CHECKING:
@@ -143,12 +144,16 @@ class SqliteStorage(SqlStorageBase):
         except sqlite3.Error as exc:
             raise _storage_error(exc, self.path) from exc
 
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+    def _conn(self) -> WriteLockedConnection:
+        conn: WriteLockedConnection | None = getattr(self._local, "conn", None)
         if conn is None:
             try:
                 conn = sqlite3.connect(
-                    self.path, isolation_level=None, check_same_thread=False, timeout=30
+                    self.path,
+                    isolation_level=None,
+                    check_same_thread=False,
+                    timeout=30,
+                    factory=WriteLockedConnection,
                 )
                 conn.row_factory = sqlite3.Row
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -163,20 +168,20 @@ class SqliteStorage(SqlStorageBase):
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE ... COMMIT); any sqlite3 error -> StorageError."""
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT), queued behind this process's other
+        writers of the file (see store.sqlite_writers); any sqlite3 error -> StorageError."""
         conn = self._conn()
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            conn.begin_immediate()
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                conn.rollback()
                 raise
-            conn.execute("COMMIT")
+            conn.commit()
         except sqlite3.Error as exc:
-            if conn.in_transaction:
-                with suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
+            with suppress(sqlite3.Error):
+                conn.rollback()  # also gives the process's write lock back
             raise _storage_error(exc, self.path) from exc
 
     def _read(self, name: str, params: Any = ()) -> list[sqlite3.Row]:
@@ -291,7 +296,13 @@ class SqliteStorage(SqlStorageBase):
             "incoming": incoming,
         }
         try:
-            cur = conn.execute(_Q["insert_many"], params)
+            conn.begin_immediate()  # one statement, queued behind this process's other writers
+            try:
+                cur = conn.execute(_Q["insert_many"], params)
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
         except sqlite3.Error as exc:
             raise _storage_error(exc, self.path) from exc
         if cur.rowcount == 0:

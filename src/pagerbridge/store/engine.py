@@ -8,16 +8,21 @@ PostgreSQL: ``postgresql://`` URLs are driven by psycopg 3.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Final
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from pagerbridge.errors import ConfigError, StorageError
 from pagerbridge.paths import ensure_private_file, sqlite_path
+from pagerbridge.store.sqlite_writers import WriteLockedConnection
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: The execution option of :func:`reading`'s connections.
+READ_ONLY: Final = "pagerbridge_read_only"
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -55,6 +60,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     try:
         if is_sqlite(url):
             kwargs.setdefault("poolclass", NullPool)
+            kwargs["connect_args"] = {
+                "factory": WriteLockedConnection,
+                **kwargs.get("connect_args", {}),
+            }
             engine = create_engine(sqlalchemy_url(url), **kwargs)
 
             @event.listens_for(engine, "connect")
@@ -65,14 +74,31 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
                 configure_sqlite_connection(dbapi_conn)
 
             @event.listens_for(engine, "begin")
-            def _on_begin(conn: Any) -> None:
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            def _on_begin(conn: Connection) -> None:
+                if conn.get_execution_options().get(READ_ONLY):
+                    conn.exec_driver_sql("BEGIN")  # WAL: reads neither wait for nor block writers
+                    return
+                dbapi = conn.connection.dbapi_connection
+                if isinstance(dbapi, WriteLockedConnection):
+                    dbapi.begin_immediate()  # after this process's other writers, without sleeping
+                else:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
             return engine
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(sqlalchemy_url(url), **kwargs)
     except (ArgumentError, ImportError) as exc:
         raise ConfigError(f"unsupported database URL {redact_url(url)!r}: {exc}") from exc
+
+
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for reads only. On SQLite its transaction is deferred: it neither takes nor
+    waits for the write lock (the hub's pollers and caches read while the intake writes). Writing
+    through it is a mistake: the write would fail when another connection holds the lock."""
+    with engine.connect() as conn:
+        conn.execution_options(**{READ_ONLY: True})
+        yield conn
 
 
 def redact_url(url: str) -> str:
