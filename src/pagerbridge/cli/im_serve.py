@@ -21,13 +21,16 @@ def factory() -> FastAPI:
     """App factory for uvicorn's worker processes (the parent already migrated); they log as
     the parent does, which exported its choice in $PAGERBRIDGE_LOG_LEVEL / _FORMAT."""
     from pagerbridge import logs
+    from pagerbridge.agent.serving import freeze_heap
     from pagerbridge.server.app import create_app
 
     logs.setup()
     interval = float(os.environ[_SLA_ENV])
-    return create_app(
+    app = create_app(
         database_url=os.environ[_URL_ENV], migrate=False, sla_interval=interval or None
     )
+    freeze_heap()
+    return app
 
 
 def serve(
