@@ -27,12 +27,16 @@ from pagerbridge.connectors import inbound, logstore
 from pagerbridge.connectors.models import connector_webhook_events_table
 from pagerbridge.connectors.records import ConnectorRecord, load_by_id
 from pagerbridge.errors import PagerbridgeError
+from pagerbridge.store.engine import reading
 
 log = logging.getLogger(__name__)
 
 BATCH: Final = 25
 POLL_SECONDS: Final = 1.0
 GATHER_SECONDS: Final = 0.02
+#: The longest one batch's transaction applies events: it holds SQLite's one write lock, which
+#: the webhook intake needs to answer PagerDuty (a backlog is applied slice after slice).
+SLICE_SECONDS: Final = 0.01
 #: Looks up a PagerDuty user's email by id (None when unknown): assignees arrive as references.
 EmailOf = Callable[[ConnectorRecord, str], Awaitable[str | None]]
 
@@ -54,11 +58,11 @@ class WebhookApplier:
         while not stop.is_set():
             wake.clear()
             try:
-                done = await self.apply_pending()
+                more = await self.apply_pending()
             except Exception:  # the loop must outlive a bad moment of the database
                 log.exception("applying webhook events failed; retrying")
-                done = 0
-            if done < BATCH:
+                more = False
+            if not more:
                 waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
                 await asyncio.wait(waits, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
                 for w in waits:
@@ -67,16 +71,17 @@ class WebhookApplier:
                 # than one per event, and 20 ms is nothing against the 1 s a change may take.
                 await asyncio.sleep(GATHER_SECONDS)
 
-    async def apply_pending(self) -> int:
-        """Apply what is pending now (a batch); returns how many events were settled.
+    async def apply_pending(self) -> bool:
+        """Apply what is pending now (a batch, or what fits in :data:`SLICE_SECONDS`); True
+        when more is pending already (a backlog: the caller goes on without waiting).
 
         Lookups that need PagerDuty (an assignee's email) happen first, outside any
-        transaction; then the whole batch is applied in one transaction, each event in its own
+        transaction; then the batch is applied in one transaction, each event in its own
         savepoint (one fsync for the batch, one event's failure kept to itself).
         """
         pending = await asyncio.to_thread(self._pending)
         if not pending:
-            return 0
+            return False
         records: dict[int, ConnectorRecord | None] = {}
         work: list[tuple[int, ConnectorRecord, dict[str, Any], str | None]] = []
         for event_row_id, connector_id, payload in pending:
@@ -88,11 +93,12 @@ class WebhookApplier:
             event = _parse(payload)
             email = await self._assignee_email(record, event)
             work.append((event_row_id, record, event, email))
-        return await asyncio.to_thread(self._apply_batch, work)
+        settled = await asyncio.to_thread(self._apply_batch, work)
+        return bool(work) and (len(pending) == BATCH or settled < len(work))
 
     def _pending(self) -> list[tuple[int, int, str]]:
         t = connector_webhook_events_table
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(
                 sa.select(t.c.id, t.c.connector_id, t.c.payload)
                 .where(t.c.state == "pending")
@@ -102,7 +108,7 @@ class WebhookApplier:
         return [(r.id, r.connector_id, r.payload) for r in rows]
 
     def _record(self, connector_id: int) -> ConnectorRecord | None:
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             return load_by_id(conn, connector_id)
 
     async def _assignee_email(self, record: ConnectorRecord, event: dict[str, Any]) -> str | None:
@@ -142,12 +148,26 @@ class WebhookApplier:
                     .with_for_update()
                 ).scalars()
             )
+            subjects = [(w[1].id, inbound.subject(w[2])[1]) for w in work]
+            linked: set[tuple[int, str | None]] = set(
+                inbound.linked_ids(conn, {(c, pd) for c, pd in subjects if pd is not None})
+            )
             settled: list[dict[str, Any]] = []
             logs: list[dict[str, Any]] = []
-            for row_id, record, event, email in work:
+            started = time.monotonic()
+            for (row_id, record, event, email), about in zip(work, subjects, strict=True):
+                if settled and time.monotonic() - started > SLICE_SECONDS:
+                    break  # the rest stay pending: the intake's writes wait for this one
                 if row_id not in pending:
                     continue  # settled meanwhile by another hub
-                new_state, result = self._apply_one(conn, row_id, record, event, email)
+                # An event of an incident linked to nothing here (nor triggered earlier in this
+                # batch) is settled without a savepoint or a query.
+                quick = None if about in linked else inbound.unlinked(event)
+                if quick is not None:
+                    new_state, result = quick.state, quick.result
+                else:
+                    new_state, result = self._apply_one(conn, row_id, record, event, email)
+                    linked.add(about)
                 settled.append(
                     {"row_id": row_id, "state": new_state, "result": result, "at": time.time()}
                 )

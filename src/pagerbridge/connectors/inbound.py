@@ -109,6 +109,41 @@ def incident_of(event: dict[str, Any]) -> dict[str, Any]:
     return inner if isinstance(inner, dict) else data
 
 
+def subject(event: dict[str, Any]) -> tuple[str, str | None]:
+    """The event's type and the PagerDuty incident it is about (None when it names none)."""
+    kind = str(event.get("event_type") or "")
+    if not kind.startswith("incident."):
+        return kind, None
+    return kind, pd_identifier(incident_of(event).get("id"))
+
+
+def unlinked(event: dict[str, Any]) -> Outcome | None:
+    """The outcome of ``event`` when its PagerDuty incident is linked to no local one: kept and
+    ignored — except a trigger (None), which may declare one. The applier settles a batch's
+    unlinked events with this alone (an account-wide subscription sends many)."""
+    kind, pd_id = subject(event)
+    if not kind.startswith("incident."):
+        return Outcome(IGNORED, f"{clean(kind, 64) or 'an event'}: not about an incident; kept")
+    if pd_id is None:
+        return Outcome(IGNORED, f"{clean(kind, 64)}: no incident id; kept")
+    if kind == "incident.triggered":
+        return None
+    return Outcome(IGNORED, f"{clean(kind, 64)} on {pd_id}: not linked to a local incident")
+
+
+def linked_ids(conn: sa.Connection, pairs: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which (connector id, PagerDuty incident id) pairs are linked, in one query."""
+    if not pairs:
+        return set()
+    t = connector_links_table
+    rows = conn.execute(
+        sa.select(t.c.connector_id, t.c.pd_incident_id).where(
+            t.c.pd_incident_id.in_({pd_id for _, pd_id in pairs})
+        )
+    ).all()
+    return {(r.connector_id, r.pd_incident_id) for r in rows} & pairs
+
+
 def _link(conn: sa.Connection, connector_id: int, pd_incident_id: str) -> db.Link | None:
     t = connector_links_table
     row = conn.execute(
@@ -125,13 +160,10 @@ def apply(
     assignee_email: str | None = None,
 ) -> Outcome:
     """Apply one PagerDuty event inside the caller's transaction."""
-    kind = str(event.get("event_type") or "")
-    if not kind.startswith("incident."):
-        return Outcome(IGNORED, f"{kind or 'an event'}: not about an incident; kept")
-    incident = incident_of(event)
-    pd_id = pd_identifier(incident.get("id"))
+    kind, pd_id = subject(event)
     if pd_id is None:
-        return Outcome(IGNORED, f"{clean(kind, 64)}: no incident id; kept")
+        return unlinked(event) or Outcome(IGNORED, "no incident id; kept")
+    incident = incident_of(event)
     agent = _obj(event.get("agent"))
     actor = clean(agent.get("summary") or "PagerDuty", NAME_MAX_CHARS, one_line=True)
     when = _at(event.get("occurred_at"))
@@ -139,7 +171,7 @@ def apply(
     if kind == "incident.triggered":
         return _triggered(conn, record, incident, link, actor, when)
     if link is None:
-        return Outcome(IGNORED, f"{kind} on {pd_id}: not linked to a local incident")
+        return unlinked(event) or Outcome(IGNORED, f"{pd_id}: not linked to a local incident")
     ref = link.incident_id
     local = changes.lock(conn, ref)
     status = local["status"]

@@ -13,7 +13,8 @@ For ``POST /connectors/{name}/webhook``, in this order:
 Applying the event is the applier's job (:mod:`pagerbridge.connectors.applier`), so a busy
 database or a slow PagerDuty lookup never delays the answer. Writes are group-committed: every
 request waiting at that moment shares one transaction (the outbox's idea), which is what keeps a
-SQLite hub at hundreds of verified events a second.
+SQLite hub at hundreds of verified events a second; the applier's transactions are kept short
+(:data:`~pagerbridge.connectors.applier.SLICE_SECONDS`) so that they never wait long.
 
 Connectors and their subscriptions are cached for :data:`RELOAD_SECONDS`, so one that the CLI
 adds, changes or removes takes effect in a running hub within 5 s.
@@ -43,13 +44,15 @@ from pagerbridge.connectors.secrets import SecretBox
 from pagerbridge.connectors.settings import load_settings
 from pagerbridge.errors import PagerbridgeError, SignatureError
 from pagerbridge.pagerduty.webhooks import verify
+from pagerbridge.store.engine import reading
 
 log = logging.getLogger(__name__)
 
 RELOAD_SECONDS: Final = 2.0
 #: PagerDuty gives a webhook 5 s; answer 503 (it retries) rather than be late.
 PERSIST_TIMEOUT: Final = 4.0
-#: Most events written by one statement (SQLite binds at most 32,766 values).
+#: Most events written by one transaction (SQLAlchemy splits the rows into multi-row INSERTs
+#: under SQLite's limit of bound values).
 WRITE_BATCH_MAX: Final = 500
 RECEIVING: Final = ("inbound", "bidirectional")
 PENDING: Final = "pending"
@@ -155,7 +158,7 @@ class WebhookIntake:
         """Whether the connector has a subscription newer than the cache (one indexed query;
         only on a signature miss, which the rate limit already bounds)."""
         s = connector_subscriptions_table
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             newest = conn.execute(
                 sa.select(sa.func.max(s.c.created_at)).where(s.c.connector_id == connector_id)
             ).scalar()
@@ -164,7 +167,7 @@ class WebhookIntake:
     def _load(self) -> dict[str, _Receiver]:
         c, s = connectors_table, connector_subscriptions_table
         out: dict[str, _Receiver] = {}
-        with self.engine.connect() as conn:
+        with reading(self.engine) as conn:
             rows = conn.execute(sa.select(c).where(c.c.status == "active")).all()
             subs = conn.execute(sa.select(s).where(s.c.state.in_(("active", "retiring")))).all()
         for row in rows:
@@ -281,9 +284,10 @@ class WebhookIntake:
         now = self.clock()
         fresh: list[bool] = []
         with self.engine.begin() as conn:
-            # One statement for the batch; the event ids it returns are the new ones.
-            stmt = _insert_ignore(conn, t, [p.values for p in batch]).returning(t.c.event_id)
-            new = set(conn.execute(stmt).scalars())
+            # One compiled statement, sent as multi-row INSERTs (SQLAlchemy's "insertmanyvalues");
+            # the event ids it returns are the new ones.
+            stmt = _insert_ignore(conn, t).returning(t.c.event_id)
+            new = set(conn.execute(stmt, [p.values for p in batch]).scalars())
             seen: set[str] = set()
             for p in batch:
                 event_id = p.values["event_id"]
@@ -301,15 +305,15 @@ class WebhookIntake:
         return fresh
 
 
-def _insert_ignore(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> Any:
-    """``INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING`` for either database."""
+def _insert_ignore(conn: sa.Connection, table: sa.Table) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for either database."""
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        return pg_insert(table).values(rows).on_conflict_do_nothing()
+        return pg_insert(table).on_conflict_do_nothing()
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-    return sqlite_insert(table).values(rows).on_conflict_do_nothing()
+    return sqlite_insert(table).on_conflict_do_nothing()
 
 
 def _verified(body: bytes, signature: str | None, secrets: list[tuple[int, str]]) -> int | None:
