@@ -1,6 +1,7 @@
 """The webhook applier's batches: unlinked events settled without a query, a trigger and what
-follows it in one batch both applied, a backlog applied slice after slice in order. SQLite and
-PostgreSQL; the applier is driven directly (the hub runs the same loop)."""
+follows it in one batch both applied, a backlog applied slice after slice in order, and one
+PagerDuty incident declared once when two connectors receive it. SQLite and PostgreSQL; the
+applier is driven directly (the hub runs the same loop)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sqlalchemy import Engine
 
 from pagerbridge.connectors import applier as applier_module
 from pagerbridge.connectors.applier import WebhookApplier
+from pagerbridge.connectors.models import connector_links_table as links
 from pagerbridge.connectors.models import connector_webhook_events_table as events
 from pagerbridge.pagerduty.webhooks import build_envelope
 from servers.connector_setup import add_connector, commands
@@ -24,14 +26,16 @@ from servers.connector_setup import add_connector, commands
 CONNECTOR_ID = 1
 
 
-def store(engine: Engine, kind: str, pd_id: str, **incident: Any) -> None:
+def store(
+    engine: Engine, kind: str, pd_id: str, connector_id: int = CONNECTOR_ID, **incident: Any
+) -> None:
     """One received, still pending event, as the intake stores it."""
     data = {"id": pd_id, "type": "incident", **incident}
     envelope = build_envelope(kind, data, event_id=str(uuid.uuid4()))
     with engine.begin() as conn:
         conn.execute(
             sa.insert(events).values(
-                connector_id=CONNECTOR_ID,
+                connector_id=connector_id,
                 event_id=envelope["event"]["id"],
                 event_type=kind,
                 pd_incident_id=pd_id,
@@ -157,3 +161,47 @@ def test_the_hub_loop_applies_a_backlog_without_waiting_between_slices(
     asyncio.run(main())
     assert len(settled(engine)) == 40
     assert {state for _, state, _ in settled(engine)} == {"ignored"}
+
+
+def test_two_connectors_on_one_service_declare_a_pagerduty_incident_once(
+    connector: Engine,
+) -> None:
+    """Two connectors on one account, both mapping PDEMO01 (say, one per team): each receives
+    the same trigger through its own subscription. One local incident, linked to both; the
+    acknowledgement that both then receive moves it once."""
+    engine = connector
+    add_connector(engine, SimpleNamespace(url="http://127.0.0.1:9"), name="second")
+    trigger = {
+        "title": "Shared",
+        "urgency": "low",
+        "service": {"id": "PDEMO01", "type": "service_reference"},
+    }
+    for connector_id in (1, 2):
+        store(engine, "incident.triggered", "PSHARED", connector_id, **trigger)
+    for connector_id in (2, 1):
+        store(engine, "incident.acknowledged", "PSHARED", connector_id)
+
+    while asyncio.run(WebhookApplier(engine).apply_pending()):
+        pass
+
+    im = commands(engine)
+    (made,) = im.list_incidents()["incidents"]
+    assert (made["title"], made["status"], made["severity"]) == ("Shared", "mitigated", "SEV-4")
+    states = [(kind, state) for kind, state, _ in settled(engine)]
+    assert states == [
+        ("incident.triggered", "applied"),  # declared
+        ("incident.triggered", "applied"),  # linked to the same incident
+        ("incident.acknowledged", "applied"),
+        ("incident.acknowledged", "ignored"),  # mitigated already
+    ]
+    assert "another connector's" in settled(engine)[1][2]
+    with engine.connect() as conn:
+        linked = conn.execute(
+            sa.select(links.c.connector_id, links.c.incident_id).where(
+                links.c.pd_incident_id == "PSHARED"
+            )
+        ).all()
+    ref = int(made["id"].removeprefix("INC-"))
+    assert sorted(linked) == [(1, ref), (2, ref)]
+    statuses = [e for e in im.timeline(made["id"]) if e["kind"] == "status"]
+    assert len(statuses) == 1

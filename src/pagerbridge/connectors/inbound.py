@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import re
+import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -350,6 +351,25 @@ def _triggered(
     url = clean(url, 2000, one_line=True) if isinstance(url, str) else None
     number = incident.get("number")
     number = number if isinstance(number, int) and 0 < number < 2**63 else None
+    status = incident.get("status") if incident.get("status") in PD_STATUSES else None
+    known = _linked_elsewhere(conn, pd_id)
+    if known is not None:
+        # Another connector on the same account (two connectors mapping one PagerDuty service)
+        # declared it already: link this one to the same local incident, never a second.
+        made, _fresh = db.ensure_link(
+            conn,
+            connector_id=record.id,
+            incident_id=known.incident_id,
+            pd_service_id=pd_service,
+            key=known.incident_key,
+            correlation_id=known.correlation_id,
+        )
+        db.record_pd_incident(
+            conn, link_id=made.id, pd_incident_id=pd_id, number=number, html_url=url, status=status
+        )
+        return Outcome(
+            APPLIED, f"{pd_id} is INC-{known.incident_id} already (another connector's): linked"
+        )
     # The session writes on the caller's connection and transaction and never ends it.
     session = Session(bind=conn, join_transaction_mode="rollback_only")
     declared = incidents.declare(
@@ -378,14 +398,23 @@ def _triggered(
         correlation_id=f"INC-{declared.incident.id}",
     )
     db.record_pd_incident(
-        conn,
-        link_id=made.id,
-        pd_incident_id=pd_id,
-        number=number,
-        html_url=url,
-        status=incident.get("status") if incident.get("status") in PD_STATUSES else None,
+        conn, link_id=made.id, pd_incident_id=pd_id, number=number, html_url=url, status=status
     )
     return Outcome(APPLIED, f"{pd_id} declared as INC-{declared.incident.id}")
+
+
+def _linked_elsewhere(conn: sa.Connection, pd_id: str) -> db.Link | None:
+    """A link of any connector to this PagerDuty incident. On PostgreSQL, appliers of two
+    connectors may run at once (in two hubs): a lock on the PagerDuty incident, held to the end
+    of the transaction, makes the second wait for the first's link."""
+    if conn.dialect.name == "postgresql":
+        key = zlib.crc32(f"pagerbridge:pd-incident:{pd_id}".encode()) & 0x7FFFFFFF
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+    t = connector_links_table
+    row = conn.execute(
+        sa.select(t).where(t.c.pd_incident_id == pd_id).order_by(t.c.id).limit(1)
+    ).first()
+    return None if row is None else db._link(row)
 
 
 def _local_service(record: ConnectorRecord, pd_service: str) -> str | None:
