@@ -205,3 +205,42 @@ def test_two_connectors_on_one_service_declare_a_pagerduty_incident_once(
     assert sorted(linked) == [(1, ref), (2, ref)]
     statuses = [e for e in im.timeline(made["id"]) if e["kind"] == "status"]
     assert len(statuses) == 1
+
+
+@pytest.mark.postgres
+def test_an_event_blocked_by_another_hubs_lock_stays_pending_and_is_applied_later(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another hub (here a bare connection) holds the incident's row: the applier's wait ends
+    in PostgreSQL's lock timeout. That is not the event's fault: it stays pending, with no
+    error, and is applied once the lock is gone."""
+    from pagerbridge.connectors.secrets import generate_key
+    from pagerbridge.store.engine import make_engine
+    from pagerbridge.store.migrate import upgrade
+
+    monkeypatch.setenv("PAGERBRIDGE_SECRET_KEY", generate_key())
+    engine = make_engine(postgres_url)
+    upgrade(engine)
+    impatient = make_engine(postgres_url, connect_args={"options": "-c lock_timeout=200"})
+    try:
+        add_connector(engine, SimpleNamespace(url="http://127.0.0.1:9"))
+        im = commands(engine)
+        ref = im.declare(title="Contended", severity="SEV-2")["incident"]["id"]
+        number = int(ref.removeprefix("INC-"))
+        link_to(engine, number, "PBUSY1")
+        store(engine, "incident.acknowledged", "PBUSY1")
+        applier = WebhookApplier(impatient)
+        with engine.begin() as blocker:
+            locked = blocker.execute(
+                sa.text("SELECT id FROM im_incidents WHERE id = :n FOR UPDATE"), {"n": number}
+            ).all()
+            assert len(locked) == 1
+            with pytest.raises(sa.exc.OperationalError, match="lock timeout"):
+                asyncio.run(applier.apply_pending())
+            assert settled(engine) == [("incident.acknowledged", "pending", "")]
+        assert asyncio.run(applier.apply_pending()) is False
+        assert [s for _, s, _ in settled(engine)] == ["applied"]
+        assert im.show(ref)["incident"]["status"] == "mitigated"
+    finally:
+        impatient.dispose()
+        engine.dispose()

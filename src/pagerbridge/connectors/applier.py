@@ -59,8 +59,11 @@ class WebhookApplier:
             wake.clear()
             try:
                 more = await self.apply_pending()
-            except Exception:  # the loop must outlive a bad moment of the database
-                log.exception("applying webhook events failed; retrying")
+            except Exception as exc:  # the loop must outlive a bad moment of the database
+                if _contended(exc):
+                    log.info("webhook events wait for a lock held elsewhere; retrying: %s", exc)
+                else:
+                    log.exception("applying webhook events failed; retrying")
                 more = False
             if not more:
                 waits = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(wake.wait())]
@@ -207,11 +210,27 @@ class WebhookApplier:
             with conn.begin_nested():
                 outcome = inbound.apply(conn, record, event, assignee_email=email)
         except Exception as exc:  # kept with its error, never dropped
+            if _contended(exc):
+                raise  # another hub holds what this event needs: the whole batch is tried again
             log.warning("connector %s: webhook event %d not applied: %s", record.name, row_id, exc)
             self.failed += 1
             return "error", inbound.clean(f"{type(exc).__name__}: {exc}", 2000)
         self.applied += 1
         return outcome.state, inbound.clean(outcome.result, 2000)
+
+
+#: PostgreSQL's answers when another transaction holds a lock we wait for: a deadlock, a
+#: serialisation failure, a lock timeout. None says anything about the event itself.
+CONTENDED_SQLSTATES: Final = ("40P01", "40001", "55P03")
+
+
+def _contended(exc: Exception) -> bool:
+    """Whether ``exc`` is another transaction in the way (try again), not the event's fault."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if getattr(exc.orig, "sqlstate", None) in CONTENDED_SQLSTATES:
+        return True
+    return "database is locked" in str(exc.orig)  # SQLite's busy timeout
 
 
 def _parse(payload: str) -> dict[str, Any]:
