@@ -8,7 +8,9 @@ hubs on one PostgreSQL, one applies a connector's events at a time (an advisory 
 the write lock serialises them and the event row is re-read inside the transaction.
 
 An event that cannot be applied (a bug, a refused value) is kept with its error (``error``,
-visible in ``im logs``), never dropped, and the next events go on.
+visible in ``im logs``), never dropped, and the next events go on. Another transaction in the
+way (a deadlock with another hub, a lock timeout) is not the event's fault: the batch is rolled
+back and tried again.
 """
 
 from __future__ import annotations
