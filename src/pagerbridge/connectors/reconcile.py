@@ -42,6 +42,7 @@ import sqlalchemy as sa
 from pagerbridge.connectors import inbound
 from pagerbridge.connectors import reconcile_entries as entries
 from pagerbridge.connectors import reconcile_state as saved
+from pagerbridge.connectors.outbound import budget_key
 from pagerbridge.connectors.reconcile_log import record_run
 from pagerbridge.connectors.reconcile_pace import Pacer, TakeToken, bucket_key
 from pagerbridge.connectors.records import ConnectorRecord
@@ -52,6 +53,7 @@ from pagerbridge.errors import (
     PagerDutyError,
     PaginationLimitError,
 )
+from pagerbridge.outbox.policy import REST_RATE_LIMIT
 from pagerbridge.pagerduty.rest import RestClient
 from pagerbridge.pagerduty.rest_pagination import CLASSIC_MAX_RECORDS, MAX_LIMIT
 
@@ -399,7 +401,9 @@ async def reconcile_connector(
         return Reconciler.skipped(record, f"{record.name} does not receive changes from PagerDuty")
     client = credentials.rest_client(record, engine=engine, box=box or SecretBox.for_engine(engine))
     async with client:
-        pacer = Pacer(bucket_key(record.id), take=take)
+        pacer = Pacer(
+            bucket_key(record.id), take=take, shared=(budget_key(record.id), REST_RATE_LIMIT)
+        )
         return await Reconciler(engine, record, client, pacer, progress=progress).run()
 
 

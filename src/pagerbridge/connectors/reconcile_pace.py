@@ -1,10 +1,12 @@
 """Reconcile's share of the REST budget: at most half of PagerDuty's 960 requests a minute.
 
 The outbound sender owns the other half (and any the reconciler leaves unused); a reconcile of
-thousands of incidents therefore never starves the changes users make. The bucket is the
-outbox's token bucket on its own key (``reconcile:<connector id>``), kept in the database, so it
-holds across processes too; without an outbox (a bare ``Reconciler`` in a script) a bucket in
-memory does the same for the one process.
+thousands of incidents therefore never starves the changes users make. Each request takes a
+token from reconcile's own bucket (``reconcile:<connector id>``, half the budget) and one from
+the connector's whole budget (``rest:<connector id>``, which the sender also draws on), so the
+two together stay under PagerDuty's 960. Both are the outbox's token buckets, kept in the
+database, so they hold across processes too; without an outbox (a bare ``Reconciler`` in a
+script) a bucket in memory keeps the half for the one process.
 """
 
 from __future__ import annotations
@@ -45,11 +47,14 @@ class Pacer:
         *,
         take: TakeToken | None = None,
         limit: RateLimit = RECONCILE_BUDGET,
+        shared: tuple[str, RateLimit] | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.key = key
         self.limit = limit
+        #: The bucket shared with the sender (with ``take`` only): (key, its limit).
+        self.shared = shared
         self.clock = clock
         self.sleep = sleep
         self._take = take
@@ -59,22 +64,25 @@ class Pacer:
         self.waited = 0.0
 
     async def __call__(self) -> None:
-        while True:
-            wait = await self._wait()
-            if wait <= 0:
-                self.requests += 1
-                return
+        await self._until(self.key, self.limit)
+        if self.shared is not None and self._take is not None:
+            await self._until(*self.shared)
+        self.requests += 1
+
+    async def _until(self, key: str, limit: RateLimit) -> None:
+        """Return once a token of ``key``'s bucket is taken."""
+        while (wait := await self._wait(key, limit)) > 0:
             self.waited += wait
             await self.sleep(wait)
 
-    async def _wait(self) -> float:
-        if not self.limit.enabled:
+    async def _wait(self, key: str, limit: RateLimit) -> float:
+        if not limit.enabled:
             return 0.0
-        rate, burst = self.limit.rate, self.limit.capacity
+        rate, burst = limit.rate, limit.capacity
         if self._take is not None:
             take = self._take
             return await asyncio.to_thread(
-                lambda: take(self.key, rate=rate, burst=burst, now=self.clock())
+                lambda: take(key, rate=rate, burst=burst, now=self.clock())
             )
         tokens, stamp, wait = token_bucket(self._local, rate=rate, burst=burst, now=self.clock())
         self._local = (tokens, stamp)
