@@ -29,6 +29,7 @@ from pagerbridge.connectors import inbound, logstore
 from pagerbridge.connectors.models import connector_webhook_events_table
 from pagerbridge.connectors.records import ConnectorRecord, load_by_id
 from pagerbridge.errors import PagerbridgeError
+from pagerbridge.incidents import dberrors
 from pagerbridge.store.engine import reading
 
 log = logging.getLogger(__name__)
@@ -221,18 +222,14 @@ class WebhookApplier:
         return outcome.state, inbound.clean(outcome.result, 2000)
 
 
-#: PostgreSQL's answers when another transaction holds a lock we wait for: a deadlock, a
-#: serialisation failure, a lock timeout. None says anything about the event itself.
-CONTENDED_SQLSTATES: Final = ("40P01", "40001", "55P03")
-
-
 def _contended(exc: Exception) -> bool:
-    """Whether ``exc`` is another transaction in the way (try again), not the event's fault."""
-    if not isinstance(exc, sa.exc.DBAPIError):
+    """Whether ``exc`` is the database in the way (try the batch again), not the event's fault:
+    a deadlock, a serialisation failure, a lock timeout, SQLite busy, the database away — by the
+    one classification of database failures (:func:`dberrors.cause`). A constraint violation is
+    not: it would fail the same way again."""
+    if not isinstance(exc, sa.exc.DBAPIError) or isinstance(exc, sa.exc.IntegrityError):
         return False
-    if getattr(exc.orig, "sqlstate", None) in CONTENDED_SQLSTATES:
-        return True
-    return "database is locked" in str(exc.orig)  # SQLite's busy timeout
+    return dberrors.cause(exc) in (dberrors.UNAVAILABLE, dberrors.CONFLICT)
 
 
 def _parse(payload: str) -> dict[str, Any]:
