@@ -123,12 +123,17 @@ def unlinked(event: dict[str, Any]) -> Outcome | None:
     ignored — except a trigger (None), which may declare one. The applier settles a batch's
     unlinked events with this alone (an account-wide subscription sends many)."""
     kind, pd_id = subject(event)
+    if kind == "incident.triggered" and pd_id is not None:
+        return None
+    return _not_applied(kind, pd_id)
+
+
+def _not_applied(kind: str, pd_id: str | None) -> Outcome:
+    """Why an event of ``kind`` about ``pd_id`` (linked to nothing) is kept and ignored."""
     if not kind.startswith("incident."):
         return Outcome(IGNORED, f"{clean(kind, 64) or 'an event'}: not about an incident; kept")
     if pd_id is None:
         return Outcome(IGNORED, f"{clean(kind, 64)}: no incident id; kept")
-    if kind == "incident.triggered":
-        return None
     return Outcome(IGNORED, f"{clean(kind, 64)} on {pd_id}: not linked to a local incident")
 
 
@@ -163,7 +168,7 @@ def apply(
     """Apply one PagerDuty event inside the caller's transaction."""
     kind, pd_id = subject(event)
     if pd_id is None:
-        return unlinked(event) or Outcome(IGNORED, "no incident id; kept")
+        return _not_applied(kind, pd_id)
     incident = incident_of(event)
     agent = _obj(event.get("agent"))
     actor = clean(agent.get("summary") or "PagerDuty", NAME_MAX_CHARS, one_line=True)
@@ -172,7 +177,7 @@ def apply(
     if kind == "incident.triggered":
         return _triggered(conn, record, incident, link, actor, when)
     if link is None:
-        return unlinked(event) or Outcome(IGNORED, f"{pd_id}: not linked to a local incident")
+        return _not_applied(kind, pd_id)
     ref = link.incident_id
     local = changes.lock(conn, ref)
     status = local["status"]
