@@ -27,7 +27,10 @@ from e2e.docs_blocks import LIB, ROOT, Block, blocks_of, doc_order, indented_cod
 from e2e.docs_blocks import shell_script as _shell_script
 
 PORTS = (8080, 8081, 8090)
-BUDGET = 120.0  # seconds for the whole run
+#: Seconds for the whole run: a guard against a block that hangs, not a speed target. The docs
+#: grew to 51 blocks that take 98-114 s alone on this machine (the same before and after this
+#: change), and past 120 s while the other xdist worker runs the heavy tests.
+BUDGET = 240.0
 VENV = ROOT / ".venv"
 
 
